@@ -1,0 +1,57 @@
+namespace SeekSharp.Inference;
+
+// Sampling runs on a host copy of the last logits: one row of a few thousand floats per token, so the
+// copy is cheap, and a System.Random seeded per request makes `--seed` reproducible across thread
+// counts and devices, which libtorch's generators do not promise.
+
+/// <summary>How to pick the next token.</summary>
+/// <param name="Temperature">0 means greedy (argmax).</param>
+/// <param name="TopP">Nucleus: sample from the smallest set of tokens whose probability reaches P.</param>
+/// <param name="TopK">Keep only the K most likely tokens; 0 = all.</param>
+public sealed record SamplingOptions(double Temperature = 0.8, double TopP = 0.95, int TopK = 0)
+{
+    public SamplingOptions Validate()
+    {
+        if (!(Temperature >= 0) || Temperature > 100) throw new SeekSharpException($"temperature: expected a number in [0, 100], got {Temperature}.");
+        if (!(TopP > 0) || TopP > 1) throw new SeekSharpException($"top_p: expected a number in (0, 1], got {TopP}.");
+        if (TopK < 0) throw new SeekSharpException($"top_k: expected 0 or more, got {TopK}.");
+        return this;
+    }
+}
+
+/// <summary>Picks a token id from one row of logits.</summary>
+public static class Sampler
+{
+    public static int Sample(ReadOnlySpan<float> logits, SamplingOptions opt, Random rng)
+    {
+        if (opt.Temperature == 0) return ArgMax(logits);
+        int v = logits.Length;
+        var idx = new int[v];
+        var p = new double[v];
+        double max = double.NegativeInfinity;
+        for (int i = 0; i < v; i++) max = Math.Max(max, logits[i]);
+        double sum = 0;
+        for (int i = 0; i < v; i++) { idx[i] = i; p[i] = Math.Exp((logits[i] - max) / opt.Temperature); sum += p[i]; }
+        Array.Sort(p, idx);                                  // ascending
+        Array.Reverse(p); Array.Reverse(idx);
+        int keep = opt.TopK > 0 ? Math.Min(opt.TopK, v) : v;
+        double cum = 0;
+        for (int i = 0; i < keep; i++)
+        {
+            cum += p[i] / sum;
+            if (cum >= opt.TopP) { keep = i + 1; break; }
+        }
+        double total = 0;
+        for (int i = 0; i < keep; i++) total += p[i];
+        double r = rng.NextDouble() * total;
+        for (int i = 0; i < keep; i++) { r -= p[i]; if (r <= 0) return idx[i]; }
+        return idx[keep - 1];
+    }
+
+    public static int ArgMax(ReadOnlySpan<float> logits)
+    {
+        int best = 0;
+        for (int i = 1; i < logits.Length; i++) if (logits[i] > logits[best]) best = i;
+        return best;
+    }
+}

@@ -1,0 +1,40 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SeekSharp.Modeling;
+
+/// <summary>Pre-norm decoder block: h + Attn(norm(h)), then h + FFN(norm(h)); FFN dense or MoE.</summary>
+public sealed class Block : nn.Module
+{
+    readonly RmsNorm input_layernorm, post_attention_layernorm;
+    readonly Attention self_attn;
+    readonly nn.Module mlp; // Mlp or MoE
+
+    public Block(ModelConfig cfg, int layer) : base($"layer{layer}")
+    {
+        input_layernorm = new RmsNorm(cfg.HiddenSize, cfg.RmsNormEps);
+        post_attention_layernorm = new RmsNorm(cfg.HiddenSize, cfg.RmsNormEps);
+        self_attn = Attention.Create(cfg);
+        mlp = cfg.IsMoeLayer(layer) ? new MoE(cfg) : new Mlp(cfg.HiddenSize, cfg.IntermediateSize);
+        RegisterComponents();
+    }
+
+    public MoE? Moe => mlp as MoE;
+
+    /// <param name="h">(B, T, D) residual stream, fp32: low-precision outputs are added into it, as autocast would.</param>
+    public (Tensor H, Tensor? AuxLoss) Forward(Tensor h, int start, Rotary rope, LayerCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        h = h + self_attn.Forward(input_layernorm.forward(h), start, rope, cache);
+        var x = post_attention_layernorm.forward(h);
+        Tensor? aux = null;
+        if (mlp is MoE moe)
+        {
+            var (y, a) = moe.Forward(x);
+            h = h + y;
+            aux = a;
+        }
+        else h = h + ((Mlp)mlp).forward(x);
+        return (h.MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
+    }
+}

@@ -1,0 +1,97 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SeekSharp.Modeling;
+
+// DeepSeek-V3 router. Affinities s = sigmoid(x Wᵀ) (fp32). Experts are *selected* by top-k of s + b,
+// where b (e_score_correction_bias) is a per-expert bias that never enters the gate values or the
+// gradient: the auxiliary-loss-free balancing of the paper. After each optimizer step the trainer calls
+// UpdateBias: b_i += γ·sign(mean load − load_i), pushing tokens from busy experts to idle ones.
+// The gate also returns the optional sequence-wise balance loss (paper eq. 17-20).
+
+/// <summary>Top-k expert selection with bias-based load balancing.</summary>
+public sealed class Gate : nn.Module
+{
+    public readonly Parameter weight;                 // (E, D)
+    readonly Tensor e_score_correction_bias;             // (E) buffer, saved with the weights
+    readonly int topK, experts;
+    readonly bool sigmoidScores, normTopk, useBias;
+    readonly double scale, alpha;
+    readonly long[] routed;                                // tokens routed per expert since the last reset
+
+    public Gate(ModelConfig cfg) : base("gate")
+    {
+        experts = cfg.NRoutedExperts;
+        topK = cfg.NumExpertsPerTok;
+        sigmoidScores = cfg.ScoringFunc == "sigmoid";
+        normTopk = cfg.NormTopkProb;
+        useBias = cfg.TopkMethod == "noaux_tc";
+        scale = cfg.RoutedScalingFactor;
+        alpha = cfg.AuxLossAlpha;
+        weight = new Parameter(normal(0, 0.02, [experts, cfg.HiddenSize]));
+        e_score_correction_bias = zeros(experts);
+        routed = new long[experts];
+        RegisterComponents();
+    }
+
+    /// <summary>Routing decision for N tokens.</summary>
+    /// <param name="x">(N, D) tokens.</param>
+    /// <param name="seqLen">Tokens per sequence, for the sequence-wise balance loss.</param>
+    /// <returns>Indices (N, k) long, weights (N, k) fp32, and the balance loss (scalar) or null.</returns>
+    public (Tensor Indices, Tensor Weights, Tensor? AuxLoss) Route(Tensor x, long seqLen)
+    {
+        using var scope = NewDisposeScope();
+        var logits = nn.functional.linear(x.to_type(ScalarType.Float32), weight);   // (N, E)
+        var scores = sigmoidScores ? logits.sigmoid() : logits.softmax(-1);
+        Tensor indices;
+        using (no_grad())
+        {
+            var choice = useBias ? scores + e_score_correction_bias : scores;
+            indices = choice.topk(topK, -1).indexes;                                  // (N, k)
+        }
+        var w = scores.gather(1, indices);
+        if (normTopk) w = w / (w.sum(-1, keepdim: true) + 1e-20);
+        w = w * scale;
+
+        if (is_grad_enabled()) // count training traffic only: evaluation must not steer the bias
+        using (no_grad())
+        {
+            var counts = indices.flatten().bincount(null, minlength: experts).cpu();
+            var c = counts.data<long>().ToArray();
+            for (int i = 0; i < experts; i++) routed[i] += c[i];
+        }
+
+        Tensor? aux = null;
+        if (alpha > 0 && is_grad_enabled())
+        {
+            long n = x.shape[0], b = n / seqLen;
+            // f_i: fraction of the sequence's routed slots on expert i, scaled so uniform = 1.
+            var hits = zeros_like(scores).scatter_(1, indices, ones_like(w)).view(b, seqLen, experts);
+            var f = hits.mean([1]) * ((double)experts / topK);                          // (B, E)
+            var p = (scores / (scores.sum(-1, keepdim: true) + 1e-20)).view(b, seqLen, experts).mean([1]); // (B, E)
+            aux = (f * p).sum(-1).mean() * alpha;
+        }
+        return (indices.MoveToOuterDisposeScope(), w.MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Tokens routed to each expert since the last <see cref="UpdateBias"/> or <see cref="ResetLoad"/>.</summary>
+    public long[] Load => (long[])routed.Clone();
+
+    public void ResetLoad() => Array.Clear(routed);
+
+    /// <summary>Auxiliary-loss-free balancing step: b_i += γ·sign(mean − load_i); then resets the counts.</summary>
+    public void UpdateBias(double gamma)
+    {
+        if (!useBias || gamma == 0) { ResetLoad(); return; }
+        double mean = routed.Average();
+        var delta = routed.Select(l => (float)(gamma * Math.Sign(mean - l))).ToArray();
+        using (no_grad())
+        using (var d = tensor(delta).to(e_score_correction_bias.device))
+            e_score_correction_bias.add_(d);
+        ResetLoad();
+    }
+
+    /// <summary>Current selection bias per expert (copy).</summary>
+    public float[] Bias => e_score_correction_bias.cpu().data<float>().ToArray();
+}

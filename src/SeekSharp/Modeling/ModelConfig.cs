@@ -1,0 +1,151 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace SeekSharp.Modeling;
+
+// The model's one config object, serialized as config.json with the Hugging Face DeepSeek-V3 keys so
+// that other tools can read our checkpoints. Variants are switched by values, not subclasses:
+// attention_type "mla" or "mha", n_routed_experts 0 for a dense model. Standard MHA is written as MLA's
+// degenerate case (no latent, no "nope" part: qk_rope_head_dim = v_head_dim = head size), so one set of
+// fields describes both. Rotary embeddings use the rotate-half layout (rope_interleave = false).
+
+/// <summary>Architecture of a DeepSeek-V3-style decoder. Immutable; stored in every checkpoint.</summary>
+public sealed record ModelConfig
+{
+    /// <summary>Tokens in the vocabulary (embedding rows).</summary>
+    [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 4096;
+    /// <summary>Model width (d_model).</summary>
+    [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = 384;
+    /// <summary>Hidden size of the dense SwiGLU feed-forward (dense layers and dense models).</summary>
+    [JsonPropertyName("intermediate_size")] public int IntermediateSize { get; init; } = 1024;
+    /// <summary>Hidden size of one fine-grained routed (or shared) expert.</summary>
+    [JsonPropertyName("moe_intermediate_size")] public int MoeIntermediateSize { get; init; } = 256;
+    /// <summary>Transformer blocks.</summary>
+    [JsonPropertyName("num_hidden_layers")] public int NumHiddenLayers { get; init; } = 6;
+    /// <summary>Attention heads.</summary>
+    [JsonPropertyName("num_attention_heads")] public int NumAttentionHeads { get; init; } = 6;
+    /// <summary>Key/value heads; equal to attention heads (no grouped-query attention yet).</summary>
+    [JsonPropertyName("num_key_value_heads")] public int NumKeyValueHeads { get; init; } = 6;
+    /// <summary>Routed experts per MoE layer; 0 makes every layer dense.</summary>
+    [JsonPropertyName("n_routed_experts")] public int NRoutedExperts { get; init; }
+    /// <summary>Always-active shared experts per MoE layer (merged into one SwiGLU of n × moe_intermediate_size).</summary>
+    [JsonPropertyName("n_shared_experts")] public int NSharedExperts { get; init; }
+    /// <summary>Routed experts each token is sent to (top-k).</summary>
+    [JsonPropertyName("num_experts_per_tok")] public int NumExpertsPerTok { get; init; }
+    /// <summary>The first k layers use the dense feed-forward instead of MoE.</summary>
+    [JsonPropertyName("first_k_dense_replace")] public int FirstKDenseReplace { get; init; }
+    /// <summary>Every n-th layer (after the first k) is MoE; DeepSeek-V3 uses 1.</summary>
+    [JsonPropertyName("moe_layer_freq")] public int MoeLayerFreq { get; init; } = 1;
+    /// <summary>Router affinity: "sigmoid" (DeepSeek-V3) or "softmax" (DeepSeek-V2).</summary>
+    [JsonPropertyName("scoring_func")] public string ScoringFunc { get; init; } = "sigmoid";
+    /// <summary>"noaux_tc": top-k over affinity + per-expert bias (auxiliary-loss-free balancing).</summary>
+    [JsonPropertyName("topk_method")] public string TopkMethod { get; init; } = "noaux_tc";
+    /// <summary>Normalize the selected experts' gate weights to sum to one.</summary>
+    [JsonPropertyName("norm_topk_prob")] public bool NormTopkProb { get; init; } = true;
+    /// <summary>Scale applied to routed experts' combined output.</summary>
+    [JsonPropertyName("routed_scaling_factor")] public double RoutedScalingFactor { get; init; } = 1.0;
+    /// <summary>Expert groups for group-limited routing; 1 means no grouping.</summary>
+    [JsonPropertyName("n_group")] public int NGroup { get; init; } = 1;
+    /// <summary>Groups each token may route to.</summary>
+    [JsonPropertyName("topk_group")] public int TopkGroup { get; init; } = 1;
+    /// <summary>Weight of the sequence-wise balance loss (the paper's alpha); 0 disables it.</summary>
+    [JsonPropertyName("aux_loss_alpha")] public double AuxLossAlpha { get; init; }
+    /// <summary>"mla" (Multi-head Latent Attention) or "mha" (standard multi-head attention).</summary>
+    [JsonPropertyName("attention_type")] public string AttentionType { get; init; } = "mha";
+    /// <summary>Query compression rank (MLA); 0 projects queries directly.</summary>
+    [JsonPropertyName("q_lora_rank")] public int QLoraRank { get; init; }
+    /// <summary>Key-value latent rank (MLA); the KV cache stores this many values per token and layer.</summary>
+    [JsonPropertyName("kv_lora_rank")] public int KvLoraRank { get; init; }
+    /// <summary>Per-head query/key dimension that carries rotary position (MLA: decoupled RoPE key).</summary>
+    [JsonPropertyName("qk_rope_head_dim")] public int QkRopeHeadDim { get; init; } = 64;
+    /// <summary>Per-head query/key dimension without position (MLA only; 0 for MHA).</summary>
+    [JsonPropertyName("qk_nope_head_dim")] public int QkNopeHeadDim { get; init; }
+    /// <summary>Per-head value dimension.</summary>
+    [JsonPropertyName("v_head_dim")] public int VHeadDim { get; init; } = 64;
+    /// <summary>Longest sequence the rotary tables and caches are sized for.</summary>
+    [JsonPropertyName("max_position_embeddings")] public int MaxPositionEmbeddings { get; init; } = 256;
+    /// <summary>Rotary base frequency.</summary>
+    [JsonPropertyName("rope_theta")] public double RopeTheta { get; init; } = 10000;
+    /// <summary>Rotary layout; we use rotate-half (false), as Hugging Face's DeepSeek-V3 code does when false.</summary>
+    [JsonPropertyName("rope_interleave")] public bool RopeInterleave { get; init; }
+    /// <summary>RMSNorm epsilon.</summary>
+    [JsonPropertyName("rms_norm_eps")] public double RmsNormEps { get; init; } = 1e-6;
+    /// <summary>Share the embedding matrix with the output head.</summary>
+    [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; init; } = true;
+    /// <summary>Standard deviation of the normal weight initialization.</summary>
+    [JsonPropertyName("initializer_range")] public double InitializerRange { get; init; } = 0.02;
+    /// <summary>Hugging Face model type, for interoperability.</summary>
+    [JsonPropertyName("model_type")] public string ModelType { get; init; } = "deepseek_v3";
+    /// <summary>Hugging Face architecture name, for interoperability.</summary>
+    [JsonPropertyName("architectures")] public string[] Architectures { get; init; } = ["DeepseekV3ForCausalLM"];
+    /// <summary>Preset this config came from, if any (informational).</summary>
+    [JsonPropertyName("seeksharp_preset")] public string? Preset { get; init; }
+
+    [JsonIgnore] public bool IsMla => AttentionType == "mla";
+    [JsonIgnore] public int QkHeadDim => QkNopeHeadDim + QkRopeHeadDim;
+
+    /// <summary>True when layer <paramref name="i"/> uses the MoE feed-forward.</summary>
+    public bool IsMoeLayer(int i) =>
+        NRoutedExperts > 0 && i >= FirstKDenseReplace && (i - FirstKDenseReplace) % Math.Max(1, MoeLayerFreq) == 0;
+
+    /// <summary>Checks every field; throws a <see cref="SeekSharpException"/> naming the first bad one.</summary>
+    public ModelConfig Validate(string source = "config")
+    {
+        void Need(bool ok, string field, string expected)
+        {
+            if (!ok) throw new SeekSharpException($"{source}: field '{field}' is invalid: expected {expected}.");
+        }
+        Need(VocabSize > 0, "vocab_size", "a positive integer");
+        Need(HiddenSize > 0, "hidden_size", "a positive integer");
+        Need(NumHiddenLayers > 0, "num_hidden_layers", "a positive integer");
+        Need(NumAttentionHeads > 0, "num_attention_heads", "a positive integer");
+        Need(NumKeyValueHeads == NumAttentionHeads, "num_key_value_heads", $"equal to num_attention_heads ({NumAttentionHeads})");
+        Need(AttentionType is "mla" or "mha", "attention_type", "\"mla\" or \"mha\"");
+        Need(QkRopeHeadDim > 0 && QkRopeHeadDim % 2 == 0, "qk_rope_head_dim", "a positive even integer");
+        Need(VHeadDim > 0, "v_head_dim", "a positive integer");
+        Need(IntermediateSize > 0, "intermediate_size", "a positive integer");
+        Need(MaxPositionEmbeddings > 0, "max_position_embeddings", "a positive integer");
+        Need(RopeTheta > 0, "rope_theta", "a positive number");
+        Need(!RopeInterleave, "rope_interleave", "false (interleaved rotary layout is not implemented)");
+        if (IsMla)
+        {
+            Need(KvLoraRank > 0, "kv_lora_rank", "a positive integer for attention_type \"mla\"");
+            Need(QkNopeHeadDim > 0, "qk_nope_head_dim", "a positive integer for attention_type \"mla\"");
+            Need(QLoraRank >= 0, "q_lora_rank", "0 (no query compression) or a positive integer");
+        }
+        else
+        {
+            Need(QkNopeHeadDim == 0 && KvLoraRank == 0 && QLoraRank == 0, "qk_nope_head_dim",
+                "0 together with kv_lora_rank and q_lora_rank for attention_type \"mha\"");
+            Need(VHeadDim == QkRopeHeadDim, "v_head_dim", $"equal to qk_rope_head_dim ({QkRopeHeadDim}) for attention_type \"mha\"");
+        }
+        Need(NRoutedExperts >= 0, "n_routed_experts", "0 (dense) or a positive integer");
+        if (NRoutedExperts > 0)
+        {
+            Need(NumExpertsPerTok > 0 && NumExpertsPerTok <= NRoutedExperts, "num_experts_per_tok", $"between 1 and n_routed_experts ({NRoutedExperts})");
+            Need(MoeIntermediateSize > 0, "moe_intermediate_size", "a positive integer");
+            Need(NSharedExperts >= 0, "n_shared_experts", "0 or more");
+            Need(ScoringFunc is "sigmoid" or "softmax", "scoring_func", "\"sigmoid\" or \"softmax\"");
+            Need(TopkMethod is "noaux_tc" or "greedy", "topk_method", "\"noaux_tc\" or \"greedy\"");
+            Need(NGroup == 1 && TopkGroup == 1, "n_group", "1 (group-limited routing is not implemented)");
+            Need(FirstKDenseReplace >= 0, "first_k_dense_replace", "0 or more");
+            Need(AuxLossAlpha >= 0, "aux_loss_alpha", "0 or more");
+        }
+        return this;
+    }
+
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Reads and validates a config.json; errors name the file and the field.</summary>
+    public static ModelConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new SeekSharpException($"{path}: model config not found (expected a config.json written by SeekSharp).");
+        ModelConfig? cfg;
+        try { cfg = JsonSerializer.Deserialize<ModelConfig>(File.ReadAllText(path), Json); }
+        catch (JsonException e) { throw new SeekSharpException($"{path}: malformed model config: {e.Message}"); }
+        if (cfg is null) throw new SeekSharpException($"{path}: model config is empty (expected a JSON object).");
+        return cfg.Validate(path);
+    }
+}

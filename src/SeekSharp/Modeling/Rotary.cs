@@ -1,0 +1,40 @@
+using static TorchSharp.torch;
+
+namespace SeekSharp.Modeling;
+
+// Rotary position embedding, rotate-half layout: the first and second halves of the head dimension
+// form the (real, imaginary) pairs. Tables are built once per model for max_position_embeddings and
+// live outside any dispose scope.
+
+/// <summary>Precomputed cos/sin tables and the rotation.</summary>
+public sealed class Rotary : IDisposable
+{
+    readonly Tensor cos, sin; // (maxT, dim/2) fp32
+
+    public Rotary(int dim, int maxPositions, double theta)
+    {
+        using var scope = NewDisposeScope();
+        var inv = 1.0 / pow(theta, arange(0, dim, 2, dtype: ScalarType.Float64) / dim);
+        var freqs = outer(arange(maxPositions, dtype: ScalarType.Float64), inv);
+        cos = freqs.cos().to_type(ScalarType.Float32).DetachFromDisposeScope();
+        sin = freqs.sin().to_type(ScalarType.Float32).DetachFromDisposeScope();
+    }
+
+    public long MaxPositions => cos.shape[0];
+
+    /// <summary>Rotates x (B, H, T, D) whose positions start at <paramref name="start"/>.</summary>
+    public Tensor Apply(Tensor x, int start)
+    {
+        using var scope = NewDisposeScope();
+        long t = x.shape[2], half = x.shape[3] / 2;
+        if (start + t > MaxPositions)
+            throw new SeekSharpException($"sequence position {start + t} exceeds max_position_embeddings ({MaxPositions}).");
+        var c = cos.narrow(0, start, t).to(x.device).to_type(x.dtype); // (T, D/2)
+        var s = sin.narrow(0, start, t).to(x.device).to_type(x.dtype);
+        var x1 = x.narrow(-1, 0, half);
+        var x2 = x.narrow(-1, half, half);
+        return cat([x1 * c - x2 * s, x2 * c + x1 * s], -1).MoveToOuterDisposeScope();
+    }
+
+    public void Dispose() { cos.Dispose(); sin.Dispose(); }
+}

@@ -1,0 +1,120 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SeekSharp.Modeling;
+
+// The decoder, shaped like Hugging Face's DeepseekV3ForCausalLM so parameter names match theirs:
+// model.embed_tokens, model.layers.N.*, model.norm, lm_head (absent when embeddings are tied).
+// Single-device and training-agnostic: it maps tokens to logits, optionally through a KV cache.
+
+/// <summary>Embeddings, blocks and final norm (Hugging Face's "model.").</summary>
+public sealed class DecoderStack : nn.Module
+{
+    readonly Embedding embed_tokens;
+    readonly ModuleList<Block> layers;
+    readonly RmsNorm norm;
+
+    public DecoderStack(ModelConfig cfg) : base("model")
+    {
+        embed_tokens = nn.Embedding(cfg.VocabSize, cfg.HiddenSize);
+        layers = new ModuleList<Block>(Enumerable.Range(0, cfg.NumHiddenLayers).Select(i => new Block(cfg, i)).ToArray());
+        norm = new RmsNorm(cfg.HiddenSize, cfg.RmsNormEps);
+        RegisterComponents();
+    }
+
+    /// <summary>(V, D) token embeddings, also the output head when tied.</summary>
+    public Parameter EmbedWeight => embed_tokens.weight!;
+
+    public IReadOnlyList<Block> Layers => layers.ToList();
+
+    /// <param name="ids">(B, T) token ids.</param>
+    /// <returns>Final hidden states (B, T, D) fp32 and the summed balance loss (or null).</returns>
+    public (Tensor H, Tensor? AuxLoss) Forward(Tensor ids, int start, Rotary rope, KvCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        var h = EmbedWeight.index_select(0, ids.flatten()).view(ids.shape[0], ids.shape[1], -1);
+        Tensor? aux = null;
+        for (int i = 0; i < layers.Count; i++)
+        {
+            var (next, a) = layers[i].Forward(h, start, rope, cache?.Layers[i]);
+            h = next;
+            if (a is not null) aux = aux is null ? a : aux + a;
+        }
+        return (norm.forward(h).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
+    }
+}
+
+/// <summary>A DeepSeek-V3-style causal language model.</summary>
+public sealed class Transformer : nn.Module
+{
+    readonly DecoderStack model;
+    readonly Linear? lm_head;
+    readonly Rotary rope;
+
+    public ModelConfig Config { get; }
+
+    public Transformer(ModelConfig config) : base("Transformer")
+    {
+        Config = config.Validate();
+        model = new DecoderStack(config);
+        if (!config.TieWordEmbeddings) lm_head = new Linear(config.HiddenSize, config.VocabSize);
+        rope = new Rotary(config.QkRopeHeadDim, config.MaxPositionEmbeddings, config.RopeTheta);
+        RegisterComponents();
+        InitWeights(config.InitializerRange);
+    }
+
+    /// <summary>The MoE layers' routers, in layer order (empty for a dense model).</summary>
+    public IReadOnlyList<(int Layer, Gate Gate)> Gates =>
+        model.Layers.Select((b, i) => (i, b.Moe?.Gate)).Where(p => p.Item2 is not null).Select(p => (p.i, p.Item2!)).ToList();
+
+    /// <summary>Dtype of every matmul (the precision seam); fp32 masters are untouched.</summary>
+    public ScalarType ComputeType { get; private set; } = ScalarType.Float32;
+
+    public Transformer SetComputeType(ScalarType dtype)
+    {
+        ComputeType = dtype;
+        foreach (var m in modules()) if (m is Linear l) l.ComputeType = dtype;
+        return this;
+    }
+
+    /// <param name="ids">(B, T) token ids at positions start..start+T-1.</param>
+    /// <returns>Logits (B, T, V) in fp32, and the MoE balance loss (null when off or not training).</returns>
+    public (Tensor Logits, Tensor? AuxLoss) Forward(Tensor ids, int start = 0, KvCache? cache = null)
+    {
+        using var scope = NewDisposeScope();
+        var (h, aux) = model.Forward(ids, start, rope, cache);
+        var logits = lm_head is not null
+            ? lm_head.forward(h)
+            : nn.functional.linear(h.to_type(ComputeType), model.EmbedWeight.to_type(ComputeType));
+        return (logits.to_type(ScalarType.Float32).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Next-token logits only (B, V) for the last position; cheaper when decoding.</summary>
+    public Tensor ForwardLast(Tensor ids, int start, KvCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        var (h, _) = model.Forward(ids, start, rope, cache);
+        var last = h.narrow(1, h.shape[1] - 1, 1).squeeze(1);
+        var logits = lm_head is not null
+            ? lm_head.forward(last)
+            : nn.functional.linear(last.to_type(ComputeType), model.EmbedWeight.to_type(ComputeType));
+        return logits.to_type(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    void InitWeights(double std)
+    {
+        using var _ = no_grad();
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith("layernorm.weight") || name.EndsWith("norm.weight")) p.fill_(1.0);
+            else nn.init.normal_(p, 0, std);
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) rope.Dispose();
+        base.Dispose(disposing);
+    }
+}
