@@ -1,1 +1,3 @@
-return 0;
+using SeekSharp.Cli;
+
+return SeekApp.Run(args);

@@ -1,0 +1,28 @@
+using System.CommandLine;
+
+namespace SeekSharp.Cli;
+
+/// <summary>Options several commands share, built fresh per command (an Option belongs to one parent).</summary>
+public static class Options
+{
+    public static Option<string> Device() => new("--device")
+    {
+        Description = "Torch device: cpu, or cuda / cuda:N with a CUDA build of TorchSharp.",
+        DefaultValueFactory = _ => "cpu",
+    };
+
+    public static Option<string[]> Inputs(string description) => new("--input")
+    {
+        Description = description, Required = true, AllowMultipleArgumentsPerToken = true,
+    };
+
+    public static Option<string> Out(string description, bool required = true) => new("--out")
+    {
+        Description = description, Required = required,
+    };
+
+    public static Option<string?> Hardware() => new("--hardware")
+    {
+        Description = "Hardware profile JSON for the ledger (watts, $/hour, gCO2/kWh); default: $SEEKSHARP_HARDWARE, ~/.config/seeksharp/hardware.json, else built in.",
+    };
+}

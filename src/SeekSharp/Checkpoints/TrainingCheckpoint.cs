@@ -1,0 +1,101 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using SeekSharp.IO;
+using SeekSharp.Modeling;
+using SeekSharp.Training;
+
+namespace SeekSharp.Checkpoints;
+
+// A resumable checkpoint is a folder checkpoints/step_NNNNNN/ holding the model files, the optimizer's
+// moments and the trainer's counters. It is assembled under a temporary name and renamed into place
+// (a directory rename is atomic), and trainer_state.json is written last, so a folder with that name
+// is always complete: a run killed mid-save resumes from the previous checkpoint.
+
+/// <summary>Counters that, with the weights and optimizer moments, let a run continue exactly.</summary>
+public sealed record TrainerState
+{
+    [JsonPropertyName("step")] public int Step { get; init; }
+    [JsonPropertyName("tokens_seen")] public long TokensSeen { get; init; }
+    [JsonPropertyName("elapsed_seconds")] public double ElapsedSeconds { get; init; }
+    [JsonPropertyName("cpu_seconds")] public double CpuSeconds { get; init; }
+    [JsonPropertyName("last_loss")] public double LastLoss { get; init; }
+    [JsonPropertyName("last_val_loss")] public double? LastValLoss { get; init; }
+    [JsonPropertyName("train")] public TrainConfig Train { get; init; } = new();
+}
+
+/// <summary>Saves, finds and loads resumable checkpoints of a run folder.</summary>
+public static class TrainingCheckpoint
+{
+    const string StateFile = "trainer_state.json";
+    const string OptimizerFile = "optimizer.safetensors";
+
+    public static string Folder(string runDir, int step) => Path.Combine(runDir, "checkpoints", $"step_{step:D6}");
+
+    public static string Save(string runDir, Transformer model, AdamW optimizer, TrainerState state)
+    {
+        var final = Folder(runDir, state.Step);
+        var tmp = Path.Combine(runDir, "checkpoints", $".tmp-step_{state.Step:D6}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(tmp);
+        try
+        {
+            ModelFiles.Save(tmp, model);
+            Safetensors.Save(Path.Combine(tmp, OptimizerFile), optimizer.StateTensors(),
+                new Dictionary<string, string> { ["step"] = optimizer.Step.ToString() });
+            AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, TrainConfig.Json));
+            if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
+            Directory.Move(tmp, final);
+        }
+        catch
+        {
+            try { Directory.Delete(tmp, recursive: true); } catch (IOException) { }
+            throw;
+        }
+        return final;
+    }
+
+    /// <summary>The newest complete checkpoint folder, or null.</summary>
+    public static string? Latest(string runDir)
+    {
+        var root = Path.Combine(runDir, "checkpoints");
+        if (!Directory.Exists(root)) return null;
+        return Directory.GetDirectories(root, "step_*")
+            .Where(d => File.Exists(Path.Combine(d, StateFile)))
+            .OrderBy(d => d, StringComparer.Ordinal)
+            .LastOrDefault();
+    }
+
+    /// <summary>Deletes all but the newest <paramref name="keep"/> checkpoints.</summary>
+    public static void Prune(string runDir, int keep)
+    {
+        var root = Path.Combine(runDir, "checkpoints");
+        if (!Directory.Exists(root)) return;
+        foreach (var d in Directory.GetDirectories(root, "step_*").OrderByDescending(d => d, StringComparer.Ordinal).Skip(keep))
+            Directory.Delete(d, recursive: true);
+    }
+
+    public static TrainerState ReadState(string checkpointDir)
+    {
+        var path = Path.Combine(checkpointDir, StateFile);
+        try
+        {
+            return JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path), TrainConfig.Json)
+                   ?? throw new SeekSharpException($"{path}: empty trainer state.");
+        }
+        catch (JsonException e) { throw new SeekSharpException($"{path}: malformed trainer state: {e.Message}"); }
+        catch (FileNotFoundException) { throw new SeekSharpException($"{path}: trainer state not found."); }
+    }
+
+    /// <summary>Restores weights and optimizer moments into an already-built model and optimizer.</summary>
+    public static TrainerState Restore(string checkpointDir, Transformer model, AdamW optimizer)
+    {
+        var state = ReadState(checkpointDir);
+        ModelFiles.LoadWeights(model, Path.Combine(checkpointDir, ModelFiles.WeightsFile));
+        var optPath = Path.Combine(checkpointDir, OptimizerFile);
+        if (!File.Exists(optPath)) throw new SeekSharpException($"{optPath}: optimizer state not found.");
+        var (tensors, meta) = Safetensors.LoadWithMetadata(optPath);
+        if (!meta.TryGetValue("step", out var s) || !long.TryParse(s, out var step))
+            throw new SeekSharpException($"{optPath}: metadata 'step' missing or not an integer.");
+        optimizer.LoadState(tensors, step, optPath);
+        return state;
+    }
+}

@@ -1,0 +1,91 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SeekSharp.Training;
+
+// AdamW written out rather than TorchSharp's, so its state is plain named tensors we can store in
+// safetensors next to the weights (resume must reproduce the uninterrupted run exactly) and so the
+// update runs in fp32 on the master weights whatever the compute dtype. Weight decay is decoupled and
+// applied to matrices only; norms' gains are not decayed.
+
+/// <summary>AdamW over named parameters with saveable state.</summary>
+public sealed class AdamW : IDisposable
+{
+    readonly List<(string Name, Parameter P, bool Decay)> parameters;
+    readonly Dictionary<string, (Tensor M, Tensor V)> state = new();
+    readonly TrainConfig cfg;
+
+    /// <summary>Optimizer steps taken (bias correction uses it).</summary>
+    public long Step { get; private set; }
+
+    public AdamW(IEnumerable<(string Name, Parameter P)> named, TrainConfig cfg)
+    {
+        this.cfg = cfg;
+        parameters = named.Where(p => p.P.requires_grad).Select(p => (p.Name, p.P, p.P.dim() >= 2)).ToList();
+    }
+
+    public void Update(double lr)
+    {
+        using var _ = no_grad();
+        Step++;
+        double bc1 = 1 - Math.Pow(cfg.Beta1, Step), bc2 = 1 - Math.Pow(cfg.Beta2, Step);
+        foreach (var (name, p, decay) in parameters)
+        {
+            var g = p.grad;
+            if (g is null) continue;
+            if (!state.TryGetValue(name, out var s))
+            {
+                s = (zeros_like(p).DetachFromDisposeScope(), zeros_like(p).DetachFromDisposeScope());
+                state[name] = s;
+            }
+            using var scope = NewDisposeScope();
+            if (decay && cfg.WeightDecay > 0) p.mul_(1 - lr * cfg.WeightDecay);
+            s.M.mul_(cfg.Beta1).add_(g, alpha: 1 - cfg.Beta1);
+            s.V.mul_(cfg.Beta2).addcmul_(g, g, value: 1 - cfg.Beta2);
+            var denom = (s.V / bc2).sqrt_().add_(cfg.Eps);
+            p.addcdiv_(s.M, denom, value: -lr / bc1);
+        }
+    }
+
+    public void ZeroGrad()
+    {
+        foreach (var (_, p, _) in parameters)
+        {
+            var g = p.grad;
+            if (g is not null) g.zero_();
+        }
+    }
+
+    /// <summary>Moment tensors by "name.exp_avg" / "name.exp_avg_sq" (fp32).</summary>
+    public Dictionary<string, Tensor> StateTensors()
+    {
+        var d = new Dictionary<string, Tensor>();
+        foreach (var (name, (m, v)) in state) { d[name + ".exp_avg"] = m; d[name + ".exp_avg_sq"] = v; }
+        return d;
+    }
+
+    /// <summary>Restores moments saved by <see cref="StateTensors"/>; names and shapes must match this model.</summary>
+    public void LoadState(IReadOnlyDictionary<string, Tensor> tensors, long step, string source)
+    {
+        Step = step;
+        foreach (var (name, p, _) in parameters)
+        {
+            if (!tensors.TryGetValue(name + ".exp_avg", out var m) || !tensors.TryGetValue(name + ".exp_avg_sq", out var v))
+            {
+                if (step == 0) continue;
+                throw new SeekSharpException($"{source}: optimizer state for parameter '{name}' is missing.");
+            }
+            if (!m.shape.SequenceEqual(p.shape) || !v.shape.SequenceEqual(p.shape))
+                throw new SeekSharpException($"{source}: optimizer state for '{name}' has shape [{string.Join(",", m.shape)}], expected [{string.Join(",", p.shape)}].");
+            if (state.Remove(name, out var old)) { old.M.Dispose(); old.V.Dispose(); }
+            state[name] = (m.to(p.device).to_type(ScalarType.Float32).DetachFromDisposeScope(),
+                           v.to(p.device).to_type(ScalarType.Float32).DetachFromDisposeScope());
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var (m, v) in state.Values) { m.Dispose(); v.Dispose(); }
+        state.Clear();
+    }
+}

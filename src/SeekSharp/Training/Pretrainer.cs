@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Text.Json;
+using SeekSharp.Checkpoints;
+using SeekSharp.Data;
+using SeekSharp.IO;
+using SeekSharp.Ledger;
+using SeekSharp.Modeling;
+using static TorchSharp.torch;
+
+namespace SeekSharp.Training;
+
+// The pretraining loop. Determinism is what makes --resume exact: the model is initialized from the
+// seed, and the batch of (step, micro-batch) is drawn from a generator seeded by (seed, step, micro),
+// so a resumed run sees the same batches as an uninterrupted one and, with the restored weights,
+// optimizer moments and router biases, reproduces its losses. Each step runs inside a dispose scope so
+// native memory is returned every step instead of waiting for the GC.
+
+/// <summary>What to pretrain, on what, and where.</summary>
+public sealed record PretrainOptions(string DataDir, string RunDir, ModelConfig Model, TrainConfig Train, bool Resume = false,
+    string? HardwareProfilePath = null);
+
+/// <summary>What a finished run reports.</summary>
+public sealed record PretrainResult(string RunDir, int Steps, double FinalLoss, double? FinalValLoss, double TokensPerSecond, LedgerEntry Ledger);
+
+public static class Pretrainer
+{
+    public static long BatchSeed(int seed, int step, int micro) => ((long)seed * 1_000_003L + step) * 1009L + micro;
+
+    public static PretrainResult Run(PretrainOptions o, ITrainingObserver? observer = null)
+    {
+        var tc = o.Train.Validate();
+        using var ds = TokenDataset.Open(o.DataDir);
+        var cfg = o.Model;
+        if (cfg.VocabSize != ds.VocabSize)
+        {
+            observer?.OnMessage($"vocab_size set to the tokenizer's {ds.VocabSize} (preset had {cfg.VocabSize}).");
+            cfg = cfg with { VocabSize = ds.VocabSize };
+        }
+        int seqLen = tc.SeqLen == 0 ? cfg.MaxPositionEmbeddings : tc.SeqLen;
+        if (seqLen > cfg.MaxPositionEmbeddings)
+            throw new SeekSharpException($"seq_len {seqLen} exceeds the model's max_position_embeddings ({cfg.MaxPositionEmbeddings}).");
+
+        var device = new Device(tc.Device);
+        manual_seed(tc.Seed);
+        using var model = new Transformer(cfg.Validate());
+        model.to(device);
+        model.SetComputeType(tc.Precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32);
+        model.train();
+        using var optimizer = new AdamW(model.named_parameters(), tc);
+
+        var state = new TrainerState { Train = tc };
+        if (o.Resume) state = ResumeFrom(o.RunDir, model, optimizer, tc, observer);
+        else if (TrainingCheckpoint.Latest(o.RunDir) is { } existing)
+            throw new SeekSharpException($"{o.RunDir}: already holds checkpoint {Path.GetFileName(existing)}; pass --resume to continue it or choose another --out.");
+        WriteRunFiles(o, cfg, tc);
+
+        var metricsPath = Path.Combine(o.RunDir, "metrics.jsonl");
+        if (o.Resume) MetricsLog.TruncateAfterStep(metricsPath, state.Step);
+        using var metrics = new MetricsLog(metricsPath);
+        var ledger = RunLedger.Start("pretrain", HardwareProfile.Resolve(o.HardwareProfilePath));
+        var cost = ModelCost.Of(cfg, seqLen);
+        var train = new TokenBatchSampler(ds.Train);
+        var val = ds.ValTokens > seqLen + 1 ? new TokenBatchSampler(ds.Val) : null;
+        if (val is null) observer?.OnMessage("validation split too small for one sequence; skipping validation.");
+
+        var stepper = new TrainStep(model, optimizer, tc, seqLen, device);
+        int b = tc.BatchSize, tokensPerStep = stepper.TokensPerStep;
+        var clock = Stopwatch.StartNew();
+        double elapsedBefore = state.ElapsedSeconds, lastLoss = state.LastLoss;
+        double? lastVal = state.LastValLoss;
+        observer?.OnStart(state.Step, tc.Steps);
+
+        for (int step = state.Step; step < tc.Steps; step++)
+        {
+            var t0 = clock.Elapsed.TotalSeconds;
+            double lr = LrSchedule.At(step, tc);
+            int s = step;
+            var outcome = stepper.Run(lr, micro => train.Sample(BatchSeed(tc.Seed, s, micro), b, seqLen, stepper.Inputs, stepper.Targets));
+            var load = outcome.ExpertLoad;
+
+            int done = step + 1;
+            lastLoss = outcome.Loss;
+            bool last = done == tc.Steps;
+            double? valLoss = null;
+            if (val is not null && (last || (tc.EvalEvery > 0 && done % tc.EvalEvery == 0)))
+                lastVal = valLoss = Evaluate(model, val, tc, seqLen, device);
+            double stepSeconds = clock.Elapsed.TotalSeconds - t0;
+            state = state with { Step = done, TokensSeen = state.TokensSeen + tokensPerStep, LastLoss = lastLoss, LastValLoss = lastVal };
+            ledger.AddTokens(tokensPerStep);
+            ledger.AddFlops(cost.TrainingFlopsPerToken * tokensPerStep);
+
+            var m = new StepMetrics(done, tc.Steps, lastLoss, outcome.AuxLoss, lr, outcome.GradNorm, stepSeconds,
+                tokensPerStep / Math.Max(stepSeconds, 1e-9), state.TokensSeen, elapsedBefore + clock.Elapsed.TotalSeconds,
+                valLoss, load.Count > 0 ? load : null);
+            metrics.Append(ToRecord(m));
+            observer?.OnStep(m);
+
+            if (last || (tc.CheckpointEvery > 0 && done % tc.CheckpointEvery == 0))
+            {
+                state = state with { ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds };
+                TrainingCheckpoint.Save(o.RunDir, model, optimizer, state);
+                TrainingCheckpoint.Prune(o.RunDir, tc.KeepCheckpoints);
+            }
+        }
+
+        ModelFiles.Save(o.RunDir, model);
+        var entry = ledger.Finish();
+        entry.Write(Path.Combine(o.RunDir, "ledger.json"));
+        double wall = Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
+        return new PretrainResult(o.RunDir, tc.Steps, lastLoss, lastVal, state.TokensSeen / (elapsedBefore + wall), entry);
+    }
+
+    static TrainerState ResumeFrom(string runDir, Transformer model, AdamW optimizer, TrainConfig tc, ITrainingObserver? observer)
+    {
+        var ckpt = TrainingCheckpoint.Latest(runDir)
+                   ?? throw new SeekSharpException($"{runDir}: --resume given but no checkpoint found under {Path.Combine(runDir, "checkpoints")}.");
+        var saved = ModelConfig.Load(Path.Combine(ckpt, ModelFiles.ConfigFile));
+        if (saved.ToJson() != model.Config.ToJson())
+            throw new SeekSharpException($"{ckpt}: the checkpoint's model config differs from the requested one (use the same --preset).");
+        var state = TrainingCheckpoint.Restore(ckpt, model, optimizer);
+        if (state.Step >= tc.Steps)
+            throw new SeekSharpException($"{ckpt}: run already reached step {state.Step}; pass a larger --steps to continue.");
+        observer?.OnMessage($"resuming from {Path.GetFileName(ckpt)} (step {state.Step}).");
+        return state;
+    }
+
+    static void WriteRunFiles(PretrainOptions o, ModelConfig cfg, TrainConfig tc)
+    {
+        Directory.CreateDirectory(o.RunDir);
+        AtomicFile.WriteAllText(Path.Combine(o.RunDir, ModelFiles.ConfigFile), cfg.ToJson());
+        AtomicFile.WriteAllText(Path.Combine(o.RunDir, "train_config.json"), JsonSerializer.Serialize(tc, TrainConfig.Json));
+        foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
+        {
+            var src = Path.Combine(o.DataDir, f);
+            if (File.Exists(src)) AtomicFile.WriteAllBytes(Path.Combine(o.RunDir, f), File.ReadAllBytes(src));
+        }
+    }
+
+    /// <summary>Mean cross-entropy over the first eval_batches validation batches (same batches every time).</summary>
+    public static double Evaluate(Transformer model, TokenBatchSampler val, TrainConfig tc, int seqLen, Device device)
+    {
+        using var _ = no_grad();
+        double sum = 0;
+        int n = 0;
+        foreach (var (inp, tgt) in val.Sequential(tc.BatchSize, seqLen, tc.EvalBatches))
+        {
+            using var scope = NewDisposeScope();
+            int rows = inp.Length / seqLen;
+            var (logits, _) = model.Forward(tensor(inp, [rows, seqLen]).to(device));
+            sum += nn.functional.cross_entropy(logits.view(-1, model.Config.VocabSize), tensor(tgt).to(device)).item<float>();
+            n++;
+        }
+        return n == 0 ? double.NaN : sum / n;
+    }
+
+    static Dictionary<string, object?> ToRecord(StepMetrics m)
+    {
+        var r = new Dictionary<string, object?>
+        {
+            ["step"] = m.Step, ["loss"] = m.Loss, ["lr"] = m.LearningRate, ["grad_norm"] = m.GradNorm,
+            ["step_seconds"] = m.StepSeconds, ["tokens_per_second"] = m.TokensPerSecond, ["tokens"] = m.TokensSeen,
+            ["elapsed_seconds"] = m.ElapsedSeconds,
+        };
+        if (m.AuxLoss != 0) r["aux_loss"] = m.AuxLoss;
+        if (m.ValLoss is { } v) r["val_loss"] = v;
+        if (m.ExpertLoad is { } load)
+        {
+            r["expert_load"] = load.ToDictionary(kv => kv.Key.ToString(), kv => kv.Value.Select(x => Math.Round(x, 4)).ToArray());
+            r["expert_imbalance"] = load.ToDictionary(kv => kv.Key.ToString(), kv => Math.Round(kv.Value.Max() * kv.Value.Length, 3));
+        }
+        return r;
+    }
+}

@@ -1,0 +1,74 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace SeekSharp.Training;
+
+/// <summary>Optimization settings of a pretraining run. Immutable; saved in every checkpoint.</summary>
+public sealed record TrainConfig
+{
+    /// <summary>Optimizer steps to run in total.</summary>
+    [JsonPropertyName("steps")] public int Steps { get; init; } = 200;
+    /// <summary>Sequences per micro-batch.</summary>
+    [JsonPropertyName("batch_size")] public int BatchSize { get; init; } = 16;
+    /// <summary>Tokens per sequence; 0 means the model's context length.</summary>
+    [JsonPropertyName("seq_len")] public int SeqLen { get; init; }
+    /// <summary>Micro-batches whose gradients are summed per optimizer step.</summary>
+    [JsonPropertyName("grad_accum")] public int GradAccum { get; init; } = 1;
+    /// <summary>Peak learning rate (AdamW).</summary>
+    [JsonPropertyName("learning_rate")] public double LearningRate { get; init; } = 3e-3;
+    /// <summary>Final learning rate as a fraction of the peak (cosine decay floor).</summary>
+    [JsonPropertyName("min_lr_ratio")] public double MinLrRatio { get; init; } = 0.1;
+    /// <summary>Linear warmup steps.</summary>
+    [JsonPropertyName("warmup_steps")] public int WarmupSteps { get; init; } = 20;
+    /// <summary>Decoupled weight decay, applied to matrices only (not norms or router biases).</summary>
+    [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; } = 0.1;
+    /// <summary>AdamW beta1.</summary>
+    [JsonPropertyName("beta1")] public double Beta1 { get; init; } = 0.9;
+    /// <summary>AdamW beta2.</summary>
+    [JsonPropertyName("beta2")] public double Beta2 { get; init; } = 0.95;
+    /// <summary>AdamW epsilon.</summary>
+    [JsonPropertyName("eps")] public double Eps { get; init; } = 1e-8;
+    /// <summary>Clip the global gradient norm to this value; 0 disables clipping.</summary>
+    [JsonPropertyName("grad_clip")] public double GradClip { get; init; } = 1.0;
+    /// <summary>Run validation every N steps (and at the end); 0 only at the end.</summary>
+    [JsonPropertyName("eval_every")] public int EvalEvery { get; init; } = 50;
+    /// <summary>Validation batches per evaluation.</summary>
+    [JsonPropertyName("eval_batches")] public int EvalBatches { get; init; } = 4;
+    /// <summary>Write a resumable checkpoint every N steps (and at the end); 0 only at the end.</summary>
+    [JsonPropertyName("checkpoint_every")] public int CheckpointEvery { get; init; } = 100;
+    /// <summary>Resumable checkpoints kept on disk (oldest deleted first).</summary>
+    [JsonPropertyName("keep_checkpoints")] public int KeepCheckpoints { get; init; } = 2;
+    /// <summary>Seed for initialization and batch sampling.</summary>
+    [JsonPropertyName("seed")] public int Seed { get; init; } = 1337;
+    /// <summary>"bf16" (matmuls in bfloat16, fp32 masters) or "fp32".</summary>
+    [JsonPropertyName("precision")] public string Precision { get; init; } = "bf16";
+    /// <summary>Router bias step γ of auxiliary-loss-free balancing (the paper uses 0.001 over long runs).</summary>
+    [JsonPropertyName("bias_update_speed")] public double BiasUpdateSpeed { get; init; } = 0.001;
+    /// <summary>Torch device: "cpu" (or "cuda" with a CUDA build of TorchSharp).</summary>
+    [JsonPropertyName("device")] public string Device { get; init; } = "cpu";
+
+    public TrainConfig Validate(string source = "train config")
+    {
+        void Need(bool ok, string field, string expected)
+        {
+            if (!ok) throw new SeekSharpException($"{source}: '{field}' is invalid: expected {expected}.");
+        }
+        Need(Steps > 0, "steps", "a positive integer");
+        Need(BatchSize > 0, "batch_size", "a positive integer");
+        Need(SeqLen >= 0, "seq_len", "0 (model context) or a positive integer");
+        Need(GradAccum > 0, "grad_accum", "a positive integer");
+        Need(LearningRate > 0 && LearningRate < 1, "learning_rate", "a number in (0, 1)");
+        Need(MinLrRatio is >= 0 and <= 1, "min_lr_ratio", "a number in [0, 1]");
+        Need(WarmupSteps >= 0, "warmup_steps", "0 or more");
+        Need(WeightDecay >= 0, "weight_decay", "0 or more");
+        Need(Beta1 is >= 0 and < 1 && Beta2 is >= 0 and < 1, "beta1/beta2", "numbers in [0, 1)");
+        Need(GradClip >= 0, "grad_clip", "0 or more");
+        Need(EvalEvery >= 0 && EvalBatches > 0, "eval_every/eval_batches", "eval_every >= 0 and eval_batches > 0");
+        Need(CheckpointEvery >= 0 && KeepCheckpoints > 0, "checkpoint_every/keep_checkpoints", "checkpoint_every >= 0 and keep_checkpoints > 0");
+        Need(Precision is "bf16" or "fp32", "precision", "\"bf16\" or \"fp32\"");
+        Need(BiasUpdateSpeed >= 0, "bias_update_speed", "0 or more");
+        return this;
+    }
+
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+}
