@@ -30,7 +30,9 @@ public class SafetensorsTests
         var emptyT = zeros(new long[] { 0, 5 }, dtype: type);
         // A transposed view is not contiguous: the writer must still store row-major bytes.
         var view = matrix.t();
-        var input = new Dictionary<string, Tensor> { ["m"] = matrix, ["s"] = scalar, ["e"] = emptyT, ["v"] = view };
+        // Larger than the 1 MiB copy buffer, so streaming in chunks is exercised both ways.
+        var big = (arange(0, 300_000, dtype: int64) % 100).to_type(type);
+        var input = new Dictionary<string, Tensor> { ["m"] = matrix, ["s"] = scalar, ["e"] = emptyT, ["v"] = view, ["big"] = big };
 
         var path = dir.File("model.safetensors");
         Safetensors.Save(path, input);
@@ -55,10 +57,10 @@ public class SafetensorsTests
         using var scope = NewDisposeScope();
         var path = dir.File("m.safetensors");
         var meta = new Dictionary<string, string> { ["format"] = "pt", ["step"] = "1200", ["note"] = "ünïcode \"quoted\"" };
-        Safetensors.Save(path, new Dictionary<string, Tensor> { ["w"] = ones(2) }, meta);
+        Safetensors.Save(path, new Dictionary<string, Tensor> { ["wé.weight"] = ones(2) }, meta);
         var (tensors, metadata) = Safetensors.LoadWithMetadata(path);
         Assert.Equal(meta.OrderBy(kv => kv.Key), metadata.OrderBy(kv => kv.Key));
-        Assert.Single(tensors);
+        Assert.Equal("wé.weight", Assert.Single(tensors).Key);
         Assert.Empty(Safetensors.LoadWithMetadata(Save(dir, "nometa", ones(1))).Metadata);
     }
 

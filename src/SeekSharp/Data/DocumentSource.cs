@@ -35,7 +35,8 @@ internal static class DocumentSource
                 throw new SeekSharpException($"{input}: input file or folder not found.");
             }
         }
-        return files;
+        // A file named twice (or inside a named folder) is one document source, not two.
+        return [.. files.Distinct(StringComparer.Ordinal)];
     }
 
     private static bool IsSupported(string path) =>
@@ -44,9 +45,9 @@ internal static class DocumentSource
     /// <summary>Yields the documents of one file: the whole file for text, one per non-blank line for JSONL.</summary>
     public static IEnumerable<(string Text, string Source)> Read(string file, Action<long> countBytes)
     {
+        countBytes(new FileInfo(file).Length);
         if (!Path.GetExtension(file).Equals(".jsonl", StringComparison.OrdinalIgnoreCase))
         {
-            countBytes(new FileInfo(file).Length);
             yield return (File.ReadAllText(file), file);
             yield break;
         }
@@ -56,7 +57,6 @@ internal static class DocumentSource
         while (reader.ReadLine() is { } line)
         {
             lineNo++;
-            countBytes(System.Text.Encoding.UTF8.GetByteCount(line) + 1);
             if (string.IsNullOrWhiteSpace(line)) continue;
             yield return (ParseJsonLine(file, lineNo, line), $"{file}, line {lineNo}");
         }
