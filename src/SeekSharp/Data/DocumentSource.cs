@@ -1,0 +1,83 @@
+using System.Text.Json;
+
+namespace SeekSharp.Data;
+
+// Design: documents are streamed, never collected, so a corpus larger than memory tokenizes in
+// bounded space. Folders are walked in ordinal path order, so the same inputs always give the same
+// document order, and with it the same train/val split and byte-identical shards.
+internal static class DocumentSource
+{
+    private static readonly string[] Extensions = [".txt", ".md", ".jsonl"];
+
+    /// <summary>Resolves the user's inputs to files, failing on a missing path before any work starts.</summary>
+    public static List<string> ResolveFiles(IReadOnlyList<string> inputs)
+    {
+        if (inputs.Count == 0)
+            throw new SeekSharpException("No inputs given; expected one or more .txt, .md or .jsonl files or folders.");
+        var files = new List<string>();
+        foreach (var input in inputs)
+        {
+            if (Directory.Exists(input))
+            {
+                files.AddRange(Directory.EnumerateFiles(input, "*", SearchOption.AllDirectories)
+                    .Where(IsSupported)
+                    .Select(Path.GetFullPath)
+                    .OrderBy(f => f, StringComparer.Ordinal));
+            }
+            else if (File.Exists(input))
+            {
+                if (!IsSupported(input))
+                    throw new SeekSharpException($"{input}: unsupported input type; expected a .txt, .md or .jsonl file, or a folder of them.");
+                files.Add(Path.GetFullPath(input));
+            }
+            else
+            {
+                throw new SeekSharpException($"{input}: input file or folder not found.");
+            }
+        }
+        // A file named twice (or inside a named folder) is one document source, not two.
+        return [.. files.Distinct(StringComparer.Ordinal)];
+    }
+
+    private static bool IsSupported(string path) =>
+        Extensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Yields the documents of one file: the whole file for text, one per non-blank line for JSONL.</summary>
+    public static IEnumerable<(string Text, string Source)> Read(string file, Action<long> countBytes)
+    {
+        countBytes(new FileInfo(file).Length);
+        if (!Path.GetExtension(file).Equals(".jsonl", StringComparison.OrdinalIgnoreCase))
+        {
+            yield return (File.ReadAllText(file), file);
+            yield break;
+        }
+
+        using var reader = new StreamReader(file, detectEncodingFromByteOrderMarks: true);
+        long lineNo = 0;
+        while (reader.ReadLine() is { } line)
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            yield return (ParseJsonLine(file, lineNo, line), $"{file}, line {lineNo}");
+        }
+    }
+
+    private static string ParseJsonLine(string file, long lineNo, string line)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new SeekSharpException($"{file}, line {lineNo}: expected a JSON object with a string field \"text\", found {doc.RootElement.ValueKind}.");
+            if (!doc.RootElement.TryGetProperty("text", out var text))
+                throw new SeekSharpException($"{file}, line {lineNo}: the object has no \"text\" field.");
+            if (text.ValueKind != JsonValueKind.String)
+                throw new SeekSharpException($"{file}, line {lineNo}: field \"text\" must be a string, found {text.ValueKind}.");
+            return text.GetString()!;
+        }
+        catch (JsonException e)
+        {
+            throw new SeekSharpException($"{file}, line {lineNo}: malformed JSON line ({e.Message}).", e);
+        }
+    }
+}
