@@ -60,8 +60,8 @@ public static class Pretrainer
         var ledger = RunLedger.Start("pretrain", HardwareProfile.Resolve(o.HardwareProfilePath));
         var cost = ModelCost.Of(cfg, seqLen);
         var train = new TokenBatchSampler(ds.Train);
-        var val = ds.ValTokens > seqLen + 1 ? new TokenBatchSampler(ds.Val) : null;
-        if (val is null) observer?.OnMessage("validation split too small for one sequence; skipping validation.");
+        var val = ds.ValTokens > (long)tc.BatchSize * seqLen + 1 ? new TokenBatchSampler(ds.Val) : null;
+        if (val is null) observer?.OnMessage($"validation split ({ds.ValTokens} tokens) too small for one batch of {tc.BatchSize}x{seqLen}; skipping validation.");
 
         var stepper = new TrainStep(model, optimizer, tc, seqLen, device);
         int b = tc.BatchSize, tokensPerStep = stepper.TokensPerStep;

@@ -1,0 +1,59 @@
+using System.CommandLine;
+using SeekSharp.Modeling;
+using SeekSharp.Reports;
+using SeekSharp.Training;
+using Spectre.Console;
+
+namespace SeekSharp.Cli.Commands;
+
+/// <summary>`seek base train`: pretrain a preset on a tokenized dataset.</summary>
+public static class BaseCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<string>("--data") { Description = "Dataset folder (from `seek data tokenize`).", Required = true };
+        var preset = new Option<string>("--preset") { Description = $"Model preset: {string.Join(", ", Presets.Names)}.", DefaultValueFactory = _ => "tiny" };
+        var output = Options.Out("Run folder: checkpoints, metrics.jsonl, ledger.json, report.");
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps in total.", DefaultValueFactory = _ => 200 };
+        var resume = new Option<bool>("--resume") { Description = "Continue from the run folder's latest checkpoint." };
+        var batch = new Option<int>("--batch-size") { Description = "Sequences per micro-batch.", DefaultValueFactory = _ => 16 };
+        var accum = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => 1 };
+        var seqLen = new Option<int>("--seq-len") { Description = "Tokens per sequence (0 = the preset's context).", DefaultValueFactory = _ => 0 };
+        var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 3e-3 };
+        var warmup = new Option<int>("--warmup") { Description = "Warmup steps.", DefaultValueFactory = _ => 20 };
+        var precision = new Option<string>("--precision") { Description = "bf16 (fast path) or fp32.", DefaultValueFactory = _ => "bf16" };
+        precision.AcceptOnlyFromAmong("bf16", "fp32");
+        var evalEvery = new Option<int>("--eval-every") { Description = "Validate every N steps.", DefaultValueFactory = _ => 50 };
+        var ckptEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N steps.", DefaultValueFactory = _ => 100 };
+        var seed = new Option<int>("--seed") { Description = "Seed for initialization and batches.", DefaultValueFactory = _ => 1337 };
+        var device = Options.Device();
+        var hardware = Options.Hardware();
+        var train = new Command("train", "Pretrain a model from scratch (or --resume).")
+            { data, preset, output, steps, resume, batch, accum, seqLen, lr, warmup, precision, evalEvery, ckptEvery, seed, device, hardware };
+        train.SetAction(p => SeekApp.Guard(() =>
+        {
+            var tc = new TrainConfig
+            {
+                Steps = p.GetValue(steps), BatchSize = p.GetValue(batch), GradAccum = p.GetValue(accum), SeqLen = p.GetValue(seqLen),
+                LearningRate = p.GetValue(lr), WarmupSteps = p.GetValue(warmup), Precision = p.GetValue(precision)!,
+                EvalEvery = p.GetValue(evalEvery), CheckpointEvery = p.GetValue(ckptEvery), Seed = p.GetValue(seed), Device = p.GetValue(device)!,
+            };
+            var opts = new PretrainOptions(p.GetValue(data)!, p.GetValue(output)!, Presets.Get(p.GetValue(preset)!), tc, p.GetValue(resume), p.GetValue(hardware));
+            var result = new TrainingProgress().Run("pretraining", obs => Pretrainer.Run(opts, obs));
+            RunReport.Write(result.RunDir, "Pretraining");
+            Print(result);
+            return 0;
+        }));
+        return new Command("base", "Base-model (pretraining) commands.") { train };
+    }
+
+    public static void Print(PretrainResult r)
+    {
+        var t = new Table().AddColumns("steps", "loss", "val loss", "tokens/s", "wall", "kWh", "gCO2", "USD");
+        var l = r.Ledger;
+        t.AddRow($"{r.Steps}", $"{r.FinalLoss:F3}", r.FinalValLoss is { } v ? $"{v:F3}" : "-", $"{r.TokensPerSecond:N0}",
+            $"{TimeSpan.FromSeconds(l.WallSeconds):hh\\:mm\\:ss}", $"{l.EnergyKwh:F4}", $"{l.Co2Grams:F1}", $"{l.Usd:F4}");
+        AnsiConsole.Write(t);
+        AnsiConsole.MarkupLineInterpolated($"run folder: [bold]{r.RunDir}[/] (model.safetensors, config.json, metrics.jsonl, ledger.json, report.md, loss.png)");
+    }
+}

@@ -1,0 +1,53 @@
+using System.CommandLine;
+using System.Text.Json;
+using SeekSharp.Modeling;
+using SeekSharp.Training;
+using Spectre.Console;
+
+namespace SeekSharp.Cli.Commands;
+
+/// <summary>`seek bench train`: tokens/s, ms/step and utilization of the real training step.</summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var preset = new Option<string>("--preset") { Description = $"Model preset: {string.Join(", ", Presets.Names)}.", DefaultValueFactory = _ => "small-dense" };
+        var steps = new Option<int>("--steps") { Description = "Timed steps per precision.", DefaultValueFactory = _ => 10 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed steps first.", DefaultValueFactory = _ => 2 };
+        var batch = new Option<int>("--batch-size") { Description = "Sequences per step.", DefaultValueFactory = _ => 16 };
+        var precision = new Option<string>("--precision") { Description = "both, bf16 or fp32.", DefaultValueFactory = _ => "both" };
+        precision.AcceptOnlyFromAmong("both", "bf16", "fp32");
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per line instead of a table." };
+        var device = Options.Device();
+        var train = new Command("train", "Benchmark training throughput against the measured matmul peak.") { preset, steps, warmup, batch, precision, json, device };
+        train.SetAction(p => SeekApp.Guard(() =>
+        {
+            var name = p.GetValue(preset)!;
+            var cfg = Presets.Get(name);
+            bool asJson = p.GetValue(json);
+            if (!asJson) AnsiConsole.MarkupLine("[grey]measuring matmul peaks (2048^3)...[/]");
+            var (fp32, bf16) = TrainBenchmark.MeasurePeaks();
+            var which = p.GetValue(precision) == "both" ? new[] { "fp32", "bf16" } : [p.GetValue(precision)!];
+            var results = new List<TrainBenchResult>();
+            foreach (var prec in which)
+            {
+                if (!asJson) AnsiConsole.MarkupLineInterpolated($"[grey]{name} {prec}: {p.GetValue(warmup)} warmup + {p.GetValue(steps)} timed steps...[/]");
+                var r = TrainBenchmark.Run(name, cfg, prec, p.GetValue(steps), p.GetValue(warmup), p.GetValue(batch), prec == "bf16" ? bf16 : fp32, p.GetValue(device)!);
+                results.Add(r);
+                if (asJson) Console.WriteLine(JsonSerializer.Serialize(r, JsonOptions));
+            }
+            if (!asJson)
+            {
+                var t = new Table().AddColumns("preset", "precision", "tokens/s", "ms/step", "GFLOP/token", "GFLOP/s", "peak GFLOP/s", "utilization");
+                foreach (var r in results)
+                    t.AddRow(r.Preset, r.Precision, $"{r.TokensPerSecond:N0}", $"{r.MsPerStep:F0}", $"{r.TrainingFlopsPerToken / 1e9:F3}",
+                        $"{r.AchievedGflops:F1}", $"{r.PeakGflops:F1}", $"{r.Utilization:P1}");
+                AnsiConsole.Write(t);
+            }
+            return 0;
+        }));
+        return new Command("bench", "Benchmarks.") { train };
+    }
+
+    static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+}

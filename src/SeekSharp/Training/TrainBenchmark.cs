@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using SeekSharp.Ledger;
+using SeekSharp.Modeling;
+using static TorchSharp.torch;
+
+namespace SeekSharp.Training;
+
+// `seek bench train`: the real training step (TrainStep) on random tokens, so it needs no dataset and
+// measures compute alone. Both precisions run in one process, one after the other, against matmul
+// peaks measured at startup in the same process: on a noisy machine only comparisons made inside one
+// run are meaningful. Warmup steps are excluded (first-touch allocation, oneDNN kernel selection).
+
+/// <summary>One precision's measured training throughput.</summary>
+public sealed record TrainBenchResult(
+    string Preset, string Precision, int BatchSize, int SeqLen, int Steps,
+    double TokensPerSecond, double MsPerStep, double TrainingFlopsPerToken, double AchievedGflops,
+    double PeakGflops, double Utilization, long TotalParams, long ActiveParams);
+
+public static class TrainBenchmark
+{
+    public static TrainBenchResult Run(string preset, ModelConfig cfg, string precision, int steps, int warmup, int batchSize,
+        double peakGflops, string device = "cpu", int seed = 0)
+    {
+        var tc = new TrainConfig
+        {
+            Steps = steps + warmup, BatchSize = batchSize, Precision = precision, WarmupSteps = 0, Device = device, Seed = seed,
+        }.Validate();
+        int seqLen = cfg.MaxPositionEmbeddings;
+        var dev = new Device(device);
+        manual_seed(seed);
+        using var model = new Transformer(cfg);
+        model.to(dev);
+        model.SetComputeType(precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32);
+        using var optimizer = new AdamW(model.named_parameters(), tc);
+        var stepper = new TrainStep(model, optimizer, tc, seqLen, dev);
+        var rng = new Random(seed);
+        void Fill(int _)
+        {
+            for (int i = 0; i < stepper.Inputs.Length; i++) { stepper.Inputs[i] = rng.Next(cfg.VocabSize); stepper.Targets[i] = rng.Next(cfg.VocabSize); }
+        }
+        for (int i = 0; i < warmup; i++) stepper.Run(1e-4, Fill);
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < steps; i++) stepper.Run(1e-4, Fill);
+        double seconds = clock.Elapsed.TotalSeconds;
+        var cost = ModelCost.Of(cfg, seqLen);
+        double tps = (double)stepper.TokensPerStep * steps / seconds;
+        double gflops = tps * cost.TrainingFlopsPerToken / 1e9;
+        return new TrainBenchResult(preset, precision, batchSize, seqLen, steps, tps, seconds * 1000 / steps,
+            cost.TrainingFlopsPerToken, gflops, peakGflops, gflops / peakGflops, cost.TotalParams, cost.ActiveParams);
+    }
+
+    /// <summary>Measured matmul peaks (GFLOP/s) for fp32 and bf16.</summary>
+    public static (double Fp32, double Bf16) MeasurePeaks(int n = 2048) =>
+        (MatmulPeak.Measure(ScalarType.Float32, n), MatmulPeak.Measure(ScalarType.BFloat16, n));
+}
