@@ -1,0 +1,91 @@
+using System.Text.Json.Nodes;
+using SeekSharp.Tokenization;
+
+namespace SeekSharp.Tests.Tokenization;
+
+/// <summary>Each kind of broken tokenizer.json is refused with a message naming the file and the problem.</summary>
+public class TokenizerLoadTests
+{
+    private static string SavedJson()
+    {
+        var dir = TempDir.Create();
+        TokenizerFixture.Tokenizer.Save(dir);
+        return File.ReadAllText(Path.Combine(dir, "tokenizer.json"));
+    }
+
+    private static SeekSharpException LoadFails(string content, string expected)
+    {
+        var file = Path.Combine(TempDir.Create(), "tokenizer.json");
+        File.WriteAllText(file, content);
+        var e = Assert.Throws<SeekSharpException>(() => BpeTokenizer.Load(file));
+        Assert.Contains(file, e.Message);
+        Assert.Contains(expected, e.Message);
+        return e;
+    }
+
+    private static string Edit(Action<JsonObject> edit)
+    {
+        var node = JsonNode.Parse(SavedJson())!.AsObject();
+        edit(node);
+        return node.ToJsonString();
+    }
+
+    [Fact]
+    public void MissingFile()
+    {
+        var dir = TempDir.Create();
+        var e = Assert.Throws<SeekSharpException>(() => BpeTokenizer.Load(dir));
+        Assert.Contains(Path.Combine(dir, "tokenizer.json"), e.Message);
+    }
+
+    [Fact]
+    public void MalformedJson() => LoadFails("{\"model\": {", "not valid JSON");
+
+    [Fact]
+    public void MissingModel() => LoadFails(Edit(o => o.Remove("model")), "\"model\"");
+
+    [Fact]
+    public void MissingVocab() => LoadFails(Edit(o => o["model"]!.AsObject().Remove("vocab")), "model.vocab");
+
+    [Fact]
+    public void MissingMerges() => LoadFails(Edit(o => o["model"]!.AsObject().Remove("merges")), "model.merges");
+
+    [Fact]
+    public void MergePartNotInVocab() =>
+        LoadFails(Edit(o => o["model"]!["merges"]!.AsArray().Add("zzzqqq Ġx")), "not in the vocab");
+
+    [Fact]
+    public void MalformedMerge() =>
+        LoadFails(Edit(o => o["model"]!["merges"]!.AsArray().Add("nospace")), "merge");
+
+    [Fact]
+    public void MissingSpecialToken() =>
+        LoadFails(Edit(o =>
+        {
+            var added = o["added_tokens"]!.AsArray();
+            var think = added.First(t => (string?)t!["content"] == SpecialTokens.ThinkStart)!;
+            added.Remove(think);
+            o["model"]!["vocab"]!.AsObject().Remove(SpecialTokens.ThinkStart);
+            // Keep ids dense so the special-token check is the one that fires.
+            var last = added.Last()!;
+            var lastId = (int)last["id"]!;
+            var thinkId = (int)think["id"]!;
+            last["id"] = thinkId;
+            o["model"]!["vocab"]![(string)last["content"]!] = thinkId;
+            Assert.True(lastId > thinkId);
+        }), SpecialTokens.ThinkStart);
+
+    [Fact]
+    public void AcceptsPairFormMerges()
+    {
+        var json = Edit(o =>
+        {
+            var merges = o["model"]!["merges"]!.AsArray();
+            var pairs = new JsonArray(merges.Select(m => (JsonNode)new JsonArray(((string)m!).Split(' ').Select(p => (JsonNode)p!).ToArray())).ToArray());
+            o["model"]!["merges"] = pairs;
+        });
+        var file = Path.Combine(TempDir.Create(), "tokenizer.json");
+        File.WriteAllText(file, json);
+        Assert.Equal(TokenizerFixture.Tokenizer.Hash, BpeTokenizer.Load(file).Hash);
+    }
+}
