@@ -1,0 +1,134 @@
+// Design: the ledger turns measured time and energy into dollars and CO2, and every conversion
+// factor lives here, in one small JSON file the user can edit, so a report can always say which
+// assumptions priced it. The profile is embedded in each ledger entry for the same reason.
+// Validation happens on load, naming the file and the snake_case field, because a silently wrong
+// price or grid intensity would make every later report wrong without anyone noticing.
+
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using SeekSharp.IO;
+
+namespace SeekSharp.Ledger;
+
+/// <summary>The machine a run used and the factors that price its time and energy.</summary>
+public sealed record HardwareProfile
+{
+    /// <summary>Human-readable name, shown in reports.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>Logical cores the run may use; the power model's utilization is CPU time over wall time times this.</summary>
+    public required int Cores { get; init; }
+
+    /// <summary>Whole-package CPU power at idle, in watts (for a VM slice: its share of the host package).</summary>
+    public required double CpuWattsIdle { get; init; }
+
+    /// <summary>Whole-package CPU power with every core busy, in watts.</summary>
+    public required double CpuWattsMax { get; init; }
+
+    /// <summary>Memory/board power attributed to the run, in watts, drawn all the time.</summary>
+    public double OtherWatts { get; init; } = 1.0;
+
+    /// <summary>Power usage effectiveness: facility energy over IT energy; 1.0 for a machine in an office.</summary>
+    public double Pue { get; init; } = 1.0;
+
+    /// <summary>Rental price, or hardware cost amortized over its life, in US dollars per hour.</summary>
+    public required double UsdPerHour { get; init; }
+
+    /// <summary>Electricity price in US dollars per kWh; 0 when a rental price already includes power.</summary>
+    public required double UsdPerKwh { get; init; }
+
+    /// <summary>Grid carbon intensity in grams of CO2 per kWh.</summary>
+    public required double GramsCo2PerKwh { get; init; }
+
+    /// <summary>Environment variable naming a profile file when no path is given.</summary>
+    public const string EnvVar = "SEEKSHARP_HARDWARE";
+
+    /// <summary>
+    /// "This machine": a 2-vCPU slice of a cloud server. Assumptions, all editable in a profile file:
+    /// CPU power follows the Cloud Carbon Footprint methodology's average per-vCPU coefficients
+    /// (about 0.74 W idle and 3.5 W at full load per vCPU, roughly a 200 W server package shared by
+    /// ~64 vCPUs), so 1.5 W idle and 7 W max for two; memory about 0.4 W per GB (same methodology)
+    /// times ~8 GB gives 3 W; PUE 1.1, near the fleet averages large cloud providers publish; price
+    /// $0.096/hour, the on-demand rate of a 2-vCPU general-purpose instance (e.g. AWS m6i.large,
+    /// us-east-1), whose electricity is included, hence 0 $/kWh (no double counting); grid 475 g
+    /// CO2/kWh, the IEA's world-average electricity carbon intensity (Global Energy &amp; CO2 Status
+    /// Report 2019).
+    /// </summary>
+    public static HardwareProfile Default { get; } = new()
+    {
+        Name = "cloud-vm-2vcpu (default assumptions)",
+        Cores = 2,
+        CpuWattsIdle = 1.5,
+        CpuWattsMax = 7.0,
+        OtherWatts = 3.0,
+        Pue = 1.1,
+        UsdPerHour = 0.096,
+        UsdPerKwh = 0.0,
+        GramsCo2PerKwh = 475.0,
+    };
+
+    internal static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        // A typo such as "usd_per_hr" must not silently fall back to a default price.
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        RespectNullableAnnotations = true,
+    };
+
+    /// <summary>Loads and validates a profile; throws <see cref="SeekSharpException"/> naming the file and field.</summary>
+    public static HardwareProfile Load(string path)
+    {
+        var source = $"hardware profile '{path}'";
+        var hw = LedgerJson.Read<HardwareProfile>(path, source);
+        hw.Validate(source);
+        return hw;
+    }
+
+    /// <summary>Writes the profile atomically as indented snake_case JSON.</summary>
+    public void Save(string path)
+    {
+        Validate($"hardware profile '{path}'");
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json) + "\n");
+    }
+
+    /// <summary>
+    /// The explicit path if given; else the file named by SEEKSHARP_HARDWARE; else
+    /// ~/.config/seeksharp/hardware.json if it exists; else <see cref="Default"/>.
+    /// </summary>
+    public static HardwareProfile Resolve(string? path)
+    {
+        if (!string.IsNullOrWhiteSpace(path)) return Load(path);
+        var env = Environment.GetEnvironmentVariable(EnvVar);
+        if (!string.IsNullOrWhiteSpace(env)) return Load(env);
+        var user = UserProfilePath();
+        return user is not null && File.Exists(user) ? Load(user) : Default;
+    }
+
+    /// <summary>~/.config/seeksharp/hardware.json, or null when there is no home folder.</summary>
+    public static string? UserProfilePath()
+    {
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        return string.IsNullOrEmpty(home) ? null : Path.Combine(home, ".config", "seeksharp", "hardware.json");
+    }
+
+    /// <summary>Throws naming <paramref name="source"/> and the first bad field.</summary>
+    internal void Validate(string source)
+    {
+        if (string.IsNullOrWhiteSpace(Name)) throw Bad(source, "name", "a non-empty string");
+        if (Cores < 1) throw Bad(source, "cores", $"an integer >= 1, got {Cores}");
+        NonNegative(source, "cpu_watts_idle", CpuWattsIdle);
+        NonNegative(source, "cpu_watts_max", CpuWattsMax);
+        if (CpuWattsMax < CpuWattsIdle)
+            throw Bad(source, "cpu_watts_max", $"a value >= cpu_watts_idle ({CpuWattsIdle}), got {CpuWattsMax}");
+        NonNegative(source, "other_watts", OtherWatts);
+        if (!double.IsFinite(Pue) || Pue < 1.0) throw Bad(source, "pue", $"a number >= 1.0, got {Pue}");
+        NonNegative(source, "usd_per_hour", UsdPerHour);
+        NonNegative(source, "usd_per_kwh", UsdPerKwh);
+        NonNegative(source, "grams_co2_per_kwh", GramsCo2PerKwh);
+    }
+
+    private static void NonNegative(string source, string field, double v) => LedgerJson.NonNegative(source, field, v);
+
+    private static SeekSharpException Bad(string source, string field, string expected) => LedgerJson.Bad(source, field, expected);
+}

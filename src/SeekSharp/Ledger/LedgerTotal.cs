@@ -1,0 +1,103 @@
+// Design: a recipe chains stages (pretrain, SFT, RL...), each with its own ledger.json, possibly on
+// different machines; the total keeps every stage entry (with its own hardware profile) next to the
+// sums, so the report can show both the bill and what each line of it was priced with.
+
+using System.Text.Json;
+using SeekSharp.IO;
+
+namespace SeekSharp.Ledger;
+
+/// <summary>The summed cost of several runs, e.g. the stages of a recipe.</summary>
+public sealed record LedgerTotal
+{
+    /// <summary>Energy method of a total whose stages used different methods.</summary>
+    public const string MixedMethod = "mixed";
+
+    /// <summary>What the stages add up to, e.g. a recipe name.</summary>
+    public required string Kind { get; init; }
+    /// <summary>Earliest stage start (UTC).</summary>
+    public required DateTime StartedUtc { get; init; }
+    /// <summary>Latest stage end (UTC).</summary>
+    public required DateTime EndedUtc { get; init; }
+    /// <summary>Sum of stage wall seconds (gaps between stages are not billed).</summary>
+    public required double WallSeconds { get; init; }
+    /// <summary>Sum of stage CPU seconds.</summary>
+    public required double CpuSeconds { get; init; }
+    /// <summary>Sum of stage tokens.</summary>
+    public required long Tokens { get; init; }
+    /// <summary>Sum of stage model FLOPs.</summary>
+    public required double ModelFlops { get; init; }
+    /// <summary>Sum of stage energy, kWh.</summary>
+    public required double EnergyKwh { get; init; }
+    /// <summary>The stages' common method, or "mixed".</summary>
+    public required string EnergyMethod { get; init; }
+    /// <summary>Sum of stage CO2 grams.</summary>
+    public required double Co2Grams { get; init; }
+    /// <summary>Sum of stage US dollars.</summary>
+    public required double Usd { get; init; }
+    /// <summary>The stage entries, in the order given.</summary>
+    public required IReadOnlyList<LedgerEntry> Stages { get; init; }
+
+    /// <summary>Sums the entries; each keeps its own pricing, so stages on different hardware add correctly.</summary>
+    public static LedgerTotal Sum(string kind, IReadOnlyList<LedgerEntry> stages)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(kind);
+        if (stages.Count == 0) throw new ArgumentException("need at least one stage", nameof(stages));
+        var methods = stages.Select(s => s.EnergyMethod).Distinct().ToList();
+        return new LedgerTotal
+        {
+            Kind = kind,
+            StartedUtc = stages.Min(s => s.StartedUtc),
+            EndedUtc = stages.Max(s => s.EndedUtc),
+            WallSeconds = stages.Sum(s => s.WallSeconds),
+            CpuSeconds = stages.Sum(s => s.CpuSeconds),
+            Tokens = stages.Sum(s => s.Tokens),
+            ModelFlops = stages.Sum(s => s.ModelFlops),
+            EnergyKwh = stages.Sum(s => s.EnergyKwh),
+            EnergyMethod = methods.Count == 1 ? methods[0] : MixedMethod,
+            Co2Grams = stages.Sum(s => s.Co2Grams),
+            Usd = stages.Sum(s => s.Usd),
+            Stages = [.. stages],
+        };
+    }
+
+    /// <summary>Reads several ledger.json files and sums them.</summary>
+    public static LedgerTotal SumFiles(string kind, IEnumerable<string> ledgerPaths) =>
+        Sum(kind, [.. ledgerPaths.Select(LedgerEntry.Read)]);
+
+    /// <summary>Writes the total atomically as indented snake_case JSON.</summary>
+    public void Write(string path) =>
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, HardwareProfile.Json) + "\n");
+}
+
+/// <summary>Shared reading and error wording for the ledger's JSON files.</summary>
+internal static class LedgerJson
+{
+    /// <summary>Deserializes <typeparamref name="T"/>, turning I/O and JSON failures into messages naming the file.</summary>
+    public static T Read<T>(string path, string source) where T : class
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new SeekSharpException($"{source}: file not found", e);
+        }
+        try
+        {
+            return JsonSerializer.Deserialize<T>(text, HardwareProfile.Json)
+                ?? throw new SeekSharpException($"{source}: expected a JSON object, got null");
+        }
+        catch (JsonException e)
+        {
+            throw new SeekSharpException($"{source}: invalid JSON at {e.Path ?? "$"}: {e.Message}", e);
+        }
+    }
+
+    public static void NonNegative(string source, string field, double v)
+    {
+        if (!double.IsFinite(v) || v < 0) throw Bad(source, field, $"a finite number >= 0, got {v}");
+    }
+
+    public static SeekSharpException Bad(string source, string field, string expected) =>
+        new($"{source}: field '{field}': expected {expected}");
+}
