@@ -8,6 +8,7 @@
 // failing the write.
 
 using System.Text;
+using SeekSharp.IO;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
@@ -117,6 +118,17 @@ public sealed class MetricsLog : IDisposable
             }
         }
         return records;
+    }
+
+    /// <summary>
+    /// Drops records whose "step" is beyond <paramref name="step"/>: a resumed run restarts from its last
+    /// checkpoint, and the lines a killed run logged after it would otherwise appear twice. Rewritten atomically.
+    /// </summary>
+    public static void TruncateAfterStep(string path, int step)
+    {
+        if (!File.Exists(path)) return;
+        var kept = Read(path).Where(r => r["step"] is not JsonValue v || v.GetValue<double>() <= step);
+        AtomicFile.WriteAllText(path, string.Concat(kept.Select(r => r.ToJsonString(Json) + "\n")));
     }
 
     private static bool IsObject(byte[] utf8)

@@ -56,7 +56,7 @@ public static class Pretrainer
 
         var metricsPath = Path.Combine(o.RunDir, "metrics.jsonl");
         if (o.Resume) MetricsLog.TruncateAfterStep(metricsPath, state.Step);
-        using var metrics = new MetricsLog(metricsPath);
+        using var metrics = MetricsLog.Open(metricsPath);
         var ledger = RunLedger.Start("pretrain", HardwareProfile.Resolve(o.HardwareProfilePath));
         var cost = ModelCost.Of(cfg, seqLen);
         var train = new TokenBatchSampler(ds.Train);

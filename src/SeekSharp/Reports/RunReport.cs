@@ -1,0 +1,79 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using SeekSharp.IO;
+using SeekSharp.Ledger;
+using SeekSharp.Modeling;
+
+namespace SeekSharp.Reports;
+
+// The human side of a run folder: report.md with the model's own cost, the final losses, expert load
+// balance and the ledger, plus loss.png (train and validation loss by step) and, for MoE models,
+// expert_load.png (max/mean expert load by step). Built from metrics.jsonl, config.json and
+// ledger.json alone, so it can be regenerated for any run folder.
+
+/// <summary>Writes report.md and its plots for a run folder.</summary>
+public static class RunReport
+{
+    public static string Write(string runDir, string title, IReadOnlyList<(string Prompt, string Completion)>? samples = null)
+    {
+        var records = MetricsLog.Read(Path.Combine(runDir, MetricsLog.FileName));
+        var cfg = ModelConfig.Load(Path.Combine(runDir, "config.json"));
+        var cost = ModelCost.Of(cfg);
+        var ledgerPath = Path.Combine(runDir, "ledger.json");
+        var ledger = File.Exists(ledgerPath) ? LedgerEntry.Read(ledgerPath) : null;
+
+        var train = Series(records, "loss");
+        var val = Series(records, "val_loss");
+        var lossSeries = new List<(string, IReadOnlyList<(double, double)>)> { ("train", train) };
+        if (val.Count > 0) lossSeries.Add(("validation", val));
+        if (train.Count > 0) Plots.LineChart(Path.Combine(runDir, "loss.png"), $"{title}: loss", "step", "cross-entropy (nats)", lossSeries);
+
+        var imbalance = records.Where(r => r["expert_imbalance"] is JsonObject)
+            .Select(r => (Step: Num(r["step"]), Max: ((JsonObject)r["expert_imbalance"]!).Select(kv => Num(kv.Value)).Max()))
+            .Select(p => (p.Step, p.Max)).ToList();
+        if (imbalance.Count > 0)
+            Plots.LineChart(Path.Combine(runDir, "expert_load.png"), $"{title}: expert load balance", "step", "max/mean expert load (worst layer)",
+                [("worst layer", imbalance)]);
+
+        var md = new StringBuilder();
+        md.AppendLine($"# {title}").AppendLine();
+        md.AppendLine($"Preset `{cfg.Preset ?? "custom"}`: {cfg.NumHiddenLayers} layers, width {cfg.HiddenSize}, {cfg.AttentionType.ToUpperInvariant()} attention, " +
+                      (cfg.NRoutedExperts > 0 ? $"MoE {cfg.NSharedExperts} shared + top-{cfg.NumExpertsPerTok} of {cfg.NRoutedExperts} routed experts." : "dense SwiGLU.")).AppendLine();
+        md.AppendLine("| parameters (total) | parameters (active) | training GFLOP/token | KV cache bytes/token (bf16) |");
+        md.AppendLine("|---|---|---|---|");
+        md.AppendLine($"| {cost.TotalParams:N0} | {cost.ActiveParams:N0} | {cost.TrainingFlopsPerToken / 1e9:F3} | {cost.KvCacheBytesPerToken:N0} |").AppendLine();
+        if (train.Count > 0)
+        {
+            var last = records[^1];
+            md.AppendLine($"Steps: {train[^1].X:F0}. Final train loss {train[^1].Y:F3}" + (val.Count > 0 ? $", validation loss {val[^1].Y:F3}" : "") +
+                          $". Throughput at the end: {Num(last["tokens_per_second"]):N0} tokens/s.").AppendLine();
+            md.AppendLine("![loss](loss.png)").AppendLine();
+        }
+        if (imbalance.Count > 0)
+            md.AppendLine($"Expert load, max/mean in the worst layer: {imbalance[0].Max:F2} at step {imbalance[0].Step:F0}, {imbalance[^1].Max:F2} at the end (1.00 is perfectly balanced).").AppendLine()
+              .AppendLine("![expert load](expert_load.png)").AppendLine();
+        if (ledger is not null)
+        {
+            md.AppendLine("## Cost").AppendLine();
+            md.AppendLine("| wall | CPU seconds | tokens | model FLOPs | energy (kWh) | method | CO2 (g) | USD |");
+            md.AppendLine("|---|---|---|---|---|---|---|---|");
+            md.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {TimeSpan.FromSeconds(ledger.WallSeconds):hh\\:mm\\:ss} | {ledger.CpuSeconds:F0} | {ledger.Tokens:N0} | {ledger.ModelFlops:E2} | {ledger.EnergyKwh:F4} | {ledger.EnergyMethod} | {ledger.Co2Grams:F1} | {ledger.Usd:F4} |"));
+            md.AppendLine().AppendLine($"Priced with hardware profile \"{ledger.Hardware.Name}\" (edit it with `--hardware FILE`).").AppendLine();
+        }
+        if (samples is { Count: > 0 })
+        {
+            md.AppendLine("## Samples").AppendLine();
+            foreach (var (p, c) in samples) md.AppendLine("```").AppendLine(p + c).AppendLine("```").AppendLine();
+        }
+        var path = Path.Combine(runDir, "report.md");
+        AtomicFile.WriteAllText(path, md.ToString());
+        return path;
+    }
+
+    static List<(double X, double Y)> Series(IReadOnlyList<JsonObject> records, string key) =>
+        records.Where(r => r[key] is JsonValue).Select(r => (Num(r["step"]), Num(r[key]))).ToList();
+
+    static double Num(JsonNode? n) => n is JsonValue v ? v.GetValue<double>() : double.NaN;
+}
