@@ -1,3 +1,4 @@
+using TorchSharp;
 using SeekSharp.IO;
 using SeekSharp.Modeling;
 using static TorchSharp.torch;

@@ -1,3 +1,4 @@
+using TorchSharp;
 using System.Diagnostics;
 using SeekSharp.Ledger;
 using SeekSharp.Modeling;
