@@ -42,12 +42,6 @@ internal static class ByteLevel
         return map;
     }
 
-    public static string ToTokenString(ReadOnlySpan<byte> bytes) =>
-        string.Create(bytes.Length, bytes.ToArray(), static (dst, src) =>
-        {
-            for (var i = 0; i < src.Length; i++) dst[i] = ByteToChar[src[i]];
-        });
-
     /// <summary>Null when the string holds a character that is not a byte stand-in.</summary>
     public static byte[]? FromTokenString(string token)
     {

@@ -12,7 +12,7 @@ public class BpeTrainerTests
         var tok = BpeTrainer.Train(Enumerable.Repeat("aaab aaab aaab", 10), Min + 2);
         Assert.Equal(3, tok.MergeCount);
         Assert.Equal("a", tok.IdToToken('a'));
-        // "aaab" counts (a,a) twice per word, so it wins; then "aa"+"a" / "aa"+"b" style merges follow.
+        // Each "aaab" holds (a,a) twice and (a,b) once, so "a a" is the first merge.
         Assert.Equal("aa", tok.IdToToken(256));
         Assert.Equal(Min + 2, tok.VocabSize);
         var ids = tok.Encode("aaab");

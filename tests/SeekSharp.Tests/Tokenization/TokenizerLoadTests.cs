@@ -59,6 +59,21 @@ public class TokenizerLoadTests
         LoadFails(Edit(o => o["model"]!["merges"]!.AsArray().Add("nospace")), "merge");
 
     [Fact]
+    public void NonByteLevelVocabToken() =>
+        LoadFails(Edit(o =>
+        {
+            var vocab = o["model"]!["vocab"]!.AsObject();
+            var last = vocab.Last(kv => kv.Key.StartsWith('Ġ'));
+            vocab.Remove(last.Key);
+            vocab["日本"] = (int)last.Value!;
+            o["model"]!["merges"] = new System.Text.Json.Nodes.JsonArray();
+        }), "not byte-level");
+
+    [Fact]
+    public void DuplicateIds() =>
+        LoadFails(Edit(o => o["model"]!["vocab"]!["Ġ"] = 0), "id");
+
+    [Fact]
     public void MissingSpecialToken() =>
         LoadFails(Edit(o =>
         {
