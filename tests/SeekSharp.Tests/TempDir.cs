@@ -12,3 +12,22 @@ internal sealed class TempDir : IDisposable
         try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
     }
 }
+
+/// <summary>For test classes that need several folders: each is a fresh subfolder of one TempDir, all removed together.</summary>
+public abstract class TempDirTest : IDisposable
+{
+    readonly TempDir root = new();
+
+    protected string NewDir()
+    {
+        var d = Path.Combine(root.Path, Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(d);
+        return d;
+    }
+
+    public void Dispose()
+    {
+        root.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}

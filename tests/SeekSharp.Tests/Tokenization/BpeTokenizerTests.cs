@@ -3,7 +3,7 @@ using SeekSharp.Tokenization;
 
 namespace SeekSharp.Tests.Tokenization;
 
-public class BpeTokenizerTests
+public class BpeTokenizerTests : TempDirTest
 {
     private static BpeTokenizer Tok => TokenizerFixture.Tokenizer;
 
@@ -103,7 +103,7 @@ public class BpeTokenizerTests
     [Fact]
     public void SaveLoadRoundTripsEncodingsAndHash()
     {
-        var dir = TempDir.Create();
+        var dir = NewDir();
         Tok.Save(dir);
         var loaded = BpeTokenizer.Load(dir);
         var viaFile = BpeTokenizer.Load(Path.Combine(dir, "tokenizer.json"));

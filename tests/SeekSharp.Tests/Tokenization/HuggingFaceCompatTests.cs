@@ -10,13 +10,13 @@ namespace SeekSharp.Tests.Tokenization;
 /// BPE (an implementation we did not write) and checks it produces our ids: evidence that the file
 /// means to other tools what it means to us.
 /// </summary>
-public class HuggingFaceCompatTests
+public class HuggingFaceCompatTests : TempDirTest
 {
     [Fact]
     public void MicrosoftMlTokenizersGivesTheSameIds()
     {
         var ours = TokenizerFixture.Tokenizer;
-        var dir = TempDir.Create();
+        var dir = NewDir();
         ours.Save(dir);
         using var doc = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir, "tokenizer.json")));
         var model = doc.RootElement.GetProperty("model");

@@ -4,18 +4,18 @@ using SeekSharp.Tokenization;
 namespace SeekSharp.Tests.Tokenization;
 
 /// <summary>Each kind of broken tokenizer.json is refused with a message naming the file and the problem.</summary>
-public class TokenizerLoadTests
+public class TokenizerLoadTests : TempDirTest
 {
-    private static string SavedJson()
+    private string SavedJson()
     {
-        var dir = TempDir.Create();
+        var dir = NewDir();
         TokenizerFixture.Tokenizer.Save(dir);
         return File.ReadAllText(Path.Combine(dir, "tokenizer.json"));
     }
 
-    private static SeekSharpException LoadFails(string content, string expected)
+    private SeekSharpException LoadFails(string content, string expected)
     {
-        var file = Path.Combine(TempDir.Create(), "tokenizer.json");
+        var file = Path.Combine(NewDir(), "tokenizer.json");
         File.WriteAllText(file, content);
         var e = Assert.Throws<SeekSharpException>(() => BpeTokenizer.Load(file));
         Assert.Contains(file, e.Message);
@@ -23,7 +23,7 @@ public class TokenizerLoadTests
         return e;
     }
 
-    private static string Edit(Action<JsonObject> edit)
+    private string Edit(Action<JsonObject> edit)
     {
         var node = JsonNode.Parse(SavedJson())!.AsObject();
         edit(node);
@@ -33,7 +33,7 @@ public class TokenizerLoadTests
     [Fact]
     public void MissingFile()
     {
-        var dir = TempDir.Create();
+        var dir = NewDir();
         var e = Assert.Throws<SeekSharpException>(() => BpeTokenizer.Load(dir));
         Assert.Contains(Path.Combine(dir, "tokenizer.json"), e.Message);
     }
@@ -99,7 +99,7 @@ public class TokenizerLoadTests
             var pairs = new JsonArray(merges.Select(m => (JsonNode)new JsonArray(((string)m!).Split(' ').Select(p => (JsonNode)p!).ToArray())).ToArray());
             o["model"]!["merges"] = pairs;
         });
-        var file = Path.Combine(TempDir.Create(), "tokenizer.json");
+        var file = Path.Combine(NewDir(), "tokenizer.json");
         File.WriteAllText(file, json);
         Assert.Equal(TokenizerFixture.Tokenizer.Hash, BpeTokenizer.Load(file).Hash);
     }

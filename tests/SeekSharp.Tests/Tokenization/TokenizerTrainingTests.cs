@@ -2,21 +2,21 @@ using SeekSharp.Tokenization;
 
 namespace SeekSharp.Tests.Tokenization;
 
-public class TokenizerTrainingTests
+public class TokenizerTrainingTests : TempDirTest
 {
     private static readonly int Vocab = 256 + SpecialTokens.All.Count + 50;
 
     [Fact]
     public void TrainsOnFoldersAndJsonlAndReports()
     {
-        var input = TempDir.Create();
+        var input = NewDir();
         var corpus = TokenizerFixture.Corpus();
         for (var i = 0; i < 30; i++) File.WriteAllText(Path.Combine(input, $"doc{i:D2}.txt"), corpus[i]);
         Directory.CreateDirectory(Path.Combine(input, "sub"));
         File.WriteAllLines(Path.Combine(input, "sub", "more.jsonl"),
             corpus.Skip(30).Select(t => System.Text.Json.JsonSerializer.Serialize(new { text = t, id = 1 })));
         File.WriteAllText(Path.Combine(input, "ignored.bin"), "\u0001\u0002 not text");
-        var outDir = Path.Combine(TempDir.Create(), "tok");
+        var outDir = Path.Combine(NewDir(), "tok");
         var lines = new List<string>();
 
         var report = TokenizerTraining.Run([input], Vocab, outDir, heldOutFraction: 0.2, log: lines.Add);
@@ -40,13 +40,13 @@ public class TokenizerTrainingTests
     [Fact]
     public void BadJsonlLineNamesFileAndLine()
     {
-        var file = Path.Combine(TempDir.Create(), "data.jsonl");
+        var file = Path.Combine(NewDir(), "data.jsonl");
         File.WriteAllLines(file, ["{\"text\": \"fine\"}", "", "{\"text\": oops}"]);
-        var e = Assert.Throws<SeekSharpException>(() => TokenizerTraining.Run([file], Vocab, TempDir.Create()));
+        var e = Assert.Throws<SeekSharpException>(() => TokenizerTraining.Run([file], Vocab, NewDir()));
         Assert.Contains($"{file}:3", e.Message);
 
         File.WriteAllLines(file, ["{\"body\": \"no text field\"}"]);
-        e = Assert.Throws<SeekSharpException>(() => TokenizerTraining.Run([file], Vocab, TempDir.Create()));
+        e = Assert.Throws<SeekSharpException>(() => TokenizerTraining.Run([file], Vocab, NewDir()));
         Assert.Contains($"{file}:1", e.Message);
         Assert.Contains("\"text\"", e.Message);
     }
@@ -54,15 +54,15 @@ public class TokenizerTrainingTests
     [Fact]
     public void MissingInputIsNamed()
     {
-        var missing = Path.Combine(TempDir.Create(), "nope");
-        var e = Assert.Throws<SeekSharpException>(() => TokenizerTraining.Run([missing], Vocab, TempDir.Create()));
+        var missing = Path.Combine(NewDir(), "nope");
+        var e = Assert.Throws<SeekSharpException>(() => TokenizerTraining.Run([missing], Vocab, NewDir()));
         Assert.Contains(missing, e.Message);
     }
 
     [Fact]
     public void EmptyFolderIsAnError()
     {
-        var e = Assert.Throws<SeekSharpException>(() => TokenizerTraining.Run([TempDir.Create()], Vocab, TempDir.Create()));
+        var e = Assert.Throws<SeekSharpException>(() => TokenizerTraining.Run([NewDir()], Vocab, NewDir()));
         Assert.Contains("no documents", e.Message);
     }
 }

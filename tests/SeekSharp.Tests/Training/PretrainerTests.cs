@@ -1,0 +1,100 @@
+using SeekSharp.Checkpoints;
+using SeekSharp.Modeling;
+using SeekSharp.Tests.Modeling;
+using SeekSharp.Training;
+using static TorchSharp.torch;
+
+namespace SeekSharp.Tests.Training;
+
+public class PretrainerTests(TinyDataset data) : IClassFixture<TinyDataset>
+{
+    static readonly TrainConfig Fast = new()
+    {
+        Steps = 6, BatchSize = 4, SeqLen = 32, Precision = "fp32", WarmupSteps = 2, EvalEvery = 3, EvalBatches = 1,
+        CheckpointEvery = 3, KeepCheckpoints = 5, BiasUpdateSpeed = 0.01,
+    };
+
+    sealed class Recorder(int? failAfter = null) : ITrainingObserver
+    {
+        public List<double> Losses { get; } = [];
+        public void OnStep(StepMetrics m)
+        {
+            Losses.Add(m.Loss);
+            if (m.Step == failAfter) throw new OperationCanceledException("simulated kill");
+        }
+    }
+
+    PretrainOptions Options(string run, bool resume = false) => new(data.DataDir, run, TestModels.Mla() with { MaxPositionEmbeddings = 32 }, Fast, resume);
+
+    [Fact]
+    public void ResumeAfterAKillReproducesTheUninterruptedLosses()
+    {
+        var straight = new Recorder();
+        var full = Pretrainer.Run(Options(data.NewRunDir()), straight);
+
+        var run = data.NewRunDir();
+        var killed = new Recorder(failAfter: 4);        // dies after step 4; the last checkpoint is step 3
+        Assert.Throws<OperationCanceledException>(() => Pretrainer.Run(Options(run), killed));
+        Assert.EndsWith("step_000003", TrainingCheckpoint.Latest(run));
+        var resumed = new Recorder();
+        var result = Pretrainer.Run(Options(run, resume: true), resumed);
+
+        Assert.Equal(6, straight.Losses.Count);
+        Assert.Equal(3, resumed.Losses.Count);
+        for (int i = 0; i < 3; i++) Assert.Equal(straight.Losses[3 + i], resumed.Losses[i], 5);
+        Assert.Equal(full.FinalLoss, result.FinalLoss, 5);
+        // metrics.jsonl has each step once: the killed run's step 4 line was dropped on resume.
+        var steps = SeekSharp.Ledger.MetricsLog.Read(Path.Combine(run, "metrics.jsonl")).Select(r => (int)r["step"]!).ToList();
+        Assert.Equal([1, 2, 3, 4, 5, 6], steps);
+    }
+
+    [Fact]
+    public void TrainingLowersTheLossAndWritesARunFolder()
+    {
+        var run = data.NewRunDir();
+        var rec = new Recorder();
+        var r = Pretrainer.Run(Options(run) with { Train = Fast with { Steps = 12, Precision = "bf16" } }, rec);
+        Assert.True(rec.Losses[^1] < rec.Losses[0] - 0.5, $"loss {rec.Losses[0]:F3} -> {rec.Losses[^1]:F3}");
+        foreach (var f in new[] { "config.json", "model.safetensors", "metrics.jsonl", "ledger.json", "tokenizer.json", "train_config.json" })
+            Assert.True(File.Exists(Path.Combine(run, f)), f);
+        Assert.True(r.Ledger.Tokens == 12 * 4 * 32);
+        Assert.True(r.FinalValLoss is > 0);
+    }
+
+    [Fact]
+    public void CheckpointRoundTripGivesIdenticalLogits()
+    {
+        var run = data.NewRunDir();
+        Pretrainer.Run(Options(run) with { Train = Fast with { Steps = 2 } });
+        using var a = ModelFiles.Load(run);
+        using var b = ModelFiles.Load(TrainingCheckpoint.Latest(run)!);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var ids = tensor(new long[] { 1, 2, 3, 4, 5 }).unsqueeze(0);
+        Assert.True(a.Forward(ids).Logits.eq(b.Forward(ids).Logits).all().item<bool>());
+        // Router biases are part of the checkpoint.
+        Assert.Equal(a.Gates[0].Gate.Bias, b.Gates[0].Gate.Bias);
+        Assert.NotEqual(0f, a.Gates[0].Gate.Bias.Select(Math.Abs).Sum());
+    }
+
+    [Fact]
+    public void RefusesToOverwriteARunAndToResumeNothing()
+    {
+        var run = data.NewRunDir();
+        var e = Assert.Throws<SeekSharpException>(() => Pretrainer.Run(Options(run, resume: true)));
+        Assert.Contains("no checkpoint", e.Message);
+        Pretrainer.Run(Options(run) with { Train = Fast with { Steps = 3 } });
+        e = Assert.Throws<SeekSharpException>(() => Pretrainer.Run(Options(run)));
+        Assert.Contains("--resume", e.Message);
+        e = Assert.Throws<SeekSharpException>(() => Pretrainer.Run(Options(run, resume: true) with { Model = TestModels.Mha() with { MaxPositionEmbeddings = 32 } }));
+        Assert.Contains("differs", e.Message);
+    }
+
+    [Fact]
+    public void MissingDataFolderIsNamed()
+    {
+        var missing = Path.Combine(data.NewRunDir(), "nope");
+        var e = Assert.Throws<SeekSharpException>(() => Pretrainer.Run(Options(data.NewRunDir()) with { DataDir = missing }));
+        Assert.Contains(missing, e.Message);
+    }
+}
