@@ -16,10 +16,20 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    public Linear GateProj => gate_proj;
+    public Linear UpProj => up_proj;
+    public Linear DownProj => down_proj;
+    public ScalarType ComputeType => gate_proj.ComputeType;
+
     /// <param name="x">(N, D) or (B, T, D).</param>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return down_proj.forward(nn.functional.silu(gate_proj.forward(x)) * up_proj.forward(x)).MoveToOuterDisposeScope();
+        // gate and up run as one matmul against their concatenated weights: one bigger GEMM forward and
+        // backward instead of two (the weights stay separate, named as Hugging Face names them).
+        var w = cat([gate_proj.ComputeWeight(), up_proj.ComputeWeight()], 0);      // (2I, D)
+        var gu = nn.functional.linear(x.to_type(ComputeType), w);
+        var halves = gu.chunk(2, -1);
+        return down_proj.forward(nn.functional.silu(halves[0]) * halves[1]).MoveToOuterDisposeScope();
     }
 }

@@ -4,14 +4,21 @@ using static TorchSharp.torch;
 
 namespace SeekSharp.Modeling;
 
-// DeepSeekMoE: many small routed experts (fine-grained) plus always-on shared experts. Dispatch is
-// sort-based: the N·k (token, expert) pairs are sorted by expert so each expert runs one dense matmul
-// over a contiguous slice, then outputs are weighted and scattered back with index_add. On a CPU this
-// beats padded batched matmuls because nothing is computed for empty capacity.
+// DeepSeekMoE: many small routed experts (fine-grained) plus always-on shared experts.
+// Dispatch: the N·k (token, expert) pairs are sorted by expert and gathered into one buffer where each
+// expert's rows are contiguous, padded up to a multiple of CapacityQuantum; each expert then runs one
+// SwiGLU on its slice. Nothing is dropped. The padding exists because tensor sizes that change every
+// step defeat the allocator's reuse: measured on this CPU, exact per-expert slices ran ~250 ms per
+// layer-step with fresh inputs against ~160 ms when sizes repeated; with quantized sizes, ~110 ms.
+// (A batched matmul over an (E, C, D) buffer padded to the busiest expert measured the same or worse:
+// it pads every expert to the maximum.) Parameters stay one Mlp per expert, named as Hugging Face's.
 
 /// <summary>Mixture-of-Experts feed-forward.</summary>
 public sealed class MoE : nn.Module
 {
+    /// <summary>Expert capacity is rounded up to a multiple of this many rows.</summary>
+    public const int CapacityQuantum = 128;
+
     readonly Gate gate;
     readonly ModuleList<Mlp> experts;
     readonly Mlp? shared_experts;
@@ -34,26 +41,35 @@ public sealed class MoE : nn.Module
     public (Tensor Output, Tensor? AuxLoss) Forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        long b = x.shape[0], t = x.shape[1], d = x.shape[2];
-        var flat = x.reshape(b * t, d);                                             // (N, D)
-        var (indices, weights, aux) = gate.Route(flat, t);                          // (N, k)
-        var pairExpert = indices.flatten();                                         // (N·k)
-        var order = pairExpert.argsort();                                           // pairs grouped by expert
+        long b = x.shape[0], t = x.shape[1], d = x.shape[2], n = b * t, pairs = n * topK;
+        var flat = x.reshape(n, d);                                                  // (N, D)
+        var (indices, weights, aux) = gate.Route(flat, t);                           // (N, k)
+        var pairExpert = indices.flatten();                                          // (N·k)
+        var order = pairExpert.argsort();                                             // pairs grouped by expert
         var counts = pairExpert.bincount(null, minlength: nExperts).cpu().data<long>().ToArray();
-        var tokenOf = order.div(topK, rounding_mode: RoundingMode.floor);           // (N·k) source token
-        var xs = flat.index_select(0, tokenOf);                                     // (N·k, D)
+        // Each expert's slice is padded to a multiple of CapacityQuantum rows: (offsets of real rows, of padded rows).
+        var padded = counts.Select(c => (c + CapacityQuantum - 1) / CapacityQuantum * CapacityQuantum).ToArray();
+        long[] start = new long[nExperts], padStart = new long[nExperts];
+        for (int e = 1; e < nExperts; e++) { start[e] = start[e - 1] + counts[e - 1]; padStart[e] = padStart[e - 1] + padded[e - 1]; }
+        long rows = padStart[^1] + padded[^1];
+
+        var sortedExpert = pairExpert.index_select(0, order);                        // (N·k)
+        var shift = tensor(padStart.Zip(start, (p, s) => p - s).ToArray(), device: x.device);
+        var slot = arange(pairs, device: x.device) + shift.index_select(0, sortedExpert); // row in the padded layout
+        var tokenOf = order.div(topK, rounding_mode: RoundingMode.floor);            // source token of each pair
+        // Gather rows into the padded layout. Padding rows read token 0: their outputs are never selected
+        // back, so they add nothing to the result or to any gradient.
+        var gather = zeros(rows, dtype: ScalarType.Int64, device: x.device).index_put_(tokenOf, slot);
+        var grouped = flat.index_select(0, gather);                                  // (rows, D)
 
         var outs = new List<Tensor>(nExperts);
-        long offset = 0;
         for (int e = 0; e < nExperts; e++)
-        {
-            if (counts[e] == 0) continue;
-            outs.Add(experts[e].forward(xs.narrow(0, offset, counts[e])));
-            offset += counts[e];
-        }
-        var ys = cat(outs, 0);                                                      // (N·k, D) compute dtype
-        var w = weights.flatten().index_select(0, order).to_type(ys.dtype).unsqueeze(1);
-        var routed = zeros([b * t, d], ys.dtype, ys.device).index_add(0, tokenOf, ys * w, 1.0);
+            if (padded[e] > 0) outs.Add(experts[e].forward(grouped.narrow(0, padStart[e], padded[e])));
+        // Back to (token, choice) order: every token has exactly k outputs, so combining is a weighted
+        // sum over a reshape, not a scatter-add.
+        var slotOfPair = zeros(pairs, dtype: ScalarType.Int64, device: x.device).index_put_(slot, order);
+        var ys = cat(outs, 0).index_select(0, slotOfPair).view(n, topK, d);         // (N, k, D)
+        var routed = (ys * weights.to_type(ys.dtype).unsqueeze(2)).sum(1);           // (N, D)
         var y = shared_experts is null ? routed : routed + shared_experts.forward(flat);
         return (y.view(b, t, d).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
     }

@@ -4,11 +4,17 @@ using static TorchSharp.torch;
 
 namespace SeekSharp.Modeling;
 
-/// <summary>Root-mean-square layer norm. Computed in fp32, returned in the input's dtype.</summary>
+/// <summary>
+/// Root-mean-square layer norm, computed in fp32. Every norm feeds a matmul, so it returns the model's
+/// compute dtype (<see cref="OutputType"/>): the cast happens once here instead of in each projection.
+/// </summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
     public readonly Parameter weight;
     readonly double eps;
+
+    /// <summary>Dtype of the result; set with the model's compute dtype.</summary>
+    public ScalarType OutputType { get; set; } = ScalarType.Float32;
 
     public RmsNorm(int dim, double eps, string name = "norm") : base(name)
     {
@@ -22,6 +28,6 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var xf = x.to_type(ScalarType.Float32);
         var y = xf * rsqrt(xf.pow(2).mean([-1], keepdim: true) + eps) * weight.to_type(ScalarType.Float32);
-        return y.to_type(x.dtype).MoveToOuterDisposeScope();
+        return y.to_type(OutputType).MoveToOuterDisposeScope();
     }
 }

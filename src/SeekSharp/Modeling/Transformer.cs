@@ -74,7 +74,11 @@ public sealed class Transformer : nn.Module
     public Transformer SetComputeType(ScalarType dtype)
     {
         ComputeType = dtype;
-        foreach (var m in modules()) if (m is Linear l) l.ComputeType = dtype;
+        foreach (var m in modules())
+        {
+            if (m is Linear l) l.ComputeType = dtype;
+            else if (m is RmsNorm n) n.OutputType = dtype;
+        }
         return this;
     }
 
