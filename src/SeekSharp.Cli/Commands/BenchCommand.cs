@@ -38,11 +38,12 @@ public static class BenchCommand
             }
             if (!asJson)
             {
-                var t = new Table().AddColumns("preset", "precision", "tokens/s", "ms/step", "GFLOP/token", "GFLOP/s", "peak GFLOP/s", "utilization");
+                var t = new Table().AddColumns("preset", "dtype", "tok/s", "ms/step", "GFLOP/tok", "GFLOP/s", "peak", "util");
                 foreach (var r in results)
                     t.AddRow(r.Preset, r.Precision, $"{r.TokensPerSecond:N0}", $"{r.MsPerStep:F0}", $"{r.TrainingFlopsPerToken / 1e9:F3}",
                         $"{r.AchievedGflops:F1}", $"{r.PeakGflops:F1}", $"{r.Utilization:P1}");
                 AnsiConsole.Write(t);
+                AnsiConsole.MarkupLineInterpolated($"[grey]batch {results[0].BatchSize} x {results[0].SeqLen} tokens; malloc tunables {(results[0].MallocTuned ? "on" : "off")}[/]");
             }
             return 0;
         }));

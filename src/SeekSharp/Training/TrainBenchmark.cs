@@ -2,6 +2,7 @@ using TorchSharp;
 using System.Diagnostics;
 using SeekSharp.Ledger;
 using SeekSharp.Modeling;
+using SeekSharp.Native;
 using static TorchSharp.torch;
 
 namespace SeekSharp.Training;
@@ -15,7 +16,7 @@ namespace SeekSharp.Training;
 public sealed record TrainBenchResult(
     string Preset, string Precision, int BatchSize, int SeqLen, int Steps,
     double TokensPerSecond, double MsPerStep, double TrainingFlopsPerToken, double AchievedGflops,
-    double PeakGflops, double Utilization, long TotalParams, long ActiveParams);
+    double PeakGflops, double Utilization, long TotalParams, long ActiveParams, bool MallocTuned);
 
 public static class TrainBenchmark
 {
@@ -47,7 +48,7 @@ public static class TrainBenchmark
         double tps = (double)stepper.TokensPerStep * steps / seconds;
         double gflops = tps * cost.TrainingFlopsPerToken / 1e9;
         return new TrainBenchResult(preset, precision, batchSize, seqLen, steps, tps, seconds * 1000 / steps,
-            cost.TrainingFlopsPerToken, gflops, peakGflops, gflops / peakGflops, cost.TotalParams, cost.ActiveParams);
+            cost.TrainingFlopsPerToken, gflops, peakGflops, gflops / peakGflops, cost.TotalParams, cost.ActiveParams, MallocTuning.Active);
     }
 
     /// <summary>Measured matmul peaks (GFLOP/s) for fp32 and bf16.</summary>

@@ -1,0 +1,80 @@
+using System.CommandLine;
+using SeekSharp.Cli;
+
+namespace SeekSharp.Tests.Cli;
+
+[Collection("Console")] // these tests redirect Console.Out
+public class CliTests : TempDirTest
+{
+    static (int Code, string Output) Run(params string[] args)
+    {
+        var old = Console.Out;
+        var sw = new StringWriter();
+        Console.SetOut(sw);
+        Spectre.Console.AnsiConsole.Console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
+        {
+            Out = new Spectre.Console.AnsiConsoleOutput(sw), Ansi = Spectre.Console.AnsiSupport.No, Interactive = Spectre.Console.InteractionSupport.No,
+        });
+        try { return (SeekApp.Run(args), sw.ToString()); }
+        finally { Console.SetOut(old); }
+    }
+
+    [Fact]
+    public void UserErrorsPrintOneLineNamingTheProblemAndExitOne()
+    {
+        var missing = Path.Combine(NewDir(), "no-such-data");
+        var (code, output) = Run("base", "train", "--data", missing, "--out", NewDir(), "--steps", "1");
+        Assert.Equal(1, code);
+        Assert.Contains("error:", output);
+        Assert.Contains(missing, output);
+        Assert.DoesNotContain("   at ", output); // no stack trace
+
+        (code, output) = Run("base", "train", "--data", missing, "--out", NewDir(), "--preset", "gigantic");
+        Assert.Equal(1, code);
+        Assert.Contains("unknown preset 'gigantic'", output);
+
+        (code, output) = Run("generate", "--model", missing, "--prompt", "hi");
+        Assert.Equal(1, code);
+        Assert.Contains(missing, output);
+    }
+
+    [Fact]
+    public void TokenizerTrainsFromTheCommandLine()
+    {
+        var input = Path.Combine(NewDir(), "a.txt");
+        File.WriteAllText(input, string.Join("\n", Enumerable.Repeat("the quick brown fox jumps over the lazy dog", 50)));
+        var outDir = NewDir();
+        var (code, output) = Run("tok", "train", "--input", input, "--vocab", "300", "--out", outDir);
+        Assert.Equal(0, code);
+        Assert.True(File.Exists(Path.Combine(outDir, "tokenizer.json")));
+        Assert.Contains("bytes/token", output);
+    }
+
+    /// <summary>The CLI surface is part of the user's contract: changing it must be deliberate (update this list and the README).</summary>
+    [Fact]
+    public void CommandSurfaceIsFrozen()
+    {
+        var lines = new List<string>();
+        void Walk(Command c, string prefix)
+        {
+            var path = (prefix + " " + c.Name).Trim();
+            lines.Add(path + ": " + string.Join(" ", c.Options.Where(o => o.Name.StartsWith("--") && o.Name is not "--help" and not "--version").Select(o => o.Name).Order()));
+            foreach (var s in c.Subcommands.OrderBy(s => s.Name)) Walk(s, path);
+        }
+        foreach (var c in SeekApp.Build().Subcommands.OrderBy(s => s.Name)) Walk(c, "seek");
+        string[] expected =
+        [
+            "seek base: ",
+            "seek base train: --batch-size --checkpoint-every --data --device --eval-every --grad-accum --hardware --lr --out --precision --preset --resume --seed --seq-len --steps --warmup",
+            "seek bench: ",
+            "seek bench train: --batch-size --device --json --precision --preset --steps --warmup",
+            "seek data: ",
+            "seek data tokenize: --input --out --tokenizer --val-fraction",
+            "seek generate: --device --max-tokens --model --prompt --seed --temperature --top-p",
+            "seek quickstart: --device --documents --out --steps",
+            "seek tok: ",
+            "seek tok train: --input --out --vocab",
+        ];
+        Assert.Equal(expected, lines);
+    }
+}
