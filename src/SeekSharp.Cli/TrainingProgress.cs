@@ -12,6 +12,7 @@ public sealed class TrainingProgress : ITrainingObserver
     ProgressTask? task;
     int total, first, every = 1;
     readonly bool interactive = AnsiConsole.Profile.Capabilities.Interactive;
+    readonly System.Diagnostics.Stopwatch clock = new();
 
     /// <summary>Runs <paramref name="work"/> with a progress display bound to this observer.</summary>
     public T Run<T>(string title, Func<TrainingProgress, T> work)
@@ -35,6 +36,7 @@ public sealed class TrainingProgress : ITrainingObserver
         first = firstStep;
         total = totalSteps;
         every = Math.Max(1, (totalSteps - firstStep) / 20);
+        clock.Restart();
         if (task is not null) { task.MaxValue = totalSteps; task.Value = firstStep; }
     }
 
@@ -49,7 +51,8 @@ public sealed class TrainingProgress : ITrainingObserver
         }
         else if (m.Step == total || (m.Step - first) % every == 0)
         {
-            double eta = (total - m.Step) * m.StepSeconds;
+            // Average over the run so far: single steps are noisy (evaluation steps, a busy machine).
+            double eta = (total - m.Step) * clock.Elapsed.TotalSeconds / Math.Max(1, m.Step - first);
             Console.WriteLine($"{line} eta {TimeSpan.FromSeconds(eta):hh\\:mm\\:ss}");
         }
     }

@@ -54,14 +54,16 @@ public sealed class Transformer : nn.Module
 
     public ModelConfig Config { get; }
 
-    public Transformer(ModelConfig config) : base("Transformer")
+    /// <param name="seed">Seeds a private generator for the initial weights, so initialization does not depend on
+    /// (or disturb) torch's process-wide generator that other code in the process may be using concurrently.</param>
+    public Transformer(ModelConfig config, long seed = 0) : base("Transformer")
     {
         Config = config.Validate();
         model = new DecoderStack(config);
         if (!config.TieWordEmbeddings) lm_head = new Linear(config.HiddenSize, config.VocabSize);
         rope = new Rotary(config.QkRopeHeadDim, config.MaxPositionEmbeddings, config.RopeTheta);
         RegisterComponents();
-        InitWeights(config.InitializerRange);
+        InitWeights(config.InitializerRange, seed);
     }
 
     /// <summary>The MoE layers' routers, in layer order (empty for a dense model).</summary>
@@ -106,13 +108,16 @@ public sealed class Transformer : nn.Module
         return logits.to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
-    void InitWeights(double std)
+    void InitWeights(double std, long seed)
     {
         using var _ = no_grad();
+        using var generator = new Generator((ulong)seed);
         foreach (var (name, p) in named_parameters())
         {
             if (name.EndsWith("layernorm.weight") || name.EndsWith("norm.weight")) p.fill_(1.0);
-            else nn.init.normal_(p, 0, std);
+            // Not nn.init.normal_: in TorchSharp 0.107 it ignores its generator argument (two models
+            // built with one seed came out different); torch.normal honours it.
+            else p.copy_(normal(0, std, p.shape, generator: generator));
         }
     }
 

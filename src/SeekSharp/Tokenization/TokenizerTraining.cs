@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text;
-using System.Text.Json;
+using SeekSharp.Data;
 
 namespace SeekSharp.Tokenization;
 
@@ -21,20 +21,18 @@ public sealed record TokenizerTrainReport(
 /// rest. Folders are walked recursively for *.txt, *.md and *.jsonl in ordinal path order; a text
 /// file is one document, a .jsonl line one document (its "text" field). Documents stream from disk
 /// twice (train, then evaluate) instead of being held in memory. Which documents are held out
-/// depends only on a hash of the file path and line number, so reruns and machines agree and adding
-/// files does not reshuffle the split.
+/// depends only on a hash of the file name and the document's position in it, so reruns, machines and
+/// folders agree and adding files does not reshuffle the split.
 /// </summary>
 public static class TokenizerTraining
 {
-    private static readonly string[] Extensions = [".txt", ".md", ".jsonl"];
-
     public static TokenizerTrainReport Run(IReadOnlyList<string> inputs, int vocabSize, string outDir,
         double heldOutFraction = 0.02, Action<string>? log = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         if (heldOutFraction is < 0 or >= 1 || double.IsNaN(heldOutFraction))
             throw new SeekSharpException($"held-out fraction {heldOutFraction} must be in [0, 1)");
-        var files = ResolveFiles(inputs);
+        var files = DocumentSource.ResolveFiles(inputs);
         log?.Invoke($"found {files.Count} input files");
 
         // Validate every .jsonl line and count documents before the expensive part starts.
@@ -77,55 +75,18 @@ public static class TokenizerTraining
             heldDocs, heldBytes, heldTokens, bpt, outPath);
     }
 
-    internal static List<string> ResolveFiles(IReadOnlyList<string> inputs)
-    {
-        var files = new List<string>();
-        foreach (var input in inputs)
-        {
-            if (File.Exists(input)) files.Add(Path.GetFullPath(input));
-            else if (Directory.Exists(input))
-                files.AddRange(Directory.EnumerateFiles(input, "*", SearchOption.AllDirectories)
-                    .Where(f => Extensions.Contains(Path.GetExtension(f), StringComparer.OrdinalIgnoreCase))
-                    .Select(Path.GetFullPath)
-                    .Order(StringComparer.Ordinal));
-            else throw new SeekSharpException($"input \"{input}\" does not exist (expected a file or a folder)");
-        }
-        return files;
-    }
-
+    /// <summary>
+    /// Documents keyed for the held-out choice by file name and position in the file, not by full path:
+    /// the same corpus must give the same split, and so the same tokenizer, wherever it is stored.
+    /// </summary>
     internal static IEnumerable<(string Key, string Text)> ReadDocuments(IEnumerable<string> files)
     {
         foreach (var file in files)
         {
-            if (!Path.GetExtension(file).Equals(".jsonl", StringComparison.OrdinalIgnoreCase))
-            {
-                yield return (file, File.ReadAllText(file));
-                continue;
-            }
-            var lineNo = 0;
-            foreach (var line in File.ReadLines(file))
-            {
-                lineNo++;
-                if (string.IsNullOrWhiteSpace(line)) continue;
-                yield return ($"{file}:{lineNo}", JsonlText(line, file, lineNo));
-            }
+            var i = 0;
+            foreach (var (text, _) in DocumentSource.Read(file, _ => { }))
+                yield return ($"{Path.GetFileName(file)}#{i++}", text);
         }
-    }
-
-    private static string JsonlText(string line, string file, int lineNo)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(line);
-            if (doc.RootElement.ValueKind == JsonValueKind.Object
-                && doc.RootElement.TryGetProperty("text", out var t) && t.ValueKind == JsonValueKind.String)
-                return t.GetString()!;
-        }
-        catch (JsonException e)
-        {
-            throw new SeekSharpException($"{file}:{lineNo}: not valid JSON ({e.Message})", e);
-        }
-        throw new SeekSharpException($"{file}:{lineNo}: expected an object with a string field \"text\"");
     }
 
     /// <summary>FNV-1a over the key's UTF-16: stable across runs and platforms, unlike string.GetHashCode.</summary>

@@ -42,8 +42,7 @@ public static class Pretrainer
             throw new SeekSharpException($"seq_len {seqLen} exceeds the model's max_position_embeddings ({cfg.MaxPositionEmbeddings}).");
 
         var device = new Device(tc.Device);
-        manual_seed(tc.Seed);
-        using var model = new Transformer(cfg.Validate());
+        using var model = new Transformer(cfg.Validate(), tc.Seed);
         model.to(device);
         model.SetComputeType(tc.Precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32);
         model.train();

@@ -29,8 +29,7 @@ public static class TrainBenchmark
         }.Validate();
         int seqLen = cfg.MaxPositionEmbeddings;
         var dev = new Device(device);
-        manual_seed(seed);
-        using var model = new Transformer(cfg);
+        using var model = new Transformer(cfg, seed);
         model.to(dev);
         model.SetComputeType(precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32);
         using var optimizer = new AdamW(model.named_parameters(), tc);

@@ -32,6 +32,17 @@ public class ModelTests
     }
 
     [Fact]
+    public void TheSameSeedGivesTheSameWeights()
+    {
+        using var a = new Transformer(TestModels.Mla(), seed: 11);
+        using var b = new Transformer(TestModels.Mla(), seed: 11);
+        using var c = new Transformer(TestModels.Mla(), seed: 12);
+        var pa = a.parameters().ToList();
+        Assert.All(pa.Zip(b.parameters()), p => Assert.True(p.First.eq(p.Second).all().item<bool>()));
+        Assert.False(pa[0].eq(c.parameters().First()).all().item<bool>());
+    }
+
+    [Fact]
     public void ParameterNamesFollowHuggingFaceDeepSeekV3()
     {
         using var model = new Transformer(TestModels.Mla());

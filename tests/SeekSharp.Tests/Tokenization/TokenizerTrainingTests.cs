@@ -43,12 +43,27 @@ public class TokenizerTrainingTests : TempDirTest
         var file = Path.Combine(NewDir(), "data.jsonl");
         File.WriteAllLines(file, ["{\"text\": \"fine\"}", "", "{\"text\": oops}"]);
         var e = Assert.Throws<SeekSharpException>(() => TokenizerTraining.Run([file], Vocab, NewDir()));
-        Assert.Contains($"{file}:3", e.Message);
+        Assert.Contains($"{file}, line 3", e.Message);
 
         File.WriteAllLines(file, ["{\"body\": \"no text field\"}"]);
         e = Assert.Throws<SeekSharpException>(() => TokenizerTraining.Run([file], Vocab, NewDir()));
-        Assert.Contains($"{file}:1", e.Message);
+        Assert.Contains($"{file}, line 1", e.Message);
         Assert.Contains("\"text\"", e.Message);
+    }
+
+    [Fact]
+    public void TheSameCorpusInAnotherFolderGivesTheSameTokenizer()
+    {
+        var lines = Enumerable.Range(0, 200).Select(i => $"{{\"text\": \"document {i} about ships, whales and the sea {i * 7}\"}}").ToArray();
+        string Train()
+        {
+            var file = Path.Combine(NewDir(), "corpus.jsonl");
+            File.WriteAllLines(file, lines);
+            var outDir = NewDir();
+            TokenizerTraining.Run([file], Vocab, outDir, heldOutFraction: 0.2);
+            return BpeTokenizer.Load(outDir).Hash;
+        }
+        Assert.Equal(Train(), Train());
     }
 
     [Fact]
