@@ -1,0 +1,94 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+
+namespace SeekSharp.Data.Curation;
+
+/// <summary>Scrubbed text and how many of each kind of identifier were replaced.</summary>
+public sealed record ScrubResult(string Text, int Emails, int Phones, int Ips, int Cards);
+
+// Design: source-generated regexes (compiled at build time), applied in an order where the more
+// specific pattern goes first so a later one cannot eat part of it: e-mail (contains digits and
+// dots), card (long digit runs), IP, phone. Precision trade-offs, chosen to favour not mangling
+// ordinary text over catching every identifier:
+// - E-mail: local@domain.tld with a 2+ letter TLD; obfuscations ("joe at example dot com") pass.
+// - Card: 13-19 digits, optionally grouped by single spaces/dashes, must pass Luhn. Random 16-digit
+//   numbers pass Luhn one time in ten, so some order or tracking numbers are scrubbed too.
+// - IPv4: four valid octets (0-255, no leading zeros) not inside a longer dotted number; a four-part
+//   version number such as 2.4.18.1 is indistinguishable and is scrubbed. Three-part versions are not.
+// - IPv6: candidate runs of hex groups and colons validated by IPAddress.TryParse, at least 6 chars
+//   and two non-empty groups, so clock times (12:30:45) and C++ scopes (a::b) are left alone.
+// - Phone: North American 3-3-4 (optional +1 / 1- prefix, area code optionally in parentheses) and
+//   7-digit 3-4 local numbers, with a separator required between groups; international numbers
+//   must start with +CC and hold 8-15 digits. Bare digit runs (years like 1999, prices like $1,999.00,
+//   ZIP codes, dates like 2002-09-25) never match; a "123-4567" part number does.
+public static partial class PiiScrubber
+{
+    public static ScrubResult Scrub(string text)
+    {
+        int emails = 0, phones = 0, ips = 0, cards = 0;
+        var s = Email().Replace(text, _ => { emails++; return "<EMAIL>"; });
+        s = Card().Replace(s, m =>
+        {
+            if (!Luhn(m.Value)) return m.Value;
+            cards++;
+            return "<CARD>";
+        });
+        s = Ipv4().Replace(s, _ => { ips++; return "<IP>"; });
+        s = Ipv6().Replace(s, m =>
+        {
+            if (!IsIpv6(m.Value)) return m.Value;
+            ips++;
+            return "<IP>";
+        });
+        s = PhoneIntl().Replace(s, m =>
+        {
+            var digits = m.Value.Count(char.IsAsciiDigit);
+            if (digits is < 8 or > 15) return m.Value;
+            phones++;
+            return "<PHONE>";
+        });
+        s = PhoneNa().Replace(s, _ => { phones++; return "<PHONE>"; });
+        return new ScrubResult(s, emails, phones, ips, cards);
+    }
+
+    internal static bool Luhn(string candidate)
+    {
+        var digits = candidate.Where(char.IsAsciiDigit).Select(c => c - '0').ToArray();
+        if (digits.Length is < 13 or > 19) return false;
+        if (digits.All(d => d == digits[0])) return false;   // 0000 0000 0000 0000 passes Luhn but is no card
+        var sum = 0;
+        for (var i = 0; i < digits.Length; i++)
+        {
+            var d = digits[digits.Length - 1 - i];
+            if (i % 2 == 1) { d *= 2; if (d > 9) d -= 9; }
+            sum += d;
+        }
+        return sum % 10 == 0;
+    }
+
+    private static bool IsIpv6(string s)
+    {
+        if (s.Length < 6) return false;
+        if (s.Split(':').Count(g => g.Length > 0) < 2) return false;
+        return IPAddress.TryParse(s, out var a) && a.AddressFamily == AddressFamily.InterNetworkV6;
+    }
+
+    [GeneratedRegex(@"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}\b")]
+    private static partial Regex Email();
+
+    [GeneratedRegex(@"(?<![\d.,-])\d(?:[ -]?\d){12,18}(?![\d]|[.,]\d)")]
+    private static partial Regex Card();
+
+    [GeneratedRegex(@"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\d|\.\d)")]
+    private static partial Regex Ipv4();
+
+    [GeneratedRegex(@"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")]
+    private static partial Regex Ipv6();
+
+    [GeneratedRegex(@"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){1,6}(?![\w-]|[.,]\d)")]
+    private static partial Regex PhoneIntl();
+
+    [GeneratedRegex(@"(?<![\w+.$-])(?:(?:\+?1[ .-])?(?:\(\d{3}\)[ ]?|\d{3}[ .-]))?\d{3}[ .-]\d{4}(?![\w-]|[.,]\d)")]
+    private static partial Regex PhoneNa();
+}

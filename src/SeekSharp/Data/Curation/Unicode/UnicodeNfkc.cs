@@ -1,0 +1,138 @@
+using System.Reflection;
+using System.Text;
+
+namespace SeekSharp.Data.Curation;
+
+// Design: NFKC of our own. The project runs with InvariantGlobalization, where string.Normalize
+// returns non-ASCII text unchanged (no ICU), so it cannot be relied on; a pinned table also makes
+// curated text byte-identical on every host whatever ICU it has. The table (nfkc-data.txt, generated
+// by gen-nfkc-data.py from Python's unicodedata) holds full compatibility decompositions, combining
+// classes and primary composites; Hangul is algorithmic (Unicode §3.12). Algorithm: decompose,
+// canonically reorder, canonically compose (UAX #15). Text with nothing to change is returned as is.
+internal static class UnicodeNfkc
+{
+    private static readonly Dictionary<int, int[]> Decomp = [];
+    private static readonly Dictionary<int, byte> Ccc = [];
+    private static readonly Dictionary<long, int> Compose = [];
+    private static readonly HashSet<int> ComposeSecond = [];
+    public static readonly string UnicodeVersion;
+
+    private const int SBase = 0xAC00, LBase = 0x1100, VBase = 0x1161, TBase = 0x11A7;
+    private const int LCount = 19, VCount = 21, TCount = 28, NCount = VCount * TCount, SCount = LCount * NCount;
+
+    static UnicodeNfkc()
+    {
+        using var s = Assembly.GetExecutingAssembly().GetManifestResourceStream("SeekSharp.nfkc-data.txt")
+            ?? throw new InvalidOperationException("embedded NFKC table missing");
+        using var r = new StreamReader(s);
+        UnicodeVersion = "";
+        while (r.ReadLine() is { } line)
+        {
+            if (line.StartsWith('#')) { UnicodeVersion = line[1..].Trim(); continue; }
+            var f = line.Split(' ');
+            switch (f[0])
+            {
+                case "D": Decomp[Hex(f[1])] = [.. f.Skip(2).Select(Hex)]; break;
+                case "C": Ccc[Hex(f[1])] = byte.Parse(f[2]); break;
+                case "P":
+                    Compose[Key(Hex(f[1]), Hex(f[2]))] = Hex(f[3]);
+                    ComposeSecond.Add(Hex(f[2]));
+                    break;
+            }
+        }
+    }
+
+    private static int Hex(string s) => Convert.ToInt32(s, 16);
+    private static long Key(int a, int b) => ((long)a << 21) | (uint)b;
+    private static int CccOf(int cp) => Ccc.TryGetValue(cp, out var c) ? c : 0;
+
+    public static string Normalize(string s)
+    {
+        if (IsStable(s)) return s;
+        var cps = new List<int>(s.Length);
+        foreach (var rune in s.EnumerateRunes()) Decompose(rune.Value, cps);
+        Reorder(cps);
+        ComposeInPlace(cps);
+        var sb = new StringBuilder(cps.Count);
+        foreach (var cp in cps) sb.Append(char.ConvertFromUtf32(cp));
+        return sb.ToString();
+    }
+
+    // Quick check: no character decomposes, none is combining, none can be a composition's second half
+    // (Hangul V/T jamo and a few ccc-0 vowel signs are): then NFKC leaves the text as it is.
+    private static bool IsStable(string s)
+    {
+        foreach (var ch in s)
+            if (ch >= 0xA0) goto slow;
+        return true;
+    slow:
+        foreach (var rune in s.EnumerateRunes())
+        {
+            var cp = rune.Value;
+            if (cp < 0xA0) continue;
+            if ((cp >= SBase && cp < SBase + SCount) || Decomp.ContainsKey(cp) || Ccc.ContainsKey(cp) || ComposeSecond.Contains(cp))
+                return false;
+        }
+        return true;
+    }
+
+    private static void Decompose(int cp, List<int> into)
+    {
+        var si = cp - SBase;
+        if (si >= 0 && si < SCount)
+        {
+            into.Add(LBase + si / NCount);
+            into.Add(VBase + si % NCount / TCount);
+            if (si % TCount != 0) into.Add(TBase + si % TCount);
+        }
+        else if (Decomp.TryGetValue(cp, out var d)) into.AddRange(d);
+        else into.Add(cp);
+    }
+
+    // Stable sort of each run of non-starters by combining class (runs are short: insertion sort).
+    private static void Reorder(List<int> cps)
+    {
+        for (var i = 1; i < cps.Count; i++)
+        {
+            var c = CccOf(cps[i]);
+            if (c == 0) continue;
+            var j = i;
+            var cp = cps[i];
+            while (j > 0 && CccOf(cps[j - 1]) > c) { cps[j] = cps[j - 1]; j--; }
+            cps[j] = cp;
+        }
+    }
+
+    private static void ComposeInPlace(List<int> cps)
+    {
+        if (cps.Count == 0) return;
+        var starter = 0;
+        var lastCcc = CccOf(cps[0]) == 0 ? 0 : 256;
+        var write = 1;
+        for (var read = 1; read < cps.Count; read++)
+        {
+            var cp = cps[read];
+            var ccc = CccOf(cp);
+            var blocked = lastCcc != 0 && lastCcc >= ccc;
+            var starterCp = cps[starter];
+            if (!blocked && (write == starter + 1 || lastCcc != 0) && TryCompose(starterCp, cp, out var composed))
+            {
+                cps[starter] = composed;
+                continue;
+            }
+            if (ccc == 0) starter = write;
+            lastCcc = ccc;
+            cps[write++] = cp;
+        }
+        cps.RemoveRange(write, cps.Count - write);
+    }
+
+    private static bool TryCompose(int a, int b, out int c)
+    {
+        var li = a - LBase; var vi = b - VBase;
+        if (li >= 0 && li < LCount && vi >= 0 && vi < VCount) { c = SBase + (li * VCount + vi) * TCount; return true; }
+        var si = a - SBase; var ti = b - TBase;
+        if (si >= 0 && si < SCount && si % TCount == 0 && ti > 0 && ti < TCount) { c = a + ti; return true; }
+        return Compose.TryGetValue(Key(a, b), out c);
+    }
+}
