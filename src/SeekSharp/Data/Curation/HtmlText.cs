@@ -121,19 +121,16 @@ public static class HtmlText
         if (space && sb.Length > 0 && sb[^1] != '\n') sb.Append(' ');
     }
 
-    // Trims each line and collapses runs of empty lines to one, so block tags nested five deep do
-    // not become five blank lines.
+    // Trims each line and drops empty ones: block tags nest arbitrarily deep, so the number of
+    // blank lines they would leave says nothing about the text; one line per block is the layout.
     private static string Tidy(StringBuilder sb)
     {
-        var lines = sb.ToString().Split('\n');
         var outp = new StringBuilder(sb.Length);
-        var blank = 0;
-        foreach (var raw in lines)
+        foreach (var raw in sb.ToString().Split('\n'))
         {
             var line = raw.Trim();
-            if (line.Length == 0) { blank++; continue; }
-            if (outp.Length > 0) outp.Append(blank > 1 ? "\n\n" : "\n");
-            blank = 0;
+            if (line.Length == 0) continue;
+            if (outp.Length > 0) outp.Append('\n');
             outp.Append(line);
         }
         return outp.ToString();

@@ -37,6 +37,8 @@ internal static partial class MailCleanup
             if (IsQuote(l)) continue;
             if (OnWrote().IsMatch(l)) continue;
             if (WroteEnd().IsMatch(l) && NextNonBlankIsQuote(lines, i + 1, end)) continue;
+            // Removed quotes leave gaps: a run of blank lines is kept as one.
+            if (string.IsNullOrWhiteSpace(l) && (sb.Length == 0 || sb.ToString(Math.Max(0, sb.Length - 2), Math.Min(2, sb.Length)) == "\n\n")) continue;
             sb.Append(l).Append('\n');
         }
         return sb.ToString().Trim('\n');

@@ -24,9 +24,9 @@ internal static class ParquetRecordReader
             var fields = reader.Schema.GetDataFields();
             var field = fields.FirstOrDefault(f => f.Name == spec.Column)
                 ?? fields.FirstOrDefault(f => f.Name.Equals(spec.Column, StringComparison.OrdinalIgnoreCase));
-            if (field is null || field.ClrType != typeof(string) || field.IsArray)
+            if (field is null || !IsString(field) || field.IsArray)
             {
-                var found = string.Join(", ", fields.Select(f => $"\"{f.Name}\" ({f.ClrType.Name}{(f.IsArray ? "[]" : "")})"));
+                var found = string.Join(", ", fields.Select(f => $"\"{f.Name}\" ({(IsString(f) ? "string" : f.ClrType.Name)}{(f.IsArray ? "[]" : "")})"));
                 var what = field is null ? $"no column \"{spec.Column}\"" : $"column \"{spec.Column}\" is not a string column";
                 yield return Error(spec, file, $"{file}: {what}; columns found: {found}.");
                 yield break;
@@ -55,6 +55,9 @@ internal static class ParquetRecordReader
             Task.Run(() => reader.DisposeAsync().AsTask()).GetAwaiter().GetResult();
         }
     }
+
+    // Parquet.Net 6 reports UTF-8 string columns as ReadOnlyMemory<char>; older files/APIs as string.
+    private static bool IsString(DataField f) => f.ClrType == typeof(string) || f.ClrType == typeof(ReadOnlyMemory<char>);
 
     private static RawRecord Error(SourceSpec spec, string origin, string message) =>
         new(spec.Name, origin, "parquet", null, null, message);
