@@ -128,8 +128,18 @@ public class MailExtractorTests
         var footer = Extract("Subject: s\n\nContent here.\n_______________________________________________\nIrish Linux Users' Group: ilug@linux.ie\nhttp://www.linux.ie/mailman/listinfo/ilug\n");
         Assert.Equal("Subject: s\nContent here.", footer.Body!.ReplaceLineEndings("\n"));
 
+        var bare = Extract("Subject: s\n\nContent here.\n\nhttp://xent.com/mailman/listinfo/fork\n");
+        Assert.Equal("Subject: s\nContent here.", bare.Body!.ReplaceLineEndings("\n"));
+
         var outlook = Extract("Subject: s\n\nTop post.\n-----Original Message-----\nFrom: x\nold text\n");
         Assert.Equal("Subject: s\nTop post.", outlook.Body!.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void ImageOnlyHtmlIsEmptyText()
+    {
+        var m = Extract("Subject: x\nContent-Type: text/html\n\n<html><body><img src=a.jpg><script>x()</script></body></html>\n");
+        Assert.Equal((null, "empty-text"), (m.Body, m.Problem));
     }
 
     [Fact]

@@ -78,6 +78,8 @@ public class TextCleaningTests
         Assert.Equal("a b\tc\nd\n\ne", TextNormalizer.Normalize("  a  \t b\tc   \r\nd\u0007\r\n\n\n\n\ne  \n\n"));
         Assert.Equal("one\n\ntwo", TextNormalizer.Normalize("one\n\ntwo"));
         Assert.Equal("plain ascii", TextNormalizer.Normalize("plain ascii"));
+        Assert.Equal("\uAC00", TextNormalizer.Normalize("\u1100\u1161"));          // conjoining jamo only
+        Assert.Equal("“x” — é\U0001F600", TextNormalizer.Normalize("“x” — e\u0301\U0001F600"));
     }
 
     [Fact]

@@ -12,7 +12,8 @@ namespace SeekSharp.Data.Curation;
 //   that runs to the end of the text;
 // - a line exactly "-- " starts the signature (RFC 3676), which runs to the end;
 // - a separator line of underscores/dashes/equals followed within a few lines by list information
-//   (listinfo URL, "mailing list", "unsubscribe", "sponsored by") starts a list footer, to the end.
+//   (listinfo URL, "mailing list", "unsubscribe", "sponsored by") starts a list footer, to the end;
+//   a short last paragraph with such information is a footer too (many lists use no separator).
 // Precision trade-off: a '>' line in prose (rare) is lost; a signature that uses "--" without the
 // space is kept, since "--" alone is also a common prose/section separator.
 internal static partial class MailCleanup
@@ -41,7 +42,18 @@ internal static partial class MailCleanup
             if (string.IsNullOrWhiteSpace(l) && (sb.Length == 0 || sb.ToString(Math.Max(0, sb.Length - 2), Math.Min(2, sb.Length)) == "\n\n")) continue;
             sb.Append(l).Append('\n');
         }
-        return sb.ToString().Trim('\n');
+        return DropTrailingFooter(sb.ToString().Trim('\n'));
+    }
+
+    // Many lists append a bare footer paragraph with no separator line (fork: just the listinfo URL;
+    // ilug: "...listinfo/ilug for (un)subscription information. / List maintainer: ..."). A short
+    // final paragraph (at most 6 lines) that mentions list information is dropped.
+    private static string DropTrailingFooter(string text)
+    {
+        var cut = text.LastIndexOf("\n\n", StringComparison.Ordinal);
+        var last = cut < 0 ? text : text[(cut + 2)..];
+        if (cut < 0 || last.Count(c => c == '\n') >= 6 || !ListInfo().IsMatch(last)) return text;
+        return text[..cut].TrimEnd('\n');
     }
 
     private static bool IsQuote(string l) => l.AsSpan().TrimStart(' ').StartsWith(">");
@@ -72,6 +84,6 @@ internal static partial class MailCleanup
     [GeneratedRegex(@"^\s*([_=-])\1{9,}\s*$")]
     private static partial Regex Separator();
 
-    [GeneratedRegex(@"listinfo|mailing list|unsubscribe|sponsored by|list-info|yahoo! groups|users' group|@lists?\.", RegexOptions.IgnoreCase)]
+    [GeneratedRegex(@"listinfo|mailing list|unsubscri|sponsored by|list-info|list maintainer|yahoo! groups|users' group|@lists?\.", RegexOptions.IgnoreCase)]
     private static partial Regex ListInfo();
 }

@@ -2,7 +2,7 @@ using System.Text;
 
 namespace SeekSharp.Data.Curation;
 
-/// <summary>The readable text of one mail; Problem is set (and Body null) when it has no text part.</summary>
+/// <summary>The readable text of one mail. Problem ("no-text-part", or "empty-text" when text parts hold nothing readable) comes with a null Body.</summary>
 public sealed record MailText(string? Body, string? Problem);
 
 // Design: the raw mail is viewed as Latin-1 (one char per byte), so header and MIME parsing work on
@@ -21,9 +21,11 @@ public static class MailExtractor
         var mail = Encoding.Latin1.GetString(raw);
         var (headers, body) = MimePart.Split(mail);
         var texts = new List<string>();
-        Collect(headers, body, texts, 0);
+        var sawText = false;
+        Collect(headers, body, texts, 0, ref sawText);
         var subject = headers.Get("subject") is { } s ? MimePart.DecodeWords(s).Trim() : null;
-        if (texts.Count == 0) return new MailText(null, "no-text-part");
+        // "empty-text": a text part exists but holds nothing readable (image-only or script-only HTML).
+        if (texts.Count == 0) return new MailText(null, sawText ? "empty-text" : "no-text-part");
         var text = MailCleanup.Strip(string.Join("\n\n", texts));
         var sb = new StringBuilder();
         if (!string.IsNullOrEmpty(subject)) sb.Append("Subject: ").Append(subject).Append('\n');
@@ -31,7 +33,7 @@ public static class MailExtractor
         return new MailText(sb.ToString(), null);
     }
 
-    private static void Collect(MimeHeaders headers, string body, List<string> into, int depth)
+    private static void Collect(MimeHeaders headers, string body, List<string> into, int depth, ref bool sawText)
     {
         if (depth > MaxDepth) return;
         var (type, parameters) = MimePart.ContentType(headers.Get("content-type"));
@@ -40,7 +42,7 @@ public static class MailExtractor
             if (!parameters.TryGetValue("boundary", out var boundary) || boundary.Length == 0)
             {
                 // A multipart without a boundary is really one text part; read it as plain text.
-                AddLeaf("text/plain", parameters, headers, body, into);
+                AddLeaf("text/plain", parameters, headers, body, into, ref sawText);
                 return;
             }
             var children = MimePart.SplitMultipart(body, boundary).Select(MimePart.Split).ToList();
@@ -53,7 +55,7 @@ public static class MailExtractor
                         var t = MimePart.ContentType(h.Get("content-type")).Type;
                         if (!t.StartsWith(want, StringComparison.Ordinal) || IsAttachment(h)) continue;
                         var found = new List<string>();
-                        Collect(h, b, found, depth + 1);
+                        Collect(h, b, found, depth + 1, ref sawText);
                         if (found.Count > 0) { into.AddRange(found); return; }
                     }
                 return;
@@ -64,7 +66,7 @@ public static class MailExtractor
             {
                 if (IsAttachment(h)) continue;
                 var t = MimePart.ContentType(h.Get("content-type")).Type;
-                Collect(h, b, t == "text/html" ? other : plain, depth + 1);
+                Collect(h, b, t == "text/html" ? other : plain, depth + 1, ref sawText);
             }
             into.AddRange(plain.Count > 0 ? plain : other);
             return;
@@ -72,15 +74,16 @@ public static class MailExtractor
         if (type == "message/rfc822")
         {
             var (h, b) = MimePart.Split(MimePart.DecodeTransfer(headers.Get("content-transfer-encoding"), body));
-            Collect(h, b, into, depth + 1);
+            Collect(h, b, into, depth + 1, ref sawText);
             return;
         }
-        AddLeaf(type, parameters, headers, body, into);
+        AddLeaf(type, parameters, headers, body, into, ref sawText);
     }
 
-    private static void AddLeaf(string type, Dictionary<string, string> parameters, MimeHeaders headers, string body, List<string> into)
+    private static void AddLeaf(string type, Dictionary<string, string> parameters, MimeHeaders headers, string body, List<string> into, ref bool sawText)
     {
         if (type is not ("text/plain" or "text/html" or "text/enriched" or "text/richtext" or "text")) return;
+        sawText = true;
         var bytes = Encoding.Latin1.GetBytes(MimePart.DecodeTransfer(headers.Get("content-transfer-encoding"), body));
         var decoded = TextDecoding.Decode(bytes, parameters.GetValueOrDefault("charset"));
         if (decoded.Text is null) return;

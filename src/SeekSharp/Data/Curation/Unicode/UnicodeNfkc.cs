@@ -15,6 +15,7 @@ internal static class UnicodeNfkc
     private static readonly Dictionary<int, byte> Ccc = [];
     private static readonly Dictionary<long, int> Compose = [];
     private static readonly HashSet<int> ComposeSecond = [];
+    private static readonly bool[] Unsafe;
     public static readonly string UnicodeVersion;
 
     private const int SBase = 0xAC00, LBase = 0x1100, VBase = 0x1161, TBase = 0x11A7;
@@ -40,6 +41,10 @@ internal static class UnicodeNfkc
                     break;
             }
         }
+        // Hangul compositions are algorithmic, so their second halves (V and T jamo) are not in the table.
+        for (var v = VBase; v < VBase + VCount; v++) ComposeSecond.Add(v);
+        for (var t = TBase + 1; t < TBase + TCount; t++) ComposeSecond.Add(t);
+        Unsafe = BuildUnsafe();
     }
 
     private static int Hex(string s) => Convert.ToInt32(s, 16);
@@ -48,32 +53,57 @@ internal static class UnicodeNfkc
 
     public static string Normalize(string s)
     {
-        if (IsStable(s)) return s;
-        var cps = new List<int>(s.Length);
-        foreach (var rune in s.EnumerateRunes()) Decompose(rune.Value, cps);
-        Reorder(cps);
-        ComposeInPlace(cps);
-        var sb = new StringBuilder(cps.Count);
-        foreach (var cp in cps) sb.Append(char.ConvertFromUtf32(cp));
+        var i = 0;
+        while (i < s.Length && !Unsafe[s[i]]) i++;
+        if (i == s.Length) return s;
+        // Work segment by segment: a safe starter (no decomposition, ccc 0, never a composition's
+        // second half) can interact with nothing before it, so text between two of them is
+        // independent. Clean segments are copied; only dirty ones go through the full algorithm.
+        var sb = new StringBuilder(s.Length);
+        var segStart = 0;
+        var dirty = false;
+        var cps = new List<int>();
+        for (i = 0; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (!Unsafe[c])
+            {
+                if (dirty) { Flush(s, segStart, i, sb, cps); segStart = i; dirty = false; }
+                continue;
+            }
+            dirty = true;
+        }
+        if (dirty) Flush(s, segStart, s.Length, sb, cps);
+        else sb.Append(s, segStart, s.Length - segStart);
         return sb.ToString();
     }
 
-    // Quick check: no character decomposes, none is combining, none can be a composition's second half
-    // (Hangul V/T jamo and a few ccc-0 vowel signs are): then NFKC leaves the text as it is.
-    private static bool IsStable(string s)
+    private static void Flush(string s, int start, int end, StringBuilder sb, List<int> cps)
     {
-        foreach (var ch in s)
-            if (ch >= 0xA0) goto slow;
-        return true;
-    slow:
-        foreach (var rune in s.EnumerateRunes())
+        // Copy the clean prefix of the segment up to its last safe starter, which may still compose.
+        var lastSafe = start;
+        for (var k = start; k < end && !Unsafe[s[k]]; k++) lastSafe = k;
+        sb.Append(s, start, lastSafe - start);
+        cps.Clear();
+        foreach (var rune in s.AsSpan(lastSafe, end - lastSafe).EnumerateRunes()) Decompose(rune.Value, cps);
+        Reorder(cps);
+        ComposeInPlace(cps);
+        foreach (var cp in cps)
         {
-            var cp = rune.Value;
-            if (cp < 0xA0) continue;
-            if ((cp >= SBase && cp < SBase + SCount) || Decomp.ContainsKey(cp) || Ccc.ContainsKey(cp) || ComposeSecond.Contains(cp))
-                return false;
+            if (cp < 0x10000) sb.Append((char)cp);
+            else sb.Append(char.ConvertFromUtf32(cp));
         }
-        return true;
+    }
+
+    // BMP chars that are not safe starters; surrogates are marked unsafe so astral characters always
+    // take the full path (dictionary lookups decide there).
+    private static bool[] BuildUnsafe()
+    {
+        var u = new bool[0x10000];
+        for (var c = 0xA0; c < 0x10000; c++)
+            u[c] = (c >= SBase && c < SBase + SCount) || (c >= 0xD800 && c <= 0xDFFF)
+                || Decomp.ContainsKey(c) || Ccc.ContainsKey(c) || ComposeSecond.Contains(c);
+        return u;
     }
 
     private static void Decompose(int cp, List<int> into)
