@@ -108,6 +108,7 @@ public class TextCleaningTests
     [InlineData("Order 4111 1111 1111 1112 is not a card (Luhn fails).")]
     [InlineData("Meeting 2002-09-25 at 12:30:45, see std::vector, ZIP 90210.")]
     [InlineData("Population 1234567 in 1990.")]
+    [InlineData("Luhn-valid but no card: stamp 20020906211713, dump 30 32 55 54 30 38 32 33 32, id 2100-1001-959165.")]
     public void ScrubberLeavesOrdinaryNumbersAlone(string text)
     {
         var r = PiiScrubber.Scrub(text);
@@ -120,5 +121,7 @@ public class TextCleaningTests
         Assert.True(PiiScrubber.Luhn("4012-8888-8888-1881"));
         Assert.True(PiiScrubber.Luhn("378282246310005"));
         Assert.False(PiiScrubber.Luhn("4012888888881882"));
+        Assert.True(PiiScrubber.IsCard("3782 822463 10005"));
+        Assert.False(PiiScrubber.IsCard("40 12 88 88 88 88 18 81"));
     }
 }

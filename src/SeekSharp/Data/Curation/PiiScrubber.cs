@@ -12,8 +12,10 @@ public sealed record ScrubResult(string Text, int Emails, int Phones, int Ips, i
 // dots), card (long digit runs), IP, phone. Precision trade-offs, chosen to favour not mangling
 // ordinary text over catching every identifier:
 // - E-mail: local@domain.tld with a 2+ letter TLD; obfuscations ("joe at example dot com") pass.
-// - Card: 13-19 digits, optionally grouped by single spaces/dashes, must pass Luhn. Random 16-digit
-//   numbers pass Luhn one time in ten, so some order or tracking numbers are scrubbed too.
+// - Card: 13-19 digits, ungrouped or in groups of 4 (Amex/Diners 4-6-5/4-6-4), with an issuer
+//   prefix (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay) and a valid Luhn digit. Luhn
+//   alone let timestamps (20020906211713), hex dumps and phone numbers through on real mail (one
+//   random number in ten passes it); a random digit run that has a card prefix still can.
 // - IPv4: four valid octets (0-255, no leading zeros) not inside a longer dotted number; a four-part
 //   version number such as 2.4.18.1 is indistinguishable and is scrubbed. Three-part versions are not.
 // - IPv6: candidate runs of hex groups and colons validated by IPAddress.TryParse, at least 6 chars
@@ -31,7 +33,7 @@ public static partial class PiiScrubber
         var s = text.Contains('@') ? Email().Replace(text, _ => { emails++; return "<EMAIL>"; }) : text;
         s = Card().Replace(s, m =>
         {
-            if (!Luhn(m.Value)) return m.Value;
+            if (!IsCard(m.Value)) return m.Value;
             cards++;
             return "<CARD>";
         });
@@ -51,6 +53,27 @@ public static partial class PiiScrubber
         });
         s = PhoneNa().Replace(s, _ => { phones++; return "<PHONE>"; });
         return new ScrubResult(s, emails, phones, ips, cards);
+    }
+
+    internal static bool IsCard(string candidate)
+    {
+        var groups = candidate.Split([' ', '-']);
+        if (groups.Length > 1)
+        {
+            var lens = string.Join(",", groups.Select(g => g.Length));
+            var fours = groups[..^1].All(g => g.Length == 4) && groups[^1].Length is >= 1 and <= 4;
+            if (!fours && lens is not ("4,6,5" or "4,6,4")) return false;
+        }
+        var d = string.Concat(groups);
+        var len = d.Length;
+        int P(int n) => int.Parse(d.AsSpan(0, n));
+        var issuer = d[0] == '4' ? len is 13 or 16 or 19
+            : P(2) is >= 51 and <= 55 || P(4) is >= 2221 and <= 2720 ? len == 16
+            : P(2) is 34 or 37 ? len == 15
+            : P(4) == 6011 || P(2) == 65 || P(3) is >= 644 and <= 649 || P(2) == 62 ? len is >= 16 and <= 19
+            : P(3) is >= 300 and <= 305 || P(2) is 36 or 38 or 39 ? len is >= 14 and <= 16
+            : P(4) is >= 3528 and <= 3589 && len is >= 16 and <= 19;
+        return issuer && Luhn(d);
     }
 
     internal static bool Luhn(string candidate)
