@@ -1,0 +1,141 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace SeekSharp.Data.Curation;
+
+// Design: a lazy stream of records. Folders are walked recursively in ordinal path order so that
+// the same inputs always yield the same record order (reproducible datasets). Only one file is open
+// at a time; JSONL/CSV stream line by line, Parquet by row group; whole-file formats (text,
+// markdown, html, email) are one record each, capped at MaxDocumentBytes so one huge file cannot
+// exhaust memory (it becomes an error record instead). Malformed input never stops the run: it
+// becomes a RawRecord with Error set, for the quarantine. Only a missing path (the user's typo)
+// throws, before any record is produced. Files in a folder whose type we do not read are reported
+// as error records too ("nothing dropped silently"), except hidden files (.DS_Store, .gitignore).
+public static partial class SourceReader
+{
+    public const long MaxDocumentBytes = 256L << 20;
+
+    private static readonly Dictionary<string, string> ByExtension = new(StringComparer.OrdinalIgnoreCase)
+    {
+        [".txt"] = "text", [".text"] = "text", [".md"] = "markdown", [".markdown"] = "markdown",
+        [".jsonl"] = "jsonl", [".ndjson"] = "jsonl", [".csv"] = "csv", [".parquet"] = "parquet",
+        [".html"] = "html", [".htm"] = "html", [".eml"] = "email",
+    };
+
+    public static IEnumerable<RawRecord> Read(SourceSpec s)
+    {
+        if (s.Format is not null && !SourceSpec.Formats.Contains(s.Format))
+            throw new SeekSharpException($"source \"{s.Name}\": unknown format \"{s.Format}\"; expected one of {string.Join(", ", SourceSpec.Formats)}.");
+        List<string> files;
+        if (Directory.Exists(s.Path))
+            files = [.. Directory.EnumerateFiles(s.Path, "*", SearchOption.AllDirectories)
+                .Where(f => !System.IO.Path.GetFileName(f).StartsWith('.'))
+                .Select(System.IO.Path.GetFullPath)
+                .Order(StringComparer.Ordinal)];
+        else if (File.Exists(s.Path))
+            files = [System.IO.Path.GetFullPath(s.Path)];
+        else
+            throw new SeekSharpException($"source \"{s.Name}\": {s.Path}: file or folder not found.");
+        return ReadFiles(s, files);
+    }
+
+    private static IEnumerable<RawRecord> ReadFiles(SourceSpec s, List<string> files)
+    {
+        foreach (var file in files)
+            foreach (var r in ReadFile(s, file))
+                yield return r;
+    }
+
+    /// <summary>The format a file is read as, or null when its type is not one we read.</summary>
+    public static string? DetectFormat(string file)
+    {
+        var ext = System.IO.Path.GetExtension(file);
+        if (ext.Length == 0 || ext.Equals(".txt", StringComparison.OrdinalIgnoreCase))
+            return LooksLikeMail(file) ? "email" : "text";
+        return ByExtension.GetValueOrDefault(ext);
+    }
+
+    private static IEnumerable<RawRecord> ReadFile(SourceSpec s, string file)
+    {
+        var format = s.Format ?? DetectFormat(file);
+        switch (format)
+        {
+            case null:
+                return [new RawRecord(s.Name, file, "unknown", null, null,
+                    $"{file}: unsupported file type \"{System.IO.Path.GetExtension(file)}\"; expected .txt, .md, .jsonl, .csv, .parquet, .html, .eml or a mail file.")];
+            case "jsonl": return ReadJsonl(s, file);
+            case "csv": return CsvRecordReader.Read(s, file);
+            case "parquet": return ParquetRecordReader.Read(s, file);
+            default: return [ReadWhole(s, file, format)];
+        }
+    }
+
+    private static RawRecord ReadWhole(SourceSpec s, string file, string format)
+    {
+        var length = new FileInfo(file).Length;
+        if (length > MaxDocumentBytes)
+            return new RawRecord(s.Name, file, format, null, null, $"{file}: {length} bytes is larger than the {MaxDocumentBytes >> 20} MiB a single document may have.");
+        return new RawRecord(s.Name, file, format, File.ReadAllBytes(file), null);
+    }
+
+    private static IEnumerable<RawRecord> ReadJsonl(SourceSpec s, string file)
+    {
+        using var reader = new StreamReader(file, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+        long lineNo = 0;
+        while (reader.ReadLine() is { } line)
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            var origin = $"{file}:{lineNo}";
+            var (text, error) = JsonField(line, s.Field);
+            yield return new RawRecord(s.Name, origin, "jsonl", null, text, error is null ? null : $"{origin}: {error}");
+        }
+    }
+
+    private static (string? Text, string? Error) JsonField(string line, string field)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                return (null, $"expected a JSON object with a string field \"{field}\", found {doc.RootElement.ValueKind}.");
+            if (!doc.RootElement.TryGetProperty(field, out var v))
+                return (null, $"the object has no \"{field}\" field.");
+            if (v.ValueKind != JsonValueKind.String)
+                return (null, $"field \"{field}\" must be a string, found {v.ValueKind}.");
+            return (v.GetString(), null);
+        }
+        catch (JsonException e)
+        {
+            return (null, $"malformed JSON line ({e.Message}).");
+        }
+    }
+
+    // A mail starts with an mbox "From " line or a header we know, and the next line continues the
+    // header block (another header or a folded line): one header-like first line alone, as a .txt
+    // note might have ("Subject: my essay"), is not enough.
+    private static bool LooksLikeMail(string file)
+    {
+        Span<byte> head = stackalloc byte[2048];
+        int n;
+        using (var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1))
+            n = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        var text = Encoding.Latin1.GetString(head[..n]);
+        var lines = text.Split('\n', 3);
+        if (lines.Length < 2) return false;
+        var first = lines[0].TrimEnd('\r');
+        var second = lines[1].TrimEnd('\r');
+        if (MboxFrom().IsMatch(first) || (first.StartsWith("From ", StringComparison.Ordinal) && AnyHeader().IsMatch(second))) return true;
+        return MailHeader().IsMatch(first) && (AnyHeader().IsMatch(second) || second.StartsWith(' ') || second.StartsWith('\t'));
+    }
+
+    [GeneratedRegex(@"^From \S+ .*\d{4}\s*$")]
+    private static partial Regex MboxFrom();
+
+    [GeneratedRegex(@"^(Return-Path|Received|From|Delivered-To|Message-I[dD]|Date|To|Subject|X-[A-Za-z0-9-]+|MIME-Version|Envelope-to|Reply-To|Sender|Content-Type):", RegexOptions.IgnoreCase)]
+    private static partial Regex MailHeader();
+
+    [GeneratedRegex(@"^[!-9;-~]+:")]
+    private static partial Regex AnyHeader();
+}
