@@ -1,7 +1,7 @@
 namespace SeekSharp.Data.Curation;
 
 // Heuristic document-quality thresholds. The defaults are the published Gopher "quality filter" rules
-// (Rae et al. 2021, "Scaling Language Models", appendix A.1.1; the repetition rules follow Table A1)
+// (Rae et al. 2021, "Scaling Language Models", appendix A: MassiveText quality and repetition filters)
 // and two C4 rules (Raffel et al. 2020, section 2.2), loosened only where our sources differ from web
 // pages, with the reason next to each. A config is immutable: to treat one source differently (the
 // synthetic arithmetic source is mostly digits) the pipeline builds a second filter from

@@ -115,7 +115,7 @@ internal sealed class QualityMeasurer(HashSet<string> stopWords)
         return run >= 3 ? count + 1 : count;
     }
 
-    /// <summary>Second pass: n-gram repetition over normalized words (Gopher appendix A.1.1).</summary>
+    /// <summary>Second pass: n-gram repetition over normalized words (Gopher appendix A, repetition removal).</summary>
     public static (double[] top, double[] dup) Repetition(List<ulong> hashes, List<int> lengths, int topCount, int dupCount)
     {
         var h = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(hashes);
@@ -135,6 +135,7 @@ internal sealed class QualityMeasurer(HashSet<string> stopWords)
             counts.Clear();
             int best = 0; long bestChars = 0;
             int m = Ngrams(h, n, grams);
+            counts.EnsureCapacity(m); // grow once, not by repeated rehashing of a multi-MB document
             for (int i = 0; i < m; i++)
             {
                 ref int c = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(counts, grams[i], out _);
@@ -160,6 +161,7 @@ internal sealed class QualityMeasurer(HashSet<string> stopWords)
             long dupChars = 0;
             int markedUpTo = 0; // words before this index that a repeated n-gram already covered
             int m = Ngrams(h, n, grams);
+            seen.EnsureCapacity(m);
             for (int i = 0; i < m; i++)
             {
                 if (seen.Add(grams[i])) continue;
