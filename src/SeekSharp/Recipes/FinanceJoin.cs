@@ -1,3 +1,4 @@
+using SeekSharp.Data.Curation;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -16,46 +17,16 @@ namespace SeekSharp.Recipes;
 public sealed record FinanceDocument(string Ticker, DateOnly Date, string Text, int SentimentScore, string Sentiment,
     string Risk, double Return5d, double Drawdown5d, string Reasoning);
 
-/// <summary>Word valences for headline sentiment (AFINN-style: integers, negative is bad).</summary>
-public sealed partial class SentimentLexicon(IReadOnlyDictionary<string, int> valence)
+/// <summary>The recipe's headline vocabulary with AFINN-scale valences, used when no lexicon file is given.</summary>
+public static class FinanceLexicon
 {
-    /// <summary>A small built-in list covering the recipe's headline vocabulary (values on the AFINN scale).</summary>
-    public static SentimentLexicon BuiltIn { get; } = new(new Dictionary<string, int>
+    public static SentimentLexicon BuiltIn { get; } = SentimentLexicon.FromEntries(new Dictionary<string, double>
     {
         ["strong"] = 2, ["growth"] = 2, ["outstanding"] = 5, ["wins"] = 4, ["confident"] = 2, ["boosts"] = 1, ["approval"] = 2,
         ["successful"] = 3, ["beats"] = 2, ["jump"] = 1, ["gain"] = 2, ["optimistic"] = 2,
         ["recall"] = -2, ["worried"] = -3, ["weakness"] = -2, ["fraud"] = -4, ["lawsuit"] = -2, ["warning"] = -3, ["problems"] = -2,
         ["shortage"] = -2, ["strike"] = -1, ["uncertain"] = -1, ["bad"] = -3, ["misses"] = -2, ["disappointing"] = -2, ["loss"] = -3,
     });
-
-    /// <summary>Loads a "word,valence" CSV with a header line, such as AFINN-111.</summary>
-    public static SentimentLexicon Load(string path)
-    {
-        if (!File.Exists(path)) throw new SeekSharpException($"{path}: lexicon not found");
-        var d = new Dictionary<string, int>();
-        int n = 0;
-        foreach (var line in File.ReadLines(path))
-        {
-            if (n++ == 0 || string.IsNullOrWhiteSpace(line)) continue;
-            int comma = line.LastIndexOf(',');
-            if (comma <= 0 || !int.TryParse(line[(comma + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v))
-                throw new SeekSharpException($"{path}:{n}: expected word,valence");
-            d[line[..comma].Trim().ToLowerInvariant()] = v;
-        }
-        return new SentimentLexicon(d);
-    }
-
-    [GeneratedRegex("[a-z']+")]
-    private static partial Regex Words();
-
-    public (int Score, List<string> Hits) Score(string text)
-    {
-        int score = 0;
-        var hits = new List<string>();
-        foreach (Match m in Words().Matches(text.ToLowerInvariant()))
-            if (valence.TryGetValue(m.Value, out var v)) { score += v; hits.Add(m.Value); }
-        return (score, hits);
-    }
 }
 
 internal static class FinanceJoin
@@ -85,7 +56,9 @@ internal static class FinanceJoin
             string risk = Math.Abs(ret) > Threshold || drawdown < -Threshold ? "high" : "low";
 
             var headlines = day.Select(n => n.Headline).ToList();
-            var (score, hits) = lexicon.Score(string.Join(" ", headlines));
+            var matches = lexicon.Matches(string.Join(" ", headlines));
+            var score = (int)Math.Round(matches.Sum(m => m.Score));
+            var hits = matches.Select(m => m.Phrase).ToList();
             string sentiment = score > 0 ? "positive" : score < 0 ? "negative" : "neutral";
             var recent = series.GetRange(Math.Max(0, t - Window), Math.Min(Window, t));
             var latest = reports.GetValueOrDefault(ticker)?.LastOrDefault(e => e.ReportDate <= date);

@@ -1,3 +1,4 @@
+using SeekSharp.Data.Curation;
 using System.Text.Json;
 using SeekSharp.IO;
 
@@ -26,7 +27,7 @@ public static class FinanceRecipe
     {
         if (companies < 1) throw new SeekSharpException($"companies must be at least 1, got {companies}");
         if (days < 20) throw new SeekSharpException($"days must be at least 20 (five-day risk windows need room), got {days}");
-        var lexicon = lexiconPath is null ? SentimentLexicon.BuiltIn : SentimentLexicon.Load(lexiconPath);
+        var lexicon = lexiconPath is null ? FinanceLexicon.BuiltIn : SentimentLexicon.Load(lexiconPath);
         Directory.CreateDirectory(outDir);
 
         var (prices, earnings, news) = FinanceSources.Generate(new Random(seed), companies, days);

@@ -65,8 +65,8 @@ public class FinanceRecipeTests
         var docs = File.ReadAllLines(dir.File("documents.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
         Assert.All(docs.Where(d => d.GetProperty("text").GetString()!.Contains("fraud lawsuit")),
             d => Assert.Equal("negative", d.GetProperty("sentiment").GetString()));
-        Assert.Equal(9, SentimentLexicon.BuiltIn.Score("Strong growth, outstanding!").Score);
-        Assert.True(SentimentLexicon.BuiltIn.Score("a fraud lawsuit").Score < 0);
+        Assert.Equal(9, FinanceLexicon.BuiltIn.Score("Strong growth, outstanding!").Sum);
+        Assert.True(FinanceLexicon.BuiltIn.Score("a fraud lawsuit").Sum < 0);
     }
 
     [Fact]

@@ -75,12 +75,32 @@ public sealed class SentimentLexicon
     static string Normalize(string s) =>
         string.Join(' ', s.Trim().ToLowerInvariant().Replace('’', '\'').Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
 
+    /// <summary>A lexicon from in-memory entries (word or phrase → score), e.g. a recipe's small built-in list.</summary>
+    public static SentimentLexicon FromEntries(IReadOnlyDictionary<string, double> entries)
+    {
+        var d = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var (k, v) in entries) d[Normalize(k)] = v;
+        if (d.Count == 0) throw new ArgumentException("a lexicon needs at least one entry", nameof(entries));
+        return new SentimentLexicon(d);
+    }
+
     /// <summary>Scores <paramref name="text"/>: longest lexicon phrase first at each word.</summary>
     public SentimentScore Score(string text)
     {
         var words = Tokens(text);
         double sum = 0;
         int scored = 0;
+        foreach (var (_, v) in Matches(words)) { sum += v; scored++; }
+        double norm = scored == 0 ? 0 : Math.Clamp(sum / scored / maxAbs, -1, 1);
+        return new SentimentScore(norm, sum, scored, words.Count);
+    }
+
+    /// <summary>The lexicon phrases found in <paramref name="text"/>, in order, with their scores.</summary>
+    public IReadOnlyList<(string Phrase, double Score)> Matches(string text) => Matches(Tokens(text));
+
+    List<(string Phrase, double Score)> Matches(List<string> words)
+    {
+        var found = new List<(string, double)>();
         var buf = new StringBuilder();
         for (int i = 0; i < words.Count;)
         {
@@ -89,12 +109,11 @@ public sealed class SentimentLexicon
             {
                 buf.Clear();
                 for (int j = i; j < i + n; j++) { if (j > i) buf.Append(' '); buf.Append(words[j]); }
-                if (TryGet(buf, out var v)) { sum += v; scored++; matched = n; }
+                if (TryGet(buf, out var v)) { found.Add((buf.ToString(), v)); matched = n; }
             }
             i += Math.Max(1, matched);
         }
-        double norm = scored == 0 ? 0 : Math.Clamp(sum / scored / maxAbs, -1, 1);
-        return new SentimentScore(norm, sum, scored, words.Count);
+        return found;
     }
 
     bool TryGet(StringBuilder sb, out double v)
