@@ -16,7 +16,14 @@ namespace SeekSharp.Training;
 public sealed record TrainBenchResult(
     string Preset, string Precision, int BatchSize, int SeqLen, int Steps,
     double TokensPerSecond, double MsPerStep, double TrainingFlopsPerToken, double AchievedGflops,
-    double PeakGflops, double Utilization, long TotalParams, long ActiveParams, bool MallocTuned);
+    double PeakGflops, double Utilization, long TotalParams, long ActiveParams, bool MallocTuned)
+{
+    /// <summary>Which alternation round produced this figure (1-based).</summary>
+    public int Round { get; init; } = 1;
+}
+
+/// <summary>Mean throughput of one preset and precision over rounds, and its ratio to the first preset's.</summary>
+public sealed record TrainBenchSummary(string Preset, string Precision, int Rounds, double MeanTokensPerSecond, double RatioToFirst);
 
 public static class TrainBenchmark
 {
@@ -48,6 +55,20 @@ public static class TrainBenchmark
         double gflops = tps * cost.TrainingFlopsPerToken / 1e9;
         return new TrainBenchResult(preset, precision, batchSize, seqLen, steps, tps, seconds * 1000 / steps,
             cost.TrainingFlopsPerToken, gflops, peakGflops, gflops / peakGflops, cost.TotalParams, cost.ActiveParams, MallocTuning.Active);
+    }
+
+    /// <summary>
+    /// Means per (preset, precision) over rounds, each compared with the first preset at the same
+    /// precision. Rounds alternate presets, so slow phases of a noisy machine hit every preset alike.
+    /// </summary>
+    public static IReadOnlyList<TrainBenchSummary> Summarize(IReadOnlyList<TrainBenchResult> results)
+    {
+        var first = results.Count > 0 ? results[0].Preset : "";
+        var groups = results.GroupBy(r => (r.Preset, r.Precision)).ToList();
+        double Mean(string preset, string precision) =>
+            results.Where(r => r.Preset == preset && r.Precision == precision).Select(r => r.TokensPerSecond).DefaultIfEmpty(double.NaN).Average();
+        return groups.Select(g => new TrainBenchSummary(g.Key.Preset, g.Key.Precision, g.Count(), g.Average(r => r.TokensPerSecond),
+            g.Average(r => r.TokensPerSecond) / Mean(first, g.Key.Precision))).ToList();
     }
 
     /// <summary>Measured matmul peaks (GFLOP/s) for fp32 and bf16.</summary>

@@ -67,7 +67,7 @@ public class CliTests : TempDirTest
             "seek base: ",
             "seek base train: --batch-size --checkpoint-every --data --device --eval-every --grad-accum --hardware --lr --out --precision --preset --resume --seed --seq-len --steps --warmup",
             "seek bench: ",
-            "seek bench train: --batch-size --device --json --precision --preset --steps --warmup",
+            "seek bench train: --batch-size --device --json --precision --preset --rounds --steps --warmup",
             "seek data: ",
             "seek data tokenize: --input --out --tokenizer --val-fraction",
             "seek generate: --device --max-tokens --model --prompt --seed --temperature --top-p",
