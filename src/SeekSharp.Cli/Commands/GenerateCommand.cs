@@ -21,11 +21,11 @@ public static class GenerateCommand
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
             var dir = p.GetValue(model)!;
+            var opts = new SamplingOptions(p.GetValue(temperature), p.GetValue(topP)).Validate(); // before anything is loaded or printed
             var tok = BpeTokenizer.Load(dir);
             using var m = ModelFiles.Load(dir, new TorchSharp.torch.Device(p.GetValue(device)!));
             var ids = new List<int> { tok.BosId };
             ids.AddRange(tok.Encode(p.GetValue(prompt)!));
-            var opts = new SamplingOptions(p.GetValue(temperature), p.GetValue(topP));
             Console.Write(p.GetValue(prompt));
             var stream = new Utf8Stream(tok);
             foreach (var id in new TokenGenerator(m).Generate(ids, p.GetValue(maxTokens), opts, p.GetValue(seed), new HashSet<int> { tok.EosId }))

@@ -33,6 +33,10 @@ public class CliTests : TempDirTest
         Assert.Equal(1, code);
         Assert.Contains("unknown preset 'gigantic'", output);
 
+        (code, output) = Run("generate", "--model", missing, "--prompt", "hi", "--top-p", "3");
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: top_p", output.Trim());
+
         (code, output) = Run("generate", "--model", missing, "--prompt", "hi");
         Assert.Equal(1, code);
         Assert.Contains(missing, output);
