@@ -64,11 +64,13 @@ public static class TrainingCheckpoint
             .LastOrDefault();
     }
 
-    /// <summary>Deletes all but the newest <paramref name="keep"/> checkpoints.</summary>
+    /// <summary>Deletes all but the newest <paramref name="keep"/> checkpoints, and folders a killed save left half-written.</summary>
     public static void Prune(string runDir, int keep)
     {
         var root = Path.Combine(runDir, "checkpoints");
         if (!Directory.Exists(root)) return;
+        foreach (var d in Directory.GetDirectories(root, ".tmp-step_*"))
+            try { Directory.Delete(d, recursive: true); } catch (IOException) { } // another process may be saving
         foreach (var d in Directory.GetDirectories(root, "step_*").OrderByDescending(d => d, StringComparer.Ordinal).Skip(keep))
             Directory.Delete(d, recursive: true);
     }

@@ -36,6 +36,9 @@ public class PretrainerTests(TinyDataset data) : IClassFixture<TinyDataset>
         var killed = new Recorder(failAfter: 4);        // dies after step 4; the last checkpoint is step 3
         Assert.Throws<OperationCanceledException>(() => Pretrainer.Run(Options(run), killed));
         Assert.EndsWith("step_000003", TrainingCheckpoint.Latest(run));
+        var leftover = Path.Combine(run, "checkpoints", ".tmp-step_000004-dead");   // a save killed halfway
+        Directory.CreateDirectory(leftover);
+        File.WriteAllText(Path.Combine(leftover, "model.safetensors"), "partial");
         var resumed = new Recorder();
         var result = Pretrainer.Run(Options(run, resume: true), resumed);
 
@@ -44,6 +47,7 @@ public class PretrainerTests(TinyDataset data) : IClassFixture<TinyDataset>
         Assert.Equal(3, resumed.Losses.Count);
         for (int i = 0; i < 3; i++) Assert.Equal(straight.Losses[3 + i], resumed.Losses[i], 5);
         Assert.Equal(full.FinalLoss, result.FinalLoss, 5);
+        Assert.False(Directory.Exists(leftover));
         // metrics.jsonl has each step once: the killed run's step 4 line was dropped on resume.
         var steps = SeekSharp.Ledger.MetricsLog.Read(Path.Combine(run, "metrics.jsonl")).Select(r => (int)r["step"]!).ToList();
         Assert.Equal([1, 2, 3, 4, 5, 6], steps);
