@@ -31,6 +31,8 @@ public static class BenchDataCommand
                     if (!asJson) AnsiConsole.MarkupLine("[grey]training a 4096-token tokenizer on sotu (not timed)...[/]");
                     TokenizerTraining.Run([Path.Combine(dir, "sotu")], 4096, tokDir);
                 }
+                var gcPause0 = GC.GetTotalPauseDuration();
+                var gc0 = GC.CollectionCount(0);
                 var afinn = Path.Combine(dir, "lexicons", "afinn-111.csv");
                 var r = CurationPipeline.Run(new CurationOptions
                 {
@@ -38,12 +40,14 @@ public static class BenchDataCommand
                     TokenizerDir = tokDir, OutDir = Path.Combine(work, "out"), LexiconPath = File.Exists(afinn) ? afinn : null,
                 });
                 var m = r.Manifest;
+                var gcPause = (GC.GetTotalPauseDuration() - gcPause0).TotalSeconds;
+                var gcs = GC.CollectionCount(0) - gc0;
                 var mb = m.Totals.BytesIn / 1e6;
                 if (asJson)
                 {
                     Console.WriteLine(JsonSerializer.Serialize(new
                     {
-                        mb_in = mb, wall_seconds = m.WallSeconds, mb_per_s = mb / m.WallSeconds, cores = Environment.ProcessorCount,
+                        mb_in = mb, wall_seconds = m.WallSeconds, mb_per_s = mb / m.WallSeconds, cores = Environment.ProcessorCount, gc_pause_seconds = gcPause, gc_collections = gcs,
                         stages = m.Stages.Select(s => new { s.Stage, s.ThreadSeconds, s.Parallel, mb_per_s = mb / Math.Max(s.ThreadSeconds, 1e-9) }),
                         documents_in = m.Totals.In, kept = m.Totals.Kept,
                     }, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
@@ -55,7 +59,7 @@ public static class BenchDataCommand
                     t.AddRow(s.Stage + (s.Parallel ? "" : " (1 thread)"), $"{s.ThreadSeconds:F2}", $"{mb / Math.Max(s.ThreadSeconds, 1e-9):F1}", $"{s.ThreadSeconds / sum:P0}");
                 t.AddRow("[bold]end to end (wall)[/]", $"{m.WallSeconds:F2}", $"[bold]{mb / m.WallSeconds:F1}[/]", "");
                 AnsiConsole.Write(t);
-                AnsiConsole.MarkupLineInterpolated($"[grey]{mb:F1} MB, {m.Totals.In:N0} documents in, {m.Totals.Kept:N0} kept, {Environment.ProcessorCount} cores; tokenize is wall time (it runs its own parallel loop)[/]");
+                AnsiConsole.MarkupLineInterpolated($"[grey]{mb:F1} MB, {m.Totals.In:N0} documents in, {m.Totals.Kept:N0} kept, {Environment.ProcessorCount} cores; GC paused {gcPause:F2} s in {gcs} collections; tokenize is wall time (it runs its own parallel loop)[/]");
                 return 0;
             }
             finally { try { Directory.Delete(work, true); } catch (IOException) { } }

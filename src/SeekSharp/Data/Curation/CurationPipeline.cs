@@ -156,7 +156,9 @@ public static class CurationPipeline
     static DocOutcome[] Process(List<RawRecord> batch, CurationStages stages)
     {
         var results = new DocOutcome[batch.Count];
-        try { Parallel.For(0, batch.Count, i => results[i] = stages.Run(batch[i])); }
+        // One worker per core: more would only interleave on the same cores and inflate per-stage thread time.
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount };
+        try { Parallel.For(0, batch.Count, options, i => results[i] = stages.Run(batch[i])); }
         catch (AggregateException e) when (e.InnerExceptions.Count > 0) { ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw(); }
         return results;
     }
