@@ -24,6 +24,6 @@ public static class DataCommand
             AnsiConsole.MarkupLineInterpolated($"shards written to [bold]{p.GetValue(output)}[/]");
             return 0;
         }));
-        return new Command("data", "Data preparation commands.") { tokenize };
+        return new Command("data", "Data preparation commands.") { tokenize, DataPrepareCommand.Create(), DataPrepareCommand.CreateSynth() };
     }
 }

@@ -25,7 +25,7 @@ public static class DataTokenization
     public static TokenizationReport Run(
         IReadOnlyList<string> inputs, Func<string, int[]> encode, int vocabSize, string tokenizerHash,
         int bosId, int eosId, string outDir, double valFraction = 0.05, long shardTokens = 50_000_000,
-        Action<string>? log = null)
+        Action<string>? log = null, Action<long, int, bool>? onDocument = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(encode);
@@ -47,16 +47,23 @@ public static class DataTokenization
         long bytesRead = 0, index = 0;
         // The newest document is held back until we know whether it is the last one: it is the one
         // that may be moved to keep both splits non-empty.
+        // onDocument(index, tokens, isVal) reports each document's fate (per-source token counts).
         (int[] Tokens, bool IsVal)? pending = null;
 
-        void Emit(int[] tokens)
+        void Append((int[] Tokens, bool IsVal) p, long i)
         {
-            if (pending is { } p) (p.IsVal ? val : train).Append(p.Tokens);
-            pending = (tokens, valFraction > 0 && UnitHash(index) < valFraction);
+            (p.IsVal ? val : train).Append(p.Tokens);
+            onDocument?.Invoke(i, p.Tokens.Length, p.IsVal);
+        }
+
+        void Emit(int[] tokens, bool? pinned)
+        {
+            if (pending is { } p) Append(p, index - 1);
+            pending = (tokens, pinned ?? (valFraction > 0 && UnitHash(index) < valFraction));
             index++;
         }
 
-        var batch = new List<(string Text, string Source)>();
+        var batch = new List<(string Text, string Source, bool? Val)>();
         long batchChars = 0;
         foreach (var file in files)
         {
@@ -67,13 +74,19 @@ public static class DataTokenization
                 batchChars += doc.Text.Length;
                 if (batch.Count >= BatchDocuments || batchChars >= BatchChars)
                 {
-                    foreach (var t in EncodeBatch(batch, encode, vocabSize, bosId, eosId)) Emit(t);
+                    Flush();
                     batch.Clear();
                     batchChars = 0;
                 }
             }
         }
-        foreach (var t in EncodeBatch(batch, encode, vocabSize, bosId, eosId)) Emit(t);
+        Flush();
+
+        void Flush()
+        {
+            var encoded = EncodeBatch(batch, encode, vocabSize, bosId, eosId);
+            for (var i = 0; i < encoded.Length; i++) Emit(encoded[i], batch[i].Val);
+        }
 
         if (pending is { } last)
         {
@@ -83,7 +96,7 @@ public static class DataTokenization
                 if (val.Documents == 0) toVal = true;
                 else if (train.Documents == 0) toVal = false;
             }
-            (toVal ? val : train).Append(last.Tokens);
+            Append((last.Tokens, toVal), index - 1);
         }
 
         var trainEntry = train.Complete();
@@ -109,14 +122,14 @@ public static class DataTokenization
         return report;
     }
 
-    private static int[][] EncodeBatch(List<(string Text, string Source)> batch, Func<string, int[]> encode, int vocabSize, int bosId, int eosId)
+    private static int[][] EncodeBatch(List<(string Text, string Source, bool? Val)> batch, Func<string, int[]> encode, int vocabSize, int bosId, int eosId)
     {
         var results = new int[batch.Count][];
         try
         {
             Parallel.For(0, batch.Count, i =>
             {
-                var (text, source) = batch[i];
+                var (text, source, _) = batch[i];
                 var ids = encode(text);
                 var doc = new int[ids.Length + 2];
                 doc[0] = bosId;

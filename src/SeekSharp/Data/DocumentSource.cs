@@ -42,13 +42,15 @@ internal static class DocumentSource
     private static bool IsSupported(string path) =>
         Extensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>Yields the documents of one file: the whole file for text, one per non-blank line for JSONL.</summary>
-    public static IEnumerable<(string Text, string Source)> Read(string file, Action<long> countBytes)
+    /// <summary>Yields the documents of one file: the whole file for text, one per non-blank line for JSONL.
+    /// A JSONL object may pin its split with "split": "train" or "val" (Val is then set; null otherwise):
+    /// `seek data prepare` uses it so that the repeated copies of an upsampled document share one split.</summary>
+    public static IEnumerable<(string Text, string Source, bool? Val)> Read(string file, Action<long> countBytes)
     {
         countBytes(new FileInfo(file).Length);
         if (!Path.GetExtension(file).Equals(".jsonl", StringComparison.OrdinalIgnoreCase))
         {
-            yield return (File.ReadAllText(file), file);
+            yield return (File.ReadAllText(file), file, null);
             yield break;
         }
 
@@ -58,11 +60,12 @@ internal static class DocumentSource
         {
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            yield return (ParseJsonLine(file, lineNo, line), $"{file}, line {lineNo}");
+            var (text, val) = ParseJsonLine(file, lineNo, line);
+            yield return (text, $"{file}, line {lineNo}", val);
         }
     }
 
-    private static string ParseJsonLine(string file, long lineNo, string line)
+    private static (string Text, bool? Val) ParseJsonLine(string file, long lineNo, string line)
     {
         try
         {
@@ -73,7 +76,14 @@ internal static class DocumentSource
                 throw new SeekSharpException($"{file}, line {lineNo}: the object has no \"text\" field.");
             if (text.ValueKind != JsonValueKind.String)
                 throw new SeekSharpException($"{file}, line {lineNo}: field \"text\" must be a string, found {text.ValueKind}.");
-            return text.GetString()!;
+            bool? val = null;
+            if (doc.RootElement.TryGetProperty("split", out var split))
+            {
+                val = split.ValueKind == JsonValueKind.String ? split.GetString() switch { "val" => true, "train" => false, _ => null } : null;
+                if (val is null)
+                    throw new SeekSharpException($"{file}, line {lineNo}: field \"split\" must be \"train\" or \"val\".");
+            }
+            return (text.GetString()!, val);
         }
         catch (JsonException e)
         {

@@ -84,7 +84,7 @@ public static class TokenizerTraining
         foreach (var file in files)
         {
             var i = 0;
-            foreach (var (text, _) in DocumentSource.Read(file, _ => { }))
+            foreach (var (text, _, _) in DocumentSource.Read(file, _ => { }))
                 yield return ($"{Path.GetFileName(file)}#{i++}", text);
         }
     }

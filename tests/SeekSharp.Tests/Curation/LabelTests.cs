@@ -13,6 +13,26 @@ public class LabelTests : TempDirTest
     }
 
     [Fact]
+    public void FastScoreAgreesWithMatches()
+    {
+        var lex = SentimentLexicon.FromEntries(new Dictionary<string, double>
+            { ["good"] = 3, ["bad"] = -3, ["can't stand"] = -3, ["does not work"] = -2, ["well-being"] = 2, ["ÉLAN"] = 1, ["élan"] = 2 });
+        string[] texts =
+        [
+            "", "   ", "Good. GOOD!! (good) \"bad\" — I can’t stand it; it does not work... does not",
+            "Well-being,\tbad\n\n‘good’ ÉLAN élan *bad* [does] not work does not work!",
+            string.Concat(Enumerable.Repeat("x good y bad can't stand ", 50)) + new string('g', 300) + " good",
+        ];
+        foreach (var t in texts)
+        {
+            var s = lex.Score(t);
+            var m = lex.Matches(t);
+            Assert.Equal(m.Count, s.ScoredWords);
+            Assert.Equal(m.Sum(x => x.Score), s.Sum, 9);
+        }
+    }
+
+    [Fact]
     public void ScoresHandMadeSentences()
     {
         var lex = SentimentLexicon.Load(Lexicon("word,score\ngood,3\nbad,-3\ndoes not work,-2\n"));

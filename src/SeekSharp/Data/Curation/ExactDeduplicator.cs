@@ -23,9 +23,12 @@ public sealed class ExactDeduplicator
 
     /// <summary>True when an equal (normalized) text was seen; <paramref name="firstOrigin"/> is then where
     /// it was first seen. Otherwise remembers <paramref name="origin"/> for this text and returns false.</summary>
-    public bool IsDuplicate(string text, string origin, out string firstOrigin)
+    public bool IsDuplicate(string text, string origin, out string firstOrigin) => IsDuplicate(Key(text), origin, out firstOrigin);
+
+    /// <summary>As <see cref="IsDuplicate(string, string, out string)"/> with a key from <see cref="Key"/>, so
+    /// the pipeline can hash in parallel and decide in input order.</summary>
+    public bool IsDuplicate(UInt128 key, string origin, out string firstOrigin)
     {
-        var key = Key(text);
         if (first.TryGetValue(key, out var seen)) { firstOrigin = seen; return true; }
         first.Add(key, origin);
         firstOrigin = origin;

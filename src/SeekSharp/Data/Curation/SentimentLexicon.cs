@@ -85,15 +85,49 @@ public sealed class SentimentLexicon
     }
 
     /// <summary>Scores <paramref name="text"/>: longest lexicon phrase first at each word.</summary>
+    // Same words and matches as Matches(Tokens(text)), without a string per word or per phrase tried:
+    // the words are written lowercased into one buffer separated by single spaces, so the phrase of
+    // words i..j is one contiguous slice, looked up as a span (the labeler's hot path).
     public SentimentScore Score(string text)
     {
-        var words = Tokens(text);
+        var buf = new char[text.Length + 1];
+        var starts = new List<int>();
+        var ends = new List<int>();
+        int pos = 0;
+        Span<char> small = stackalloc char[128];
+        var t = text.AsSpan();
+        for (int i = 0; i < t.Length;)
+        {
+            while (i < t.Length && char.IsWhiteSpace(t[i])) i++;
+            int st = i;
+            while (i < t.Length && !char.IsWhiteSpace(t[i])) i++;
+            int a = st, b = i;
+            while (a < b && IsEdge(t[a])) a++;
+            while (b > a && IsEdge(t[b - 1])) b--;
+            if (a == b) continue;
+            var word = b - a <= small.Length ? small[..(b - a)] : new char[b - a];
+            t[a..b].CopyTo(word);
+            word.Replace('’', '\'');
+            pos += ((ReadOnlySpan<char>)word).ToLowerInvariant(buf.AsSpan(pos));
+            starts.Add(pos - (b - a));
+            ends.Add(pos);
+            buf[pos++] = ' ';
+        }
         double sum = 0;
         int scored = 0;
-        foreach (var (_, v) in Matches(words)) { sum += v; scored++; }
+        for (int i = 0; i < starts.Count;)
+        {
+            int matched = 0;
+            for (int n = Math.Min(maxPhraseWords, starts.Count - i); n >= 1 && matched == 0; n--)
+                if (lookup.TryGetValue(buf.AsSpan(starts[i], ends[i + n - 1] - starts[i]), out var v)) { sum += v; scored++; matched = n; }
+            i += Math.Max(1, matched);
+        }
         double norm = scored == 0 ? 0 : Math.Clamp(sum / scored / maxAbs, -1, 1);
-        return new SentimentScore(norm, sum, scored, words.Count);
+        return new SentimentScore(norm, sum, scored, starts.Count);
     }
+
+    // Tokens trims Edge after reading ’ as ', so ’ is an edge character too.
+    static bool IsEdge(char c) => c == '’' || Array.IndexOf(Edge, c) >= 0;
 
     /// <summary>The lexicon phrases found in <paramref name="text"/>, in order, with their scores.</summary>
     public IReadOnlyList<(string Phrase, double Score)> Matches(string text) => Matches(Tokens(text));

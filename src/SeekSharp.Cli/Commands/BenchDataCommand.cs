@@ -1,0 +1,69 @@
+using System.CommandLine;
+using System.Text.Json;
+using SeekSharp.Data.Curation;
+using SeekSharp.Tokenization;
+using Spectre.Console;
+
+namespace SeekSharp.Cli.Commands;
+
+/// <summary>`seek bench data`: MB/s per curation stage and end to end over the shared corpora.</summary>
+public static class BenchDataCommand
+{
+    public static Command Create()
+    {
+        var corpora = new Option<string>("--corpora") { Description = "Folder with spam-assassin/ and sotu/ (and lexicons/afinn-111.csv).", DefaultValueFactory = _ => Path.Combine("..", "shared", "corpora") };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer folder; default: train a 4096-token one on sotu first (not timed)." };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
+        var cmd = new Command("data", "Benchmark `data prepare` over spam-assassin + sotu: MB/s per stage and end to end.") { corpora, tokenizer, json };
+        cmd.SetAction(p => SeekApp.Guard(() =>
+        {
+            var dir = p.GetValue(corpora)!;
+            var asJson = p.GetValue(json);
+            foreach (var sub in new[] { "spam-assassin", "sotu" })
+                if (!Directory.Exists(Path.Combine(dir, sub))) throw new SeekSharpException($"--corpora {dir}: no {sub}/ folder there.");
+            var work = Directory.CreateTempSubdirectory("seek-bench-data-").FullName;
+            try
+            {
+                var tokDir = p.GetValue(tokenizer);
+                if (tokDir is null)
+                {
+                    tokDir = Path.Combine(work, "tokenizer");
+                    if (!asJson) AnsiConsole.MarkupLine("[grey]training a 4096-token tokenizer on sotu (not timed)...[/]");
+                    TokenizerTraining.Run([Path.Combine(dir, "sotu")], 4096, tokDir);
+                }
+                var gcPause0 = GC.GetTotalPauseDuration();
+                var gc0 = GC.CollectionCount(0);
+                var afinn = Path.Combine(dir, "lexicons", "afinn-111.csv");
+                var r = CurationPipeline.Run(new CurationOptions
+                {
+                    Sources = [SourceSpec.Parse($"spam={Path.Combine(dir, "spam-assassin")}"), SourceSpec.Parse($"sotu={Path.Combine(dir, "sotu")}")],
+                    TokenizerDir = tokDir, OutDir = Path.Combine(work, "out"), LexiconPath = File.Exists(afinn) ? afinn : null,
+                });
+                var m = r.Manifest;
+                var gcPause = (GC.GetTotalPauseDuration() - gcPause0).TotalSeconds;
+                var gcs = GC.CollectionCount(0) - gc0;
+                var mb = m.Totals.BytesIn / 1e6;
+                if (asJson)
+                {
+                    Console.WriteLine(JsonSerializer.Serialize(new
+                    {
+                        mb_in = mb, wall_seconds = m.WallSeconds, mb_per_s = mb / m.WallSeconds, cores = Environment.ProcessorCount, gc_pause_seconds = gcPause, gc_collections = gcs,
+                        stages = m.Stages.Select(s => new { s.Stage, s.ThreadSeconds, s.Parallel, mb_per_s = mb / Math.Max(s.ThreadSeconds, 1e-9) }),
+                        documents_in = m.Totals.In, kept = m.Totals.Kept,
+                    }, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+                    return 0;
+                }
+                var t = new Table().AddColumns("stage", "seconds (summed over threads)", "MB/s per thread", "share");
+                var sum = m.Stages.Sum(s => s.ThreadSeconds);
+                foreach (var s in m.Stages)
+                    t.AddRow(s.Stage + (s.Parallel ? "" : " (1 thread)"), $"{s.ThreadSeconds:F2}", $"{mb / Math.Max(s.ThreadSeconds, 1e-9):F1}", $"{s.ThreadSeconds / sum:P0}");
+                t.AddRow("[bold]end to end (wall)[/]", $"{m.WallSeconds:F2}", $"[bold]{mb / m.WallSeconds:F1}[/]", "");
+                AnsiConsole.Write(t);
+                AnsiConsole.MarkupLineInterpolated($"[grey]{mb:F1} MB, {m.Totals.In:N0} documents in, {m.Totals.Kept:N0} kept, {Environment.ProcessorCount} cores; GC paused {gcPause:F2} s in {gcs} collections; tokenize is wall time (it runs its own parallel loop)[/]");
+                return 0;
+            }
+            finally { try { Directory.Delete(work, true); } catch (IOException) { } }
+        }));
+        return cmd;
+    }
+}
