@@ -1,4 +1,3 @@
-using SeekSharp.IO;
 using SeekSharp.Tokenization;
 
 namespace SeekSharp.Data;
@@ -11,9 +10,7 @@ public static class DatasetBuilder
     {
         var tok = BpeTokenizer.Load(tokenizerDir);
         var report = DataTokenization.Run(inputs, text => tok.Encode(text), tok.VocabSize, tok.Hash, tok.BosId, tok.EosId, outDir, valFraction, log: log, onDocument: onDocument);
-        var src = Directory.Exists(tokenizerDir) ? tokenizerDir : Path.GetDirectoryName(Path.GetFullPath(tokenizerDir))!;
-        foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
-            if (File.Exists(Path.Combine(src, f))) AtomicFile.WriteAllBytes(Path.Combine(outDir, f), File.ReadAllBytes(Path.Combine(src, f)));
+        BpeTokenizer.CopyFiles(tokenizerDir, outDir);
         return report;
     }
 }

@@ -21,6 +21,20 @@ public sealed partial class BpeTokenizer
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
+    /// <summary>The files a saved tokenizer consists of.</summary>
+    public static readonly string[] FileNames = ["tokenizer.json", "tokenizer_config.json"];
+
+    /// <summary>
+    /// Copies a saved tokenizer's files (those present) from <paramref name="from"/> (a folder or a tokenizer.json
+    /// path) into <paramref name="toDir"/>, byte for byte, so a dataset or run folder carries its tokenizer.
+    /// </summary>
+    public static void CopyFiles(string from, string toDir)
+    {
+        var src = Directory.Exists(from) ? from : Path.GetDirectoryName(Path.GetFullPath(from))!;
+        foreach (var f in FileNames)
+            if (File.Exists(Path.Combine(src, f))) AtomicFile.WriteAllBytes(Path.Combine(toDir, f), File.ReadAllBytes(Path.Combine(src, f)));
+    }
+
     public void Save(string dir)
     {
         Directory.CreateDirectory(dir);

@@ -6,6 +6,7 @@ using SeekSharp.Data;
 using SeekSharp.IO;
 using SeekSharp.Ledger;
 using SeekSharp.Modeling;
+using SeekSharp.Tokenization;
 using static TorchSharp.torch;
 
 namespace SeekSharp.Training;
@@ -129,11 +130,7 @@ public static class Pretrainer
         Directory.CreateDirectory(o.RunDir);
         AtomicFile.WriteAllText(Path.Combine(o.RunDir, ModelFiles.ConfigFile), cfg.ToJson());
         AtomicFile.WriteAllText(Path.Combine(o.RunDir, "train_config.json"), JsonSerializer.Serialize(tc, TrainConfig.Json));
-        foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
-        {
-            var src = Path.Combine(o.DataDir, f);
-            if (File.Exists(src)) AtomicFile.WriteAllBytes(Path.Combine(o.RunDir, f), File.ReadAllBytes(src));
-        }
+        BpeTokenizer.CopyFiles(o.DataDir, o.RunDir);
     }
 
     /// <summary>Mean cross-entropy over the first eval_batches validation batches (same batches every time).</summary>
