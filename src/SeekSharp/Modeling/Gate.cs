@@ -38,8 +38,9 @@ public sealed class Gate : nn.Module
     /// <summary>Routing decision for N tokens.</summary>
     /// <param name="x">(N, D) tokens.</param>
     /// <param name="seqLen">Tokens per sequence, for the sequence-wise balance loss.</param>
-    /// <returns>Indices (N, k) long, weights (N, k) fp32, and the balance loss (scalar) or null.</returns>
-    public (Tensor Indices, Tensor Weights, Tensor? AuxLoss) Route(Tensor x, long seqLen)
+    /// <returns>Indices (N, k) long, weights (N, k) fp32, the balance loss (scalar) or null, and the number of
+    /// (token, expert) pairs per expert, on the host (dispatch needs them too: counted once, here).</returns>
+    public (Tensor Indices, Tensor Weights, Tensor? AuxLoss, long[] Counts) Route(Tensor x, long seqLen)
     {
         using var scope = NewDisposeScope();
         var logits = nn.functional.linear(x.to_type(ScalarType.Float32), weight);   // (N, E)
@@ -54,13 +55,10 @@ public sealed class Gate : nn.Module
         if (normTopk) w = w / (w.sum(-1, keepdim: true) + 1e-20);
         w = w * scale;
 
+        long[] counts;
+        using (no_grad()) counts = indices.flatten().bincount(null, minlength: experts).cpu().data<long>().ToArray();
         if (is_grad_enabled()) // count training traffic only: evaluation must not steer the bias
-        using (no_grad())
-        {
-            var counts = indices.flatten().bincount(null, minlength: experts).cpu();
-            var c = counts.data<long>().ToArray();
-            for (int i = 0; i < experts; i++) routed[i] += c[i];
-        }
+            for (int i = 0; i < experts; i++) routed[i] += counts[i];
 
         Tensor? aux = null;
         if (alpha > 0 && is_grad_enabled())
@@ -72,7 +70,7 @@ public sealed class Gate : nn.Module
             var p = (scores / (scores.sum(-1, keepdim: true) + 1e-20)).view(b, seqLen, experts).mean([1]); // (B, E)
             aux = (f * p).sum(-1).mean() * alpha;
         }
-        return (indices.MoveToOuterDisposeScope(), w.MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
+        return (indices.MoveToOuterDisposeScope(), w.MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope(), counts);
     }
 
     /// <summary>Tokens routed to each expert since the last <see cref="UpdateBias"/> or <see cref="ResetLoad"/>.</summary>

@@ -43,13 +43,12 @@ public sealed class MoE : nn.Module
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1], d = x.shape[2], n = b * t, pairs = n * topK;
         var flat = x.reshape(n, d);                                                  // (N, D)
-        var (indices, weights, aux) = gate.Route(flat, t);                           // (N, k)
+        var (indices, weights, aux, counts) = gate.Route(flat, t);                   // (N, k), per-expert counts
         var pairExpert = indices.flatten();                                          // (N·k)
         // Stable: equal keys keep token order, so a run is reproducible (an unstable sort can permute rows
         // within an expert between runs; GEMM tiling then rounds them differently and top-k routing, near-tied
         // under the balancing bias, amplifies that into a different run).
         var order = pairExpert.sort(stable: true).Indices;                           // pairs grouped by expert
-        var counts = pairExpert.bincount(null, minlength: nExperts).cpu().data<long>().ToArray();
         // Each expert's slice is padded to a multiple of CapacityQuantum rows: (offsets of real rows, of padded rows).
         var padded = counts.Select(c => (c + CapacityQuantum - 1) / CapacityQuantum * CapacityQuantum).ToArray();
         long[] start = new long[nExperts], padStart = new long[nExperts];

@@ -17,12 +17,13 @@ public class MoeTests
         using var gate = new Gate(Cfg());
         using var scope = NewDisposeScope();
         var x = randn(40, 32);
-        var (idx, w, _) = gate.Route(x, 40);
+        var (idx, w, _, counts) = gate.Route(x, 40);
         Assert.Equal([40L, 2], idx.shape);
         var rows = idx.data<long>().ToArray();
         for (int i = 0; i < 40; i++) Assert.NotEqual(rows[2 * i], rows[2 * i + 1]);
         Assert.True(w.sum(-1).allclose(ones(40), atol: 1e-5));
         Assert.Equal(80L, gate.Load.Sum());
+        Assert.Equal(gate.Load, counts);
     }
 
     [Fact]
@@ -34,7 +35,7 @@ public class MoeTests
         using var _ = no_grad();
         var x = randn(1, 6, 32);
         var (y, _) = moe.Forward(x);
-        var (idx, w, _) = moe.Gate.Route(x.view(6, 32), 6);
+        var (idx, w, _, _) = moe.Gate.Route(x.view(6, 32), 6);
         var experts = moe.named_children().First(c => c.name == "experts").module;
         for (int t = 0; t < 6; t++)
         {
@@ -88,8 +89,8 @@ public class MoeTests
         // Tokens aligned with one expert each: uniform when spread over 4, collapsed when all alike.
         var spread = eye(4, 32).repeat(4, 1);
         var collapsed = eye(4, 32)[0].unsqueeze(0).repeat(16, 1);
-        var (_, _, a1) = gate.Route(spread, 16);
-        var (_, _, a2) = gate.Route(collapsed, 16);
+        var (_, _, a1, _) = gate.Route(spread, 16);
+        var (_, _, a2, _) = gate.Route(collapsed, 16);
         Assert.True(a1!.item<float>() < a2!.item<float>());
     }
 }
