@@ -90,10 +90,7 @@ public sealed class Transformer : nn.Module
     {
         using var scope = NewDisposeScope();
         var (h, aux) = model.Forward(ids, start, rope, cache);
-        var logits = lm_head is not null
-            ? lm_head.forward(h)
-            : nn.functional.linear(h.to_type(ComputeType), model.EmbedWeight.to_type(ComputeType));
-        return (logits.to_type(ScalarType.Float32).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
+        return (Head(h).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
     }
 
     /// <summary>Next-token logits only (B, V) for the last position; cheaper when decoding.</summary>
@@ -102,10 +99,16 @@ public sealed class Transformer : nn.Module
         using var scope = NewDisposeScope();
         var (h, _) = model.Forward(ids, start, rope, cache);
         var last = h.narrow(1, h.shape[1] - 1, 1).squeeze(1);
+        return Head(last).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Output head: (..., D) → fp32 logits (..., V), through lm_head or the tied embedding matrix.</summary>
+    Tensor Head(Tensor h)
+    {
         var logits = lm_head is not null
-            ? lm_head.forward(last)
-            : nn.functional.linear(last.to_type(ComputeType), model.EmbedWeight.to_type(ComputeType));
-        return logits.to_type(ScalarType.Float32).MoveToOuterDisposeScope();
+            ? lm_head.forward(h)
+            : nn.functional.linear(h.to_type(ComputeType), model.EmbedWeight.to_type(ComputeType));
+        return logits.to_type(ScalarType.Float32);
     }
 
     void InitWeights(double std, long seed)
