@@ -15,8 +15,15 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
 {
     public readonly Parameter weight;
 
-    /// <summary>Dtype the matmul runs in (fp32, or bf16 for the fast path on AVX-512 BF16 CPUs).</summary>
-    public ScalarType ComputeType { get; set; } = ScalarType.Float32;
+    Tensor? frozen; // the weight already cast to ComputeType, while frozen for inference
+    ScalarType computeType = ScalarType.Float32;
+
+    /// <summary>Dtype the matmul runs in (fp32, or bf16 for the fast path on AVX-512 BF16 CPUs). Setting it unfreezes.</summary>
+    public ScalarType ComputeType
+    {
+        get => computeType;
+        set { Unfreeze(); computeType = value; }
+    }
 
     public int InFeatures { get; }
     public int OutFeatures { get; }
@@ -30,11 +37,36 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     }
 
     /// <param name="x">(..., in) in any float dtype; result (..., out) in ComputeType.</param>
-    public override Tensor forward(Tensor x) =>
-        nn.functional.linear(Cast(x), Cast(weight));
+    public override Tensor forward(Tensor x)
+    {
+        using var w = ComputeWeight();
+        return nn.functional.linear(Cast(x), w);
+    }
 
-    /// <summary>The weight as the matmul sees it (used by MLA's absorbed decoding).</summary>
-    public Tensor ComputeWeight() => Cast(weight);
+    /// <summary>The weight as the matmul sees it (used by MLA's absorbed decoding and the fused SwiGLU).</summary>
+    public Tensor ComputeWeight() => frozen?.alias() ?? Cast(weight);
+
+    /// <summary>Keeps the cast weight from now on instead of casting on every call. For inference only: the
+    /// weight must not change until <see cref="Unfreeze"/> (a decode step of a small batch otherwise spends
+    /// much of its time converting fp32 masters to bf16).</summary>
+    public void Freeze()
+    {
+        if (frozen is not null) return;
+        using var _ = no_grad();
+        frozen = Cast(weight).detach().DetachFromDisposeScope();
+    }
+
+    public void Unfreeze()
+    {
+        frozen?.Dispose();
+        frozen = null;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) Unfreeze();
+        base.Dispose(disposing);
+    }
 
     Tensor Cast(Tensor t) => t.dtype == ComputeType ? t.alias() : t.to_type(ComputeType);
 }
