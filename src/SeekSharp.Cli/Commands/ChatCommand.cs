@@ -9,5 +9,6 @@ public static class ChatCommand
     {
         ChatSftCommand.Create(),
         ChatMergeCommand.Create(),
+        ChatRmCommand.Create(),
     };
 }

@@ -75,6 +75,7 @@ public class CliTests : TempDirTest
             "seek bench train: --batch-size --device --json --precision --preset --rounds --steps --warmup",
             "seek chat: ",
             "seek chat merge: --adapter --model --out",
+            "seek chat rm: --batch-size --data --device --epochs --eval-every --hardware --lr --model --out --precision --seed --steps --val-fraction",
             "seek chat sft: --batch-size --data --device --epochs --eval-every --grad-accum --hardware --lora --lora-alpha --lr --model --out --precision --seed --steps --val-fraction --warmup",
             "seek data: ",
             "seek data prepare: --column --dedup-threshold --field --format --lexicon --out --source --tokenizer --val-fraction",
