@@ -19,7 +19,7 @@ public sealed record EngineBenchResult(int Round, int Clients, int TokensPerRequ
 
 public static class EngineBenchmark
 {
-    /// <summary>Runs every client count once per round, after one untimed warm-up request.</summary>
+    /// <summary>Runs every client count once per round, after an untimed warm-up.</summary>
     public static IReadOnlyList<EngineBenchResult> Run(IGenerationEngine engine, IReadOnlyList<int> clients, int tokensPerRequest,
         int promptTokens, int rounds, Action<string>? progress = null)
     {
@@ -30,7 +30,9 @@ public static class EngineBenchmark
             throw new SeekSharpException($"prompt tokens: expected 1 or more with prompt + tokens <= the context ({ctx}), got {promptTokens} + {tokensPerRequest}.");
         var rng = new Random(1234);
         int[] Prompt() => Enumerable.Range(0, promptTokens).Select(_ => rng.Next(engine.Config.VocabSize)).ToArray();
-        Generate(engine, [Prompt()], Math.Min(8, tokensPerRequest)); // warm-up: allocator, first-call costs
+        // Untimed warm-up at every batch size: the first steps at a new size pay for allocations and first calls.
+        foreach (int c in clients.Distinct())
+            Generate(engine, Enumerable.Range(0, c).Select(_ => Prompt()).ToArray(), Math.Min(8, tokensPerRequest));
         var results = new List<EngineBenchResult>();
         for (int round = 1; round <= rounds; round++)
             foreach (int c in clients)

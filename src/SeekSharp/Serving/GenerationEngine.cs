@@ -14,7 +14,7 @@ namespace SeekSharp.Serving;
 // all running sequences, input (n, 1), each row at its own position. A finished row is refilled by
 // moving the last row into it (one copy of that row's filled positions), keeping rows contiguous.
 // Sampling happens on the host with each request's own seeded System.Random, so what a request draws
-// does not depend on what else is in the batch. See docs/decisions/0006-serving-engine.md.
+// does not depend on what else is in the batch. See docs/decisions/0007-serving-engine.md.
 
 /// <summary>The continuous-batching decoder behind the HTTP server.</summary>
 public sealed class GenerationEngine : IGenerationEngine

@@ -39,6 +39,23 @@ public class FreezeTests
     }
 
     [Fact]
+    public void FreezingFoldsLoraAdaptersIn()
+    {
+        using var model = new Transformer(TestModels.Mla(), seed: 4);
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        foreach (var l in model.modules().OfType<Linear>())
+        {
+            l.Adapter = new LoraAdapter(l.InFeatures, l.OutFeatures, rank: 2, alpha: 4);
+            l.Adapter.lora_B.copy_(randn(l.OutFeatures, 2) * 0.05);
+        }
+        var ids = Ids(2, 5, 3);
+        var plain = model.Forward(ids).Logits;
+        var frozen = model.Freeze().Forward(ids).Logits;
+        Assert.True(frozen.allclose(plain, rtol: 1e-4, atol: 1e-5));
+    }
+
+    [Fact]
     public void UnfreezingSeesWeightsChangedSince()
     {
         using var model = new Transformer(TestModels.Mha(moe: true), seed: 4);
