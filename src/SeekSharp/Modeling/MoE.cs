@@ -60,9 +60,19 @@ public sealed class MoE : nn.Module
         return (shared_experts is null ? routed : routed + shared_experts.forward(flat)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Routed expert e on its rows; when frozen, on its slices of the side-by-side weights.</summary>
+    Tensor Expert(int e, Tensor x)
+    {
+        if (denseGateUp is null) return experts[e].forward(x);
+        using var scope = NewDisposeScope();
+        long inter = denseDown!.shape[1] / nExperts;
+        var halves = nn.functional.linear(x.to_type(denseGateUp.dtype), denseGateUp.narrow(0, e * 2 * inter, 2 * inter)).chunk(2, -1);
+        return nn.functional.linear(nn.functional.silu(halves[0]) * halves[1], denseDown.narrow(1, e * inter, inter)).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Keeps all experts' weights side by side in the compute dtype for inference (see <see cref="Linear.Freeze"/>).
-    /// The per-expert modules stay unfrozen (so the weights are not held twice): more than DenseMaxRows tokens,
-    /// a long prompt, take the per-expert path and cast as in training.</summary>
+    /// The per-expert modules stay unfrozen (the weights are not held twice): more than DenseMaxRows tokens, a
+    /// long prompt, take the per-expert path on slices of the same weights.</summary>
     public void Freeze()
     {
         if (denseGateUp is not null) return;
@@ -133,7 +143,7 @@ public sealed class MoE : nn.Module
 
         var outs = new List<Tensor>(nExperts);
         for (int e = 0; e < nExperts; e++)
-            if (padded[e] > 0) outs.Add(experts[e].forward(grouped.narrow(0, padStart[e], padded[e])));
+            if (padded[e] > 0) outs.Add(Expert(e, grouped.narrow(0, padStart[e], padded[e])));
         // Back to (token, choice) order: every token has exactly k outputs, so combining is a weighted
         // sum over a reshape, not a scatter-add.
         var slotOfPair = zeros(pairs, dtype: ScalarType.Int64, device: x.device).index_put_(slot, order);
