@@ -100,11 +100,19 @@ public sealed class Transformer : nn.Module
     public (Tensor Hidden, Tensor? AuxLoss) ForwardHidden(Tensor ids) => model.Forward(ids, 0, rope, null);
 
     /// <summary>Next-token logits only (B, V) for the last position; cheaper when decoding.</summary>
-    public Tensor ForwardLast(Tensor ids, Positions pos, KvCache? cache)
+    /// <param name="lastIndex">Per row, the index in T of its last real token (right-padded rows of a batched
+    /// prefill); default: the last column for every row.</param>
+    public Tensor ForwardLast(Tensor ids, Positions pos, KvCache? cache, IReadOnlyList<int>? lastIndex = null)
     {
         using var scope = NewDisposeScope();
         var (h, _) = model.Forward(ids, pos, rope, cache);
-        var last = h.narrow(1, h.shape[1] - 1, 1).squeeze(1);
+        Tensor last;
+        if (lastIndex is null) last = h.narrow(1, h.shape[1] - 1, 1).squeeze(1);
+        else
+        {
+            var at = tensor(lastIndex.Select(i => (long)i).ToArray(), device: h.device).view(-1, 1, 1).expand(h.shape[0], 1, h.shape[2]);
+            last = h.gather(1, at).squeeze(1);                                     // (B, D)
+        }
         return Head(last).MoveToOuterDisposeScope();
     }
 

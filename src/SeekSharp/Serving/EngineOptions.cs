@@ -12,10 +12,15 @@ public sealed record EngineOptions
     /// <summary>Prefixes are matched and stored in blocks of this many tokens.</summary>
     public int PrefixBlockSize { get; init; } = 16;
 
+    /// <summary>Prompt tokens (padding included) one prefill forward may take: requests admitted together are
+    /// prefilled in groups up to this size; a longer prompt still goes in one forward of its own.</summary>
+    public int MaxPrefillTokens { get; init; } = 512;
+
     public EngineOptions Validate()
     {
         if (MaxBatchSize < 1) throw new SeekSharpException($"max batch size: expected 1 or more, got {MaxBatchSize}.");
         if (PrefixCacheBytes < 0) throw new SeekSharpException($"prefix cache bytes: expected 0 or more, got {PrefixCacheBytes}.");
+        if (MaxPrefillTokens < 1) throw new SeekSharpException($"max prefill tokens: expected 1 or more, got {MaxPrefillTokens}.");
         if (PrefixBlockSize < 1) throw new SeekSharpException($"prefix block size: expected 1 or more, got {PrefixBlockSize}.");
         return this;
     }

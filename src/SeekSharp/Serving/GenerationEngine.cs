@@ -9,9 +9,10 @@ namespace SeekSharp.Serving;
 // Continuous batching on one model. A single decode thread owns the model and a slot cache of
 // MaxBatchSize rows × context positions; row b of the cache belongs to running sequence b, so the
 // running batch is always rows [0, n) and a decode step reads the cache without gathering. Between
-// steps the thread drops cancelled sequences, admits queued requests (restore the longest cached prompt
-// prefix, prefill the rest into the next free row, sample the first token), then runs ONE forward over
-// all running sequences, input (n, 1), each row at its own position. A finished row is refilled by
+// steps the thread drops cancelled sequences, admits queued requests into the next free rows (restore
+// the longest cached prompt prefix, prefill the rest — requests admitted together in padded groups —
+// and sample the first token), then runs ONE forward over all running sequences, input (n, 1), each
+// row at its own position. A finished row is refilled by
 // moving the last row into it (one copy of that row's filled positions), keeping rows contiguous.
 // Sampling happens on the host with each request's own seeded System.Random, so what a request draws
 // does not depend on what else is in the batch. See docs/decisions/0007-serving-engine.md.
@@ -146,44 +147,102 @@ public sealed class GenerationEngine : IGenerationEngine
         foreach (var s in dropped ?? []) s.Finish(FinishReason.Cancelled);
     }
 
-    /// <summary>Prefills queued requests into free rows; each then samples its first token.</summary>
+    /// <summary>Takes queued requests into the free rows after the running ones, prefills them (batched, see
+    /// <see cref="Prefill"/>), and samples each one's first token.</summary>
     void Admit()
     {
-        while (running.Count < options.MaxBatchSize)
+        var admitted = new List<Sequence>();
+        while (running.Count + admitted.Count < options.MaxBatchSize)
         {
             Sequence? seq;
             lock (gate)
-                if (!queue.TryDequeue(out seq)) return;
-            if (seq.Cancelled) { seq.Finish(FinishReason.Cancelled); continue; }
-            int row = running.Count;
-            try { Prefill(seq, row); }
-            catch (Exception e) { seq.Fail(e); continue; }
-            running.Add(seq);
-            Volatile.Write(ref runningCount, running.Count);
-            if (!Advance(seq, logits.AsSpan(0, Config.VocabSize), out var reason)) Retire(row, reason);
+                if (!queue.TryDequeue(out seq)) break;
+            if (seq.Cancelled) seq.Finish(FinishReason.Cancelled);
+            else admitted.Add(seq);
         }
+        if (admitted.Count == 0) return;
+        int first = running.Count, vocab = Config.VocabSize;
+        try { Prefill(admitted, first); }
+        catch (Exception e)
+        {
+            // Rows of one admission are prefilled together; a failure leaves all of them undefined.
+            foreach (var seq in admitted) seq.Fail(e);
+            return;
+        }
+        running.AddRange(admitted);
+        Volatile.Write(ref runningCount, running.Count);
+        // Backwards, as in Step: retiring moves the last row, which is then already advanced.
+        for (int i = admitted.Count - 1; i >= 0; i--)
+            if (!Advance(admitted[i], logits.AsSpan(i * vocab, vocab), out var reason)) Retire(first + i, reason);
     }
 
-    void Prefill(Sequence seq, int row)
+    /// <summary>Restores each admitted prompt's cached prefix into its row (first, first + 1, ...), then computes
+    /// the rest of the prompts in as few forwards as fit <see cref="EngineOptions.MaxPrefillTokens"/>: consecutive
+    /// rows are right-padded to the longest remainder and run with per-row positions; padding writes keys past
+    /// its row's length, which the row never attends and later overwrites. Logits of admitted row i go to
+    /// row i of the logits buffer.</summary>
+    void Prefill(List<Sequence> admitted, int first)
     {
         long t0 = Stopwatch.GetTimestamp();
-        var prompt = seq.Request.Prompt;
-        // At least one prompt token is computed: its logits give the first generated token.
-        int cached = prefix.Restore(prompt, prompt.Count - 1, slots, row);
-        using (var scope = NewDisposeScope())
+        int ctx = Config.MaxPositionEmbeddings;
+        for (int i = 0; i < admitted.Count; i++)
         {
-            var rest = new long[prompt.Count - cached];
-            for (int i = 0; i < rest.Length; i++) rest[i] = prompt[cached + i];
-            var ids = tensor(rest, [1, rest.Length], device: device);
-            var last = model.ForwardLast(ids, cached, rowViews[row] ??= slots.Slice(row, 1)); // (1, V)
-            CopyLogits(last);
+            var prompt = admitted[i].Request.Prompt;
+            // At least one prompt token is computed: its logits give the first generated token.
+            admitted[i].CachedPromptTokens = prefix.Restore(prompt, prompt.Count - 1, slots, first + i);
         }
-        seq.CacheLength = prompt.Count;
-        seq.CachedPromptTokens = cached;
-        prefix.Store(prompt, prompt.Count, slots, row);
-        Interlocked.Add(ref promptTokens, prompt.Count);
-        Interlocked.Add(ref cachedPromptTokens, cached);
+        int Rest(int i) => admitted[i].Request.Prompt.Count - admitted[i].CachedPromptTokens;
+        for (int start = 0; start < admitted.Count;)
+        {
+            int end = start + 1, width = Rest(start), deepest = admitted[start].CachedPromptTokens;
+            // Grow the group while its padded size fits the budget and no row's padding runs past the context.
+            while (end < admitted.Count)
+            {
+                int w = Math.Max(width, Rest(end)), cached = Math.Max(deepest, admitted[end].CachedPromptTokens);
+                if ((end - start + 1) * w > options.MaxPrefillTokens || cached + w > ctx) break;
+                width = w;
+                deepest = cached;
+                end++;
+            }
+            PrefillGroup(admitted, start, end, first, width);
+            start = end;
+        }
+        for (int i = 0; i < admitted.Count; i++)
+        {
+            var seq = admitted[i];
+            seq.CacheLength = seq.Request.Prompt.Count;
+            prefix.Store(seq.Request.Prompt, seq.CacheLength, slots, first + i);
+            Interlocked.Add(ref promptTokens, seq.CacheLength);
+            Interlocked.Add(ref cachedPromptTokens, seq.CachedPromptTokens);
+        }
         Interlocked.Add(ref prefillTicks, Stopwatch.GetTimestamp() - t0);
+    }
+
+    /// <summary>One forward over admitted rows [start, end), each right-padded to <paramref name="width"/> tokens.</summary>
+    void PrefillGroup(List<Sequence> admitted, int start, int end, int first, int width)
+    {
+        int k = end - start;
+        var ids = new long[k * width];
+        var starts = new int[k];
+        var lastIndex = new int[k];
+        for (int j = 0; j < k; j++)
+        {
+            var seq = admitted[start + j];
+            var prompt = seq.Request.Prompt;
+            starts[j] = seq.CachedPromptTokens;
+            lastIndex[j] = prompt.Count - starts[j] - 1;
+            for (int t = 0; t <= lastIndex[j]; t++) ids[j * width + t] = prompt[starts[j] + t];
+        }
+        using var scope = NewDisposeScope();
+        var input = tensor(ids, [k, width], device: device);
+        if (k == 1) // one sequence: the shared-start path (causal attention without a mask tensor)
+        {
+            CopyLogits(model.ForwardLast(input, starts[0], rowViews[first + start] ??= slots.Slice(first + start, 1)), start);
+            return;
+        }
+        using var rows = new RowPositions(starts, width, device);
+        using var view = slots.Slice(first + start, k);
+        CopyLogits(model.ForwardLast(input, new Positions(0, rows), view, lastIndex), start);
     }
 
     /// <summary>One batched forward over every running sequence, each fed its last token at its own position.</summary>
@@ -221,10 +280,11 @@ public sealed class GenerationEngine : IGenerationEngine
         Interlocked.Add(ref decodeTicks, Stopwatch.GetTimestamp() - t0);
     }
 
-    void CopyLogits(Tensor rows)
+    /// <summary>Copies (n, V) logits to the host buffer, starting at its row <paramref name="row"/>.</summary>
+    void CopyLogits(Tensor rows, int row = 0)
     {
         using var host = rows.to_type(ScalarType.Float32).cpu().contiguous();
-        host.data<float>().CopyTo(logits);
+        host.data<float>().CopyTo(logits, row * Config.VocabSize);
     }
 
     /// <summary>Samples the next token; false when the sequence is done (and why).</summary>

@@ -78,6 +78,41 @@ public class RowPositionTests
         }
     }
 
+    [Theory]
+    [InlineData("mla")]
+    [InlineData("mha")]
+    public void RightPaddedRowsPrefillAsIfAlone(string kind)
+    {
+        using var model = Model(kind);
+        var cfg = model.Config;
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        // Three prompts, of which the first 0, 4 and 2 tokens are already in their rows (as after a prefix-cache hit).
+        long[][] prompts = [[3, 1, 4], [1, 5, 9, 2, 6, 5, 3], [5, 8, 9, 7, 9, 3]];
+        int[] cached = [0, 4, 2];
+        using var slots = new KvCache(cfg, 3, 16, ScalarType.Float32);
+        for (int s = 0; s < 3; s++)
+            if (cached[s] > 0)
+            {
+                using var row = slots.Slice(s, 1);
+                model.ForwardLast(Ids(prompts[s][..cached[s]]), 0, row);
+            }
+        int width = prompts.Select((p, s) => p.Length - cached[s]).Max();
+        var ids = zeros(3, width, ScalarType.Int64);
+        for (int s = 0; s < 3; s++) ids[s].narrow(0, 0, prompts[s].Length - cached[s]).copy_(tensor(prompts[s][cached[s]..]));
+        using var rows = new RowPositions(cached, width);
+        var last = model.ForwardLast(ids, new Positions(0, rows), slots, prompts.Select((p, s) => p.Length - cached[s] - 1).ToArray());
+        // And one decode step after it: the padding's keys beyond each row's length must not leak in.
+        using var next = new RowPositions(prompts.Select(p => p.Length).ToArray(), 1);
+        var step = model.ForwardLast(tensor(new long[] { 10, 11, 12 }).view(3, 1), new Positions(0, next), slots);
+        for (int s = 0; s < 3; s++)
+        {
+            var full = model.Forward(Ids([.. prompts[s], 10 + s])).Logits[0];
+            Assert.True(last[s].allclose(full[prompts[s].Length - 1], rtol: 1e-4, atol: 1e-5), $"prefill row {s}");
+            Assert.True(step[s].allclose(full[prompts[s].Length], rtol: 1e-4, atol: 1e-5), $"decode row {s}");
+        }
+    }
+
     [Fact]
     public void CopyRowMovesASequenceToAnotherSlot()
     {

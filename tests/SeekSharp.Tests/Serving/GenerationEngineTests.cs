@@ -60,6 +60,30 @@ public class GenerationEngineTests
     }
 
     [Fact]
+    public async Task RequestsAdmittedTogetherWithCachedPrefixesDecodeAsAlone()
+    {
+        var cfg = TestModels.Mla() with { MaxPositionEmbeddings = 256 };
+        using var model = new Transformer(cfg, seed: 3);
+        var shared = Prompt(5, 12, 64);
+        int[][] prompts = [[.. shared, 1], [.. shared, 2, 3, 4, 5, 6, 7, 8, 9], Prompt(6, 3, 64), [.. shared[..9], 7, 7]];
+        var gen = new TokenGenerator(model);
+        var expected = prompts.Select(p => gen.Generate(p, 6, Greedy, seed: 0).ToArray()).ToArray();
+        using var engine = new GenerationEngine(model, new EngineOptions { PrefixBlockSize = 4, MaxPrefillTokens = 24 });
+        await Collect(engine.Submit(Request(shared, 1)));                   // caches the shared prefix
+        // While a long request keeps the decode thread stepping, the four queue up and are admitted together:
+        // different cached lengths (12, 12, 0, 8), remainders padded in groups of at most 24 tokens.
+        using var cts = new CancellationTokenSource();
+        var busy = engine.Submit(Request(Prompt(9, 4, 64), 250), cts.Token);
+        Assert.True(await busy.Tokens.WaitToReadAsync());
+        var handles = prompts.Select(p => engine.Submit(Request(p, 6))).ToArray();
+        var results = await Task.WhenAll(handles.Select(Collect));
+        cts.Cancel();
+        await Collect(busy);
+        for (int i = 0; i < prompts.Length; i++) Assert.Equal(expected[i], results[i].Tokens);
+        Assert.Equal([12, 12, 0, 8], results.Select(r => r.Usage.CachedPromptTokens));
+    }
+
+    [Fact]
     public async Task StopIdsEndGenerationWithoutEmittingThem()
     {
         using var model = new Transformer(TestModels.Mla(), seed: 3);
