@@ -30,14 +30,14 @@ public sealed class DecoderStack : nn.Module
 
     /// <param name="ids">(B, T) token ids.</param>
     /// <returns>Final hidden states (B, T, D) fp32 and the summed balance loss (or null).</returns>
-    public (Tensor H, Tensor? AuxLoss) Forward(Tensor ids, int start, Rotary rope, KvCache? cache)
+    public (Tensor H, Tensor? AuxLoss) Forward(Tensor ids, Positions pos, Rotary rope, KvCache? cache)
     {
         using var scope = NewDisposeScope();
         var h = EmbedWeight.index_select(0, ids.flatten()).view(ids.shape[0], ids.shape[1], -1);
         Tensor? aux = null;
         for (int i = 0; i < layers.Count; i++)
         {
-            var (next, a) = layers[i].Forward(h, start, rope, cache?.Layers[i]);
+            var (next, a) = layers[i].Forward(h, pos, rope, cache?.Layers[i]);
             h = next;
             if (a is not null) aux = aux is null ? a : aux + a;
         }
@@ -73,8 +73,10 @@ public sealed class Transformer : nn.Module
     /// <summary>Dtype of every matmul (the precision seam); fp32 masters are untouched.</summary>
     public ScalarType ComputeType { get; private set; } = ScalarType.Float32;
 
+    /// <summary>Sets the matmul dtype; unfreezes (<see cref="Freeze"/>) first.</summary>
     public Transformer SetComputeType(ScalarType dtype)
     {
+        Unfreeze();
         ComputeType = dtype;
         foreach (var m in modules())
         {
@@ -84,12 +86,12 @@ public sealed class Transformer : nn.Module
         return this;
     }
 
-    /// <param name="ids">(B, T) token ids at positions start..start+T-1.</param>
+    /// <param name="ids">(B, T) token ids at positions start..start+T-1 (an int), or at per-row positions.</param>
     /// <returns>Logits (B, T, V) in fp32, and the MoE balance loss (null when off or not training).</returns>
-    public (Tensor Logits, Tensor? AuxLoss) Forward(Tensor ids, int start = 0, KvCache? cache = null)
+    public (Tensor Logits, Tensor? AuxLoss) Forward(Tensor ids, Positions pos = default, KvCache? cache = null)
     {
         using var scope = NewDisposeScope();
-        var (h, aux) = model.Forward(ids, start, rope, cache);
+        var (h, aux) = model.Forward(ids, pos, rope, cache);
         return (Head(h).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
     }
 
@@ -98,11 +100,19 @@ public sealed class Transformer : nn.Module
     public (Tensor Hidden, Tensor? AuxLoss) ForwardHidden(Tensor ids) => model.Forward(ids, 0, rope, null);
 
     /// <summary>Next-token logits only (B, V) for the last position; cheaper when decoding.</summary>
-    public Tensor ForwardLast(Tensor ids, int start, KvCache? cache)
+    /// <param name="lastIndex">Per row, the index in T of its last real token (right-padded rows of a batched
+    /// prefill); default: the last column for every row.</param>
+    public Tensor ForwardLast(Tensor ids, Positions pos, KvCache? cache, IReadOnlyList<int>? lastIndex = null)
     {
         using var scope = NewDisposeScope();
-        var (h, _) = model.Forward(ids, start, rope, cache);
-        var last = h.narrow(1, h.shape[1] - 1, 1).squeeze(1);
+        var (h, _) = model.Forward(ids, pos, rope, cache);
+        Tensor last;
+        if (lastIndex is null) last = h.narrow(1, h.shape[1] - 1, 1).squeeze(1);
+        else
+        {
+            var at = tensor(lastIndex.Select(i => (long)i).ToArray(), device: h.device).view(-1, 1, 1).expand(h.shape[0], 1, h.shape[2]);
+            last = h.gather(1, at).squeeze(1);                                     // (B, D)
+        }
         return Head(last).MoveToOuterDisposeScope();
     }
 
@@ -111,8 +121,37 @@ public sealed class Transformer : nn.Module
     {
         var logits = lm_head is not null
             ? lm_head.forward(h)
-            : nn.functional.linear(h.to_type(ComputeType), model.EmbedWeight.to_type(ComputeType));
+            : nn.functional.linear(h.to_type(ComputeType), frozenHead?.alias() ?? model.EmbedWeight.to_type(ComputeType));
         return logits.to_type(ScalarType.Float32);
+    }
+
+    Tensor? frozenHead; // the tied head's weight in ComputeType, while frozen
+
+    /// <summary>True between <see cref="Freeze"/> and <see cref="Unfreeze"/>.</summary>
+    public bool Frozen { get; private set; }
+
+    /// <summary>For inference: every matmul weight is cast to <see cref="ComputeType"/> once and kept, instead of
+    /// on every forward. The weights must not change until <see cref="Unfreeze"/>; never train a frozen model.</summary>
+    public Transformer Freeze()
+    {
+        if (Frozen) return this;
+        using var _ = no_grad();
+        foreach (var block in model.Layers) block.Freeze();
+        lm_head?.Freeze();
+        if (lm_head is null) frozenHead = model.EmbedWeight.detach().to_type(ComputeType).DetachFromDisposeScope();
+        Frozen = true;
+        return this;
+    }
+
+    /// <summary>Drops the cast copies: forwards cast from the masters again (what training needs).</summary>
+    public Transformer Unfreeze()
+    {
+        foreach (var block in model.Layers) block.Unfreeze();
+        lm_head?.Unfreeze();
+        frozenHead?.Dispose();
+        frozenHead = null;
+        Frozen = false;
+        return this;
     }
 
     void InitWeights(double std, long seed)
@@ -130,7 +169,7 @@ public sealed class Transformer : nn.Module
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) rope.Dispose();
+        if (disposing) { rope.Dispose(); frozenHead?.Dispose(); }
         base.Dispose(disposing);
     }
 }
