@@ -53,6 +53,13 @@ static class TestServing
         return http.SendAsync(req);
     }
 
+    public static Task<HttpResponseMessage> GetAsync(this HttpClient http, string path, string key)
+    {
+        var req = new HttpRequestMessage(HttpMethod.Get, path);
+        req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return http.SendAsync(req);
+    }
+
     public static async Task<JsonElement> JsonOf(HttpResponseMessage res) =>
         JsonDocument.Parse(await res.Content.ReadAsStringAsync()).RootElement.Clone();
 
