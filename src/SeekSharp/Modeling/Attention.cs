@@ -6,9 +6,9 @@ namespace SeekSharp.Modeling;
 /// <summary>Common shape of the two attention kinds.</summary>
 public abstract class Attention(string name) : nn.Module(name)
 {
-    /// <param name="x">(B, T, D) hidden states at positions start..start+T-1.</param>
+    /// <param name="x">(B, T, D) hidden states at positions <paramref name="pos"/> (start..start+T-1, or per row).</param>
     /// <param name="cache">When given, keys/values for these positions are stored and all earlier ones attended.</param>
-    public abstract Tensor Forward(Tensor x, int start, Rotary rope, LayerCache? cache);
+    public abstract Tensor Forward(Tensor x, Positions pos, Rotary rope, LayerCache? cache);
 
     public static Attention Create(ModelConfig cfg) => cfg.IsMla ? new Mla(cfg) : new Mha(cfg);
 
@@ -21,8 +21,10 @@ public abstract class Attention(string name) : nn.Module(name)
     }
 
     /// <summary>SDPA over the first `end` positions, choosing the cheapest correct masking.</summary>
-    protected static Tensor Sdpa(Tensor q, Tensor k, Tensor v, int start)
+    protected static Tensor Sdpa(Tensor q, Tensor k, Tensor v, Positions pos)
     {
+        if (pos.Rows is not null) return nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: pos.Rows.Mask);
+        int start = pos.Start;
         long t = q.shape[2];
         if (start == 0) return nn.functional.scaled_dot_product_attention(q, k, v, is_casual: t > 1);
         if (t == 1) return nn.functional.scaled_dot_product_attention(q, k, v);
@@ -48,21 +50,16 @@ public sealed class Mha : Attention
         RegisterComponents();
     }
 
-    public override Tensor Forward(Tensor x, int start, Rotary rope, LayerCache? cache)
+    public override Tensor Forward(Tensor x, Positions pos, Rotary rope, LayerCache? cache)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
-        var q = rope.Apply(q_proj.forward(x).view(b, t, heads, headDim).transpose(1, 2), start); // (B, H, T, D)
-        var k = rope.Apply(k_proj.forward(x).view(b, t, heads, headDim).transpose(1, 2), start);
+        var q = rope.Apply(q_proj.forward(x).view(b, t, heads, headDim).transpose(1, 2), pos); // (B, H, T, D)
+        var k = rope.Apply(k_proj.forward(x).view(b, t, heads, headDim).transpose(1, 2), pos);
         var v = v_proj.forward(x).view(b, t, heads, headDim).transpose(1, 2);
-        if (cache is not null)
-        {
-            cache.A.narrow(2, start, t).copy_(k);
-            cache.B.narrow(2, start, t).copy_(v);
-            k = cache.A.narrow(2, 0, start + t);
-            v = cache.B.narrow(2, 0, start + t);
-        }
-        var o = Sdpa(q, k, v, start).transpose(1, 2).reshape(b, t, heads * headDim);
+        if (cache is not null) (k, v) = cache.Append(k, v, pos);
+        else if (pos.Rows is not null) throw new ArgumentException("per-row positions need a cache.", nameof(cache));
+        var o = Sdpa(q, k, v, pos).transpose(1, 2).reshape(b, t, heads * headDim);
         return o_proj.forward(o).MoveToOuterDisposeScope();
     }
 }

@@ -22,10 +22,10 @@ public sealed class Block : nn.Module
     public MoE? Moe => mlp as MoE;
 
     /// <param name="h">(B, T, D) residual stream, fp32: low-precision outputs are added into it, as autocast would.</param>
-    public (Tensor H, Tensor? AuxLoss) Forward(Tensor h, int start, Rotary rope, LayerCache? cache)
+    public (Tensor H, Tensor? AuxLoss) Forward(Tensor h, Positions pos, Rotary rope, LayerCache? cache)
     {
         using var scope = NewDisposeScope();
-        h = h + self_attn.Forward(input_layernorm.forward(h), start, rope, cache);
+        h = h + self_attn.Forward(input_layernorm.forward(h), pos, rope, cache);
         var x = post_attention_layernorm.forward(h);
         Tensor? aux = null;
         if (mlp is MoE moe)

@@ -17,6 +17,37 @@ public sealed class LayerCache : IDisposable
 
     internal LayerCache(Tensor a, Tensor b) { A = a.DetachFromDisposeScope(); B = b.DetachFromDisposeScope(); }
 
+    /// <summary>Stores the new entries <paramref name="a"/>, <paramref name="b"/> (shaped like A and B with T new
+    /// positions) at their positions and returns views of the first <see cref="Positions.KeyLength"/> cached ones.</summary>
+    /// <summary>The position axis of A and B: 2 for MHA's (B, H, T, D), 1 for MLA's (B, T, C).</summary>
+    public int TimeDim => A.dim() == 4 ? 2 : 1;
+
+    public (Tensor A, Tensor B) Append(Tensor a, Tensor b, Positions pos)
+    {
+        int timeDim = TimeDim;
+        long t = a.shape[timeDim];
+        Store(A, a, timeDim, pos);
+        Store(B, b, timeDim, pos);
+        int keys = pos.KeyLength(t);
+        return (A.narrow(timeDim, 0, keys), B.narrow(timeDim, 0, keys));
+    }
+
+    static void Store(Tensor buffer, Tensor values, int timeDim, Positions pos)
+    {
+        var rows = pos.Rows;
+        if (rows is null) { buffer.narrow(timeDim, pos.Start, values.shape[timeDim]).copy_(values); return; }
+        // Row b's tokens go to (b, rows.Index[b, :]): one scatter for the whole batch.
+        var r = TensorIndex.Tensor(rows.Rows);
+        var p = TensorIndex.Tensor(rows.Index);
+        if (timeDim == 1) buffer.index_put_(values, r, p);
+        else
+        {
+            // Advanced indices around a slice put their (B, T) shape first: the value is (B, T, H, D).
+            using var v = values.transpose(1, 2);
+            buffer.index_put_(v, r, TensorIndex.Colon, p);
+        }
+    }
+
     public void Dispose() { A.Dispose(); B.Dispose(); }
 }
 
@@ -28,6 +59,13 @@ public sealed class KvCache : IDisposable
     public int MaxLength { get; }
     /// <summary>Positions already filled (the next token's position).</summary>
     public int Length { get; set; }
+
+    KvCache(LayerCache[] layers, int batchSize, int maxLength)
+    {
+        Layers = layers;
+        BatchSize = batchSize;
+        MaxLength = maxLength;
+    }
 
     public KvCache(ModelConfig cfg, int batchSize, int maxLength, ScalarType dtype, Device? device = null)
     {
@@ -43,6 +81,27 @@ public sealed class KvCache : IDisposable
                                  zeros([batchSize, maxLength, cfg.QkRopeHeadDim], dtype, device))
                 : new LayerCache(zeros([batchSize, cfg.NumAttentionHeads, maxLength, cfg.QkRopeHeadDim], dtype, device),
                                  zeros([batchSize, cfg.NumAttentionHeads, maxLength, cfg.VHeadDim], dtype, device));
+        }
+    }
+
+    /// <summary>A view of rows [first, first + count): writes go to this cache. Disposing it frees only the view.</summary>
+    public KvCache Slice(int first, int count)
+    {
+        using var scope = NewDisposeScope();
+        var layers = Layers.Select(l => new LayerCache(l.A.narrow(0, first, count), l.B.narrow(0, first, count))).ToArray();
+        return new KvCache(layers, count, MaxLength);
+    }
+
+    /// <summary>Copies the first <paramref name="length"/> positions of row <paramref name="from"/> into row <paramref name="to"/>.</summary>
+    public void CopyRow(int from, int to, int length)
+    {
+        if (from == to || length == 0) return;
+        using var scope = NewDisposeScope();
+        foreach (var l in Layers)
+        {
+            int d = l.TimeDim;
+            l.A.narrow(0, to, 1).narrow(d, 0, length).copy_(l.A.narrow(0, from, 1).narrow(d, 0, length));
+            l.B.narrow(0, to, 1).narrow(d, 0, length).copy_(l.B.narrow(0, from, 1).narrow(d, 0, length));
         }
     }
 

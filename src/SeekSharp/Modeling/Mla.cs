@@ -42,22 +42,23 @@ public sealed class Mla : Attention
         RegisterComponents();
     }
 
-    public override Tensor Forward(Tensor x, int start, Rotary rope, LayerCache? cache)
+    public override Tensor Forward(Tensor x, Positions pos, Rotary rope, LayerCache? cache)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
         var qFlat = q_proj is not null ? q_proj.forward(x) : q_b_proj!.forward(q_a_layernorm!.forward(q_a_proj!.forward(x)));
         var q = qFlat.view(b, t, heads, nope + ropeDim).transpose(1, 2);               // (B, H, T, nope+rope)
         var qNope = q.narrow(-1, 0, nope);
-        var qPe = rope.Apply(q.narrow(-1, nope, ropeDim), start);                      // (B, H, T, rope)
+        var qPe = rope.Apply(q.narrow(-1, nope, ropeDim), pos);                        // (B, H, T, rope)
 
         var kv = kv_a_proj_with_mqa.forward(x);                                         // (B, T, rank+rope)
         var latent = kv_a_layernorm.forward(kv.narrow(-1, 0, kvRank));                 // (B, T, rank)
-        var kPe = rope.Apply(kv.narrow(-1, kvRank, ropeDim).unsqueeze(1), start);       // (B, 1, T, rope)
+        var kPe = rope.Apply(kv.narrow(-1, kvRank, ropeDim).unsqueeze(1), pos);         // (B, 1, T, rope)
 
+        if (cache is null && pos.Rows is not null) throw new ArgumentException("per-row positions need a cache.", nameof(cache));
         var o = cache is null
-            ? Naive(qNope, qPe, latent, kPe, start)
-            : Absorbed(qNope, qPe, latent, kPe.squeeze(1), start, cache);               // (B, H, T, v)
+            ? Naive(qNope, qPe, latent, kPe, pos.Start)
+            : Absorbed(qNope, qPe, latent, kPe.squeeze(1), pos, cache);                 // (B, H, T, v)
         o = o.transpose(1, 2).reshape(b, t, heads * vDim);
         return o_proj.forward(o).MoveToOuterDisposeScope();
     }
@@ -72,13 +73,10 @@ public sealed class Mla : Attention
         return Sdpa(q, k, v, start);
     }
 
-    Tensor Absorbed(Tensor qNope, Tensor qPe, Tensor latent, Tensor kPe, int start, LayerCache cache)
+    Tensor Absorbed(Tensor qNope, Tensor qPe, Tensor latent, Tensor kPe, Positions pos, LayerCache cache)
     {
         long t = latent.shape[1];
-        cache.A.narrow(1, start, t).copy_(latent);
-        cache.B.narrow(1, start, t).copy_(kPe);
-        var cKv = cache.A.narrow(1, 0, start + t);                                      // (B, S, rank)
-        var kR = cache.B.narrow(1, 0, start + t);                                       // (B, S, rope)
+        var (cKv, kR) = cache.Append(latent, kPe, pos);                                 // (B, S, rank), (B, S, rope)
         var w = kv_b_proj.ComputeWeight().view(heads, nope + vDim, kvRank);
         var wUk = w.narrow(1, 0, nope);                                                 // (H, nope, rank)
         var wUv = w.narrow(1, nope, vDim);                                              // (H, v, rank)
@@ -86,9 +84,10 @@ public sealed class Mla : Attention
         var scores = matmul(qLat, cKv.unsqueeze(1).transpose(-1, -2).to_type(w.dtype))  // (B, H, T, S)
                    + matmul(qPe.to_type(w.dtype), kR.unsqueeze(1).transpose(-1, -2).to_type(w.dtype));
         scores = scores.to_type(ScalarType.Float32) * (1.0 / Math.Sqrt(nope + ropeDim));
-        if (t > 1)
+        if (pos.Rows is not null) scores = scores.masked_fill(pos.Rows.Mask.logical_not(), double.NegativeInfinity);
+        else if (t > 1)
         {
-            using var mask = CausalMask(t, start, scores.device);
+            using var mask = CausalMask(t, pos.Start, scores.device);
             scores = scores.masked_fill(mask.logical_not(), double.NegativeInfinity);
         }
         var p = scores.softmax(-1).to_type(w.dtype);

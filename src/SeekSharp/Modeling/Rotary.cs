@@ -22,18 +22,41 @@ public sealed class Rotary : IDisposable
 
     public long MaxPositions => cos.shape[0];
 
+    /// <summary>Rotates x (B, H, T, D) (H may be 1) at the given positions: a shared start or one per row.</summary>
+    public Tensor Apply(Tensor x, Positions pos) => pos.Rows is null ? Apply(x, pos.Start) : Apply(x, pos.Rows);
+
     /// <summary>Rotates x (B, H, T, D) whose positions start at <paramref name="start"/>.</summary>
     public Tensor Apply(Tensor x, int start)
     {
         using var scope = NewDisposeScope();
-        long t = x.shape[2], half = x.shape[3] / 2;
+        long t = x.shape[2];
         if (start + t > MaxPositions)
             throw new SeekSharpException($"sequence position {start + t} exceeds max_position_embeddings ({MaxPositions}).");
         var c = cos.narrow(0, start, t).to(x.device).to_type(x.dtype); // (T, D/2)
         var s = sin.narrow(0, start, t).to(x.device).to_type(x.dtype);
+        return Rotate(x, c, s).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Rotates x (B, H, T, D) whose row b holds positions rows.Index[b].</summary>
+    public Tensor Apply(Tensor x, RowPositions rows)
+    {
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], t = x.shape[2], half = x.shape[3] / 2;
+        if (rows.KeyLength > MaxPositions)
+            throw new SeekSharpException($"sequence position {rows.KeyLength} exceeds max_position_embeddings ({MaxPositions}).");
+        var idx = rows.Index.flatten();
+        var c = cos.to(x.device).index_select(0, idx).view(b, 1, t, half).to_type(x.dtype); // (B, 1, T, D/2)
+        var s = sin.to(x.device).index_select(0, idx).view(b, 1, t, half).to_type(x.dtype);
+        return Rotate(x, c, s).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Rotate-half with cos/sin tables that broadcast against x's (..., T, D/2).</summary>
+    static Tensor Rotate(Tensor x, Tensor c, Tensor s)
+    {
+        long half = x.shape[3] / 2;
         var x1 = x.narrow(-1, 0, half);
         var x2 = x.narrow(-1, half, half);
-        return cat([x1 * c - x2 * s, x2 * c + x1 * s], -1).MoveToOuterDisposeScope();
+        return cat([x1 * c - x2 * s, x2 * c + x1 * s], -1);
     }
 
     public void Dispose() { cos.Dispose(); sin.Dispose(); }

@@ -30,14 +30,14 @@ public sealed class DecoderStack : nn.Module
 
     /// <param name="ids">(B, T) token ids.</param>
     /// <returns>Final hidden states (B, T, D) fp32 and the summed balance loss (or null).</returns>
-    public (Tensor H, Tensor? AuxLoss) Forward(Tensor ids, int start, Rotary rope, KvCache? cache)
+    public (Tensor H, Tensor? AuxLoss) Forward(Tensor ids, Positions pos, Rotary rope, KvCache? cache)
     {
         using var scope = NewDisposeScope();
         var h = EmbedWeight.index_select(0, ids.flatten()).view(ids.shape[0], ids.shape[1], -1);
         Tensor? aux = null;
         for (int i = 0; i < layers.Count; i++)
         {
-            var (next, a) = layers[i].Forward(h, start, rope, cache?.Layers[i]);
+            var (next, a) = layers[i].Forward(h, pos, rope, cache?.Layers[i]);
             h = next;
             if (a is not null) aux = aux is null ? a : aux + a;
         }
@@ -84,20 +84,20 @@ public sealed class Transformer : nn.Module
         return this;
     }
 
-    /// <param name="ids">(B, T) token ids at positions start..start+T-1.</param>
+    /// <param name="ids">(B, T) token ids at positions start..start+T-1 (an int), or at per-row positions.</param>
     /// <returns>Logits (B, T, V) in fp32, and the MoE balance loss (null when off or not training).</returns>
-    public (Tensor Logits, Tensor? AuxLoss) Forward(Tensor ids, int start = 0, KvCache? cache = null)
+    public (Tensor Logits, Tensor? AuxLoss) Forward(Tensor ids, Positions pos = default, KvCache? cache = null)
     {
         using var scope = NewDisposeScope();
-        var (h, aux) = model.Forward(ids, start, rope, cache);
+        var (h, aux) = model.Forward(ids, pos, rope, cache);
         return (Head(h).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
     }
 
     /// <summary>Next-token logits only (B, V) for the last position; cheaper when decoding.</summary>
-    public Tensor ForwardLast(Tensor ids, int start, KvCache? cache)
+    public Tensor ForwardLast(Tensor ids, Positions pos, KvCache? cache)
     {
         using var scope = NewDisposeScope();
-        var (h, _) = model.Forward(ids, start, rope, cache);
+        var (h, _) = model.Forward(ids, pos, rope, cache);
         var last = h.narrow(1, h.shape[1] - 1, 1).squeeze(1);
         return Head(last).MoveToOuterDisposeScope();
     }

@@ -1,0 +1,200 @@
+using SeekSharp.Inference;
+using SeekSharp.Modeling;
+using SeekSharp.Serving;
+using SeekSharp.Tests.Modeling;
+
+namespace SeekSharp.Tests.Serving;
+
+// fp32 throughout: batched and single decoding then agree to rounding, so greedy tokens match exactly
+// (in bf16, matmuls of different batch sizes round differently and a near-tie can flip).
+public class GenerationEngineTests
+{
+    static readonly SamplingOptions Greedy = new(Temperature: 0);
+    static readonly IReadOnlySet<int> NoStop = new HashSet<int>();
+
+    static GenerationRequest Request(int[] prompt, int maxTokens, SamplingOptions? sampling = null, int seed = 0, IReadOnlySet<int>? stop = null) =>
+        new(prompt, maxTokens, sampling ?? Greedy, seed, stop ?? NoStop);
+
+    static async Task<(int[] Tokens, GenerationUsage Usage)> Collect(GenerationHandle h)
+    {
+        var tokens = new List<int>();
+        await foreach (var t in h.Tokens.ReadAllAsync()) tokens.Add(t);
+        return (tokens.ToArray(), await h.Completion);
+    }
+
+    static int[] Prompt(int seed, int length, int vocab)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, length).Select(_ => rng.Next(1, vocab)).ToArray();
+    }
+
+    [Theory]
+    [InlineData("mla")]
+    [InlineData("mha")]
+    public async Task BatchedDecodingGivesEachRequestWhatItGetsAlone(string kind)
+    {
+        var cfg = kind == "mla" ? TestModels.Mla() : TestModels.Mha(moe: true);
+        using var model = new Transformer(cfg, seed: 3);
+        int[][] prompts = [Prompt(1, 3, 64), Prompt(2, 9, 64), Prompt(3, 5, 64), Prompt(4, 14, 64)];
+        var sampled = new SamplingOptions(Temperature: 0.9, TopP: 0.9);
+        // Reference: the single-sequence generator, one request at a time.
+        var gen = new TokenGenerator(model);
+        var expectedGreedy = prompts.Select(p => gen.Generate(p, 12, Greedy, seed: 0).ToArray()).ToArray();
+        var expectedSampled = prompts.Select((p, i) => gen.Generate(p, 12, sampled, seed: 100 + i).ToArray()).ToArray();
+
+        using var engine = new GenerationEngine(model, new EngineOptions { PrefixCacheBytes = 0 });
+        var handles = prompts.Select(p => engine.Submit(Request(p, 12)))
+            .Concat(prompts.Select((p, i) => engine.Submit(Request(p, 12, sampled, seed: 100 + i)))).ToArray();
+        var results = await Task.WhenAll(handles.Select(Collect));
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            Assert.Equal(expectedGreedy[i], results[i].Tokens);
+            Assert.Equal(expectedSampled[i], results[prompts.Length + i].Tokens);
+            Assert.Equal(new GenerationUsage(prompts[i].Length, 0, 12, FinishReason.Length), results[i].Usage);
+        }
+        var stats = engine.Stats();
+        Assert.True(stats.DecodeRows > stats.DecodeSteps, $"rows {stats.DecodeRows} over {stats.DecodeSteps} steps: nothing was batched");
+        Assert.Equal(8 * 11, stats.DecodeRows);   // the first token of each comes from its prefill
+        Assert.Equal(8 * 12, stats.CompletionTokens);
+        Assert.Equal(2 * prompts.Sum(p => p.Length), stats.PromptTokens);
+    }
+
+    [Fact]
+    public async Task StopIdsEndGenerationWithoutEmittingThem()
+    {
+        using var model = new Transformer(TestModels.Mla(), seed: 3);
+        var prompt = Prompt(7, 6, 64);
+        var free = new TokenGenerator(model).Generate(prompt, 10, Greedy, seed: 0).ToArray();
+        using var engine = new GenerationEngine(model);
+        var (tokens, usage) = await Collect(engine.Submit(Request(prompt, 10, stop: new HashSet<int> { free[3] })));
+        int first = Array.IndexOf(free, free[3]);
+        Assert.Equal(free[..first], tokens);
+        Assert.Equal(FinishReason.Stop, usage.FinishReason);
+        Assert.Equal(first, usage.CompletionTokens);
+    }
+
+    [Fact]
+    public async Task GenerationStopsAtTheEndOfTheContext()
+    {
+        var cfg = TestModels.Mha();
+        using var model = new Transformer(cfg, seed: 3);
+        using var engine = new GenerationEngine(model);
+        var (tokens, usage) = await Collect(engine.Submit(Request(Prompt(1, cfg.MaxPositionEmbeddings - 3, 64), 100)));
+        Assert.Equal(3, tokens.Length);
+        Assert.Equal(FinishReason.Length, usage.FinishReason);
+    }
+
+    [Fact]
+    public async Task ASharedPrefixIsServedFromTheCacheWithTheSameOutput()
+    {
+        using var model = new Transformer(TestModels.Mla(), seed: 3);
+        var shared = Prompt(11, 20, 64);
+        int[] first = [.. shared, 5, 6, 7], second = [.. shared, 9, 9];
+        var expected = new TokenGenerator(model).Generate(second, 8, Greedy, seed: 0).ToArray();
+        using var engine = new GenerationEngine(model, new EngineOptions { PrefixBlockSize = 8 });
+        var a = await Collect(engine.Submit(Request(first, 4)));
+        Assert.Equal(0, a.Usage.CachedPromptTokens);
+        var b = await Collect(engine.Submit(Request(second, 8)));
+        Assert.Equal(16, b.Usage.CachedPromptTokens); // two whole blocks of the 20 shared tokens
+        Assert.Equal(expected, b.Tokens);
+        // The same prompt again: everything but the last (incomplete) block, never the whole prompt.
+        var c = await Collect(engine.Submit(Request(second, 8)));
+        Assert.Equal(16, c.Usage.CachedPromptTokens);
+        Assert.Equal(expected, c.Tokens);
+        // A follow-up turn that repeats prompt and reply hits the reply's blocks too.
+        int[] followUp = [.. second, .. expected, 3];
+        var d = await Collect(engine.Submit(Request(followUp, 2)));
+        Assert.Equal(24, d.Usage.CachedPromptTokens);
+        var stats = engine.Stats();
+        Assert.Equal(16 + 16 + 24, stats.CachedPromptTokens);
+        Assert.True(stats.PrefixCacheEntries >= 3);
+        Assert.Equal(stats.PrefixCacheEntries * 8 * KvCache.BytesPerToken(model.Config, 4), stats.PrefixCacheBytes);
+    }
+
+    [Fact]
+    public async Task CancellingARunningRequestFreesItsSlotForTheQueue()
+    {
+        var cfg = TestModels.Mha() with { MaxPositionEmbeddings = 512 };
+        using var model = new Transformer(cfg, seed: 3);
+        using var engine = new GenerationEngine(model, new EngineOptions { MaxBatchSize = 1 });
+        using var cts = new CancellationTokenSource();
+        var long1 = engine.Submit(Request(Prompt(1, 4, 64), 500), cts.Token);
+        Assert.True(await long1.Tokens.WaitToReadAsync());
+        var waiting = engine.Submit(Request(Prompt(2, 4, 64), 3));
+        Assert.Equal(1, engine.Stats().Queued);
+        Assert.Equal(1, engine.Stats().Running);
+        cts.Cancel();
+        var (tokens, usage) = await Collect(long1);
+        Assert.Equal(FinishReason.Cancelled, usage.FinishReason);
+        Assert.True(tokens.Length < 500);
+        var next = await Collect(waiting).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(3, next.Tokens.Length);
+        Assert.Equal(0, engine.Stats().Queued);
+    }
+
+    [Fact]
+    public async Task ARequestCancelledWhileQueuedNeverRuns()
+    {
+        var cfg = TestModels.Mha() with { MaxPositionEmbeddings = 512 };
+        using var model = new Transformer(cfg, seed: 3);
+        using var engine = new GenerationEngine(model, new EngineOptions { MaxBatchSize = 1 });
+        using var stopFirst = new CancellationTokenSource();
+        using var stopQueued = new CancellationTokenSource();
+        var first = engine.Submit(Request(Prompt(1, 4, 64), 500), stopFirst.Token);
+        Assert.True(await first.Tokens.WaitToReadAsync());
+        var queued = engine.Submit(Request(Prompt(2, 4, 64), 5), stopQueued.Token);
+        stopQueued.Cancel();
+        var (tokens, usage) = await Collect(queued).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Empty(tokens);
+        Assert.Equal(new GenerationUsage(4, 0, 0, FinishReason.Cancelled), usage);
+        stopFirst.Cancel();
+        await Collect(first);
+    }
+
+    [Fact]
+    public void InvalidRequestsThrowNamingTheField()
+    {
+        using var model = new Transformer(TestModels.Mla(), seed: 3);
+        using var engine = new GenerationEngine(model);
+        void Fails(GenerationRequest r, string field) =>
+            Assert.StartsWith(field, Assert.Throws<SeekSharpException>(() => engine.Submit(r)).Message);
+        Fails(Request([], 5), "prompt");
+        Fails(Request([1, 64], 5), "prompt");
+        Fails(Request([1, -2], 5), "prompt");
+        Fails(Request(Prompt(1, 64, 64), 5), "prompt");
+        Fails(Request([1, 2], 0), "max_tokens");
+        Fails(Request([1, 2], 5, new SamplingOptions(Temperature: -1)), "temperature");
+        Fails(Request([1, 2], 5, new SamplingOptions(TopP: 0)), "top_p");
+        Assert.Equal(0, engine.Stats().Queued);
+        Assert.Equal(0, engine.Stats().PromptTokens);
+    }
+
+    [Fact]
+    public async Task ManyConcurrentRequestsAllComplete()
+    {
+        using var model = new Transformer(TestModels.Mla(), seed: 3);
+        using var engine = new GenerationEngine(model, new EngineOptions { MaxBatchSize = 6, PrefixBlockSize = 4 });
+        var sampled = new SamplingOptions(Temperature: 1.0);
+        var results = await Task.WhenAll(Enumerable.Range(0, 40).Select(i => Task.Run(() =>
+            Collect(engine.Submit(Request(Prompt(i % 7, 3 + i % 11, 64), 1 + i % 9, sampled, seed: i))))));
+        for (int i = 0; i < results.Length; i++)
+        {
+            Assert.Equal(1 + i % 9, results[i].Tokens.Length);
+            Assert.Equal(FinishReason.Length, results[i].Usage.FinishReason);
+        }
+        var stats = engine.Stats();
+        Assert.Equal(0, stats.Running);
+        Assert.Equal(0, stats.Queued);
+        Assert.Equal(results.Sum(r => r.Tokens.Length), stats.CompletionTokens);
+        Assert.True(stats.CachedPromptTokens > 0); // prompts repeat every 7 requests
+    }
+
+    [Fact]
+    public void SubmittingToADisposedEngineThrows()
+    {
+        using var model = new Transformer(TestModels.Mla(), seed: 3);
+        var engine = new GenerationEngine(model);
+        engine.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => engine.Submit(Request([1, 2], 2)));
+    }
+}
