@@ -18,6 +18,7 @@ public static class SeekApp
         root.Add(DataCommand.Create());
         root.Add(BaseCommand.Create());
         root.Add(GenerateCommand.Create());
+        root.Add(ServeCommand.Create());
         root.Add(RecipeCommand.Create());
         root.Add(BenchCommand.Create());
         return root;

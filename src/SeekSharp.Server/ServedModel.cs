@@ -1,12 +1,18 @@
+using SeekSharp.Checkpoints;
+using SeekSharp.Modeling;
 using SeekSharp.Serving;
 using SeekSharp.Tokenization;
+using TorchSharp;
 
 namespace SeekSharp.Server;
 
 /// <summary>The one model a server answers for: its public id, its tokenizer and the engine that decodes it.</summary>
-public sealed class ServedModel
+public sealed class ServedModel : IDisposable
 {
-    public ServedModel(string id, BpeTokenizer tokenizer, IGenerationEngine engine)
+    readonly IDisposable? owned;
+
+    /// <param name="owned">disposed after the engine (the model weights when this server loaded them)</param>
+    public ServedModel(string id, BpeTokenizer tokenizer, IGenerationEngine engine, IDisposable? owned = null)
     {
         if (string.IsNullOrWhiteSpace(id)) throw new SeekSharpException("model id: expected a non-empty name.");
         if (tokenizer.VocabSize != engine.Config.VocabSize)
@@ -14,6 +20,7 @@ public sealed class ServedModel
         Id = id;
         Tokenizer = tokenizer;
         Engine = engine;
+        this.owned = owned;
     }
 
     public string Id { get; }
@@ -25,4 +32,40 @@ public sealed class ServedModel
 
     /// <summary>Unix seconds when the server started: the `created` of /v1/models.</summary>
     public long Created { get; } = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+    /// <summary>
+    /// Loads a model folder (config.json, model.safetensors, tokenizer.json) onto <paramref name="device"/> with
+    /// matmuls in <paramref name="precision"/> (bf16 or fp32, the training convention; weights stay fp32) and
+    /// starts a continuous-batching engine on it.
+    /// </summary>
+    /// <param name="id">the model name clients send; null = the folder's name</param>
+    public static ServedModel Load(string dir, string? id, string device, string precision, EngineOptions engineOptions)
+    {
+        var dtype = precision switch
+        {
+            "bf16" => torch.ScalarType.BFloat16,
+            "fp32" => torch.ScalarType.Float32,
+            _ => throw new SeekSharpException($"--precision: expected bf16 or fp32, got \"{precision}\"."),
+        };
+        engineOptions.Validate();
+        var tokenizer = BpeTokenizer.Load(dir);
+        var model = ModelFiles.Load(dir, new torch.Device(device));
+        try
+        {
+            model.SetComputeType(dtype);
+            var engine = new GenerationEngine(model, engineOptions);
+            try
+            {
+                return new ServedModel(id ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir))), tokenizer, engine, model);
+            }
+            catch { engine.Dispose(); throw; }
+        }
+        catch { model.Dispose(); throw; }
+    }
+
+    public void Dispose()
+    {
+        Engine.Dispose();
+        owned?.Dispose();
+    }
 }

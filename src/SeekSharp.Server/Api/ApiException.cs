@@ -22,7 +22,7 @@ public sealed class ApiException(int status, string message, string? param = nul
     public byte[] ToJson() => ErrorJson(Message, Type, Param, Code);
 
     public static byte[] ErrorJson(string message, string type, string? param, string? code) =>
-        JsonSerializer.SerializeToUtf8Bytes(new { error = new { message, type, param, code } });
+        JsonSerializer.SerializeToUtf8Bytes(new { error = new { message, type, param, code } }, ApiJson.Options);
 
     public async Task WriteAsync(HttpResponse response)
     {
