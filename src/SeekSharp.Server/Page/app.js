@@ -7,6 +7,7 @@
 const $ = (id) => document.getElementById(id);
 const turns = [];
 let modelId = null;
+let contextLength = null;
 let busy = false;
 
 $("key").value = localStorage.getItem("seeksharp.key") || "";
@@ -29,6 +30,9 @@ async function loadModel() {
   if (!res.ok) { $("model").textContent = "model unavailable (" + await apiError(res) + ")"; return; }
   const list = await res.json();
   modelId = list.data[0].id;
+  contextLength = list.data[0].context_length;
+  $("max-tokens").max = contextLength;
+  if (Number($("max-tokens").value) > contextLength) $("max-tokens").value = contextLength;
   $("model").textContent = `${modelId} · context ${list.data[0].context_length} tokens`;
 }
 
@@ -97,7 +101,8 @@ async function send(text) {
       method: "POST", headers: headers(),
       body: JSON.stringify({
         model: modelId, messages, stream: true, stream_options: { include_usage: true },
-        max_tokens: Number($("max-tokens").value) || undefined, temperature: Number($("temperature").value),
+        // The server refuses max_tokens above the context and shortens it to the room the prompt leaves.
+        max_tokens: Math.min(Number($("max-tokens").value) || contextLength, contextLength), temperature: Number($("temperature").value),
       }),
     });
     if (!res.ok) throw new Error(await apiError(res));
