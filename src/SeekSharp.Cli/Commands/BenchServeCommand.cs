@@ -90,12 +90,13 @@ public static class BenchServeCommand
                 log.Append(new Dictionary<string, object?> { ["type"] = "summary", ["result"] = JsonSerializer.SerializeToElement(r, Json) });
             }
         });
-        var t = new Table().AddColumns("clients", "requests", "failures", "tokens", "tok/s", "vs first", "mean batch", "TTFT p50", "TTFT p99", "latency p50", "latency p99");
+        var t = new Table().AddColumns("clients", "requests", "failed", "tokens", "tok/s", "vs first", "batch", "TTFT p50/p99 ms", "latency p50/p99 s");
         foreach (var r in results)
             t.AddRow($"{r.Clients}", $"{r.Requests}", r.Failures == 0 ? "0" : $"[red]{r.Failures}[/]", $"{r.CompletionTokens:N0}", $"{r.TokensPerSecond:N1}",
-                $"{r.RatioToFirst:F2}x", r.MeanBatch is { } b ? $"{b:F1}" : "-", Ms(r.TtftP50), Ms(r.TtftP99), Sec(r.LatencyP50), Sec(r.LatencyP99));
+                $"{r.RatioToFirst:F2}x", r.MeanBatch is { } b ? $"{b:F1}" : "-", $"{Ms(r.TtftP50)} / {Ms(r.TtftP99)}", $"{Sec(r.LatencyP50)} / {Sec(r.LatencyP99)}");
         AnsiConsole.Write(t);
-        AnsiConsole.MarkupLineInterpolated($"[grey]{modelId}: streaming chat, max_tokens {maxTokens}, {(duration is { } dd ? $"{dd.TotalSeconds:0} s per run" : $"{requests} requests per run")}; tok/s = completion tokens / wall time; per-request lines in {Path.GetFullPath(outPath)}[/]");
+        AnsiConsole.MarkupLineInterpolated($"per-request lines and summaries: {Path.GetFullPath(outPath)}");
+        AnsiConsole.MarkupLineInterpolated($"[grey]{modelId}: streaming chat, max_tokens {maxTokens}, {(duration is { } dd ? $"{dd.TotalSeconds:0} s per run" : $"{requests} requests per run")}; tok/s = completion tokens / wall time; batch = mean sequences per decode step[/]");
     }
 
     static async Task<string> ModelIdAsync(HttpClient http, string? key)
@@ -123,8 +124,8 @@ public static class BenchServeCommand
         return counts.Length > 0 ? counts : throw new SeekSharpException("--clients: expected at least one number.");
     }
 
-    static string Ms(double s) => double.IsNaN(s) ? "-" : $"{s * 1000:N0} ms";
-    static string Sec(double s) => double.IsNaN(s) ? "-" : $"{s:F2} s";
+    static string Ms(double s) => double.IsNaN(s) ? "-" : $"{s * 1000:N0}";
+    static string Sec(double s) => double.IsNaN(s) ? "-" : $"{s:F2}";
 
     static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 }

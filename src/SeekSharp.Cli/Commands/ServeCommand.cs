@@ -53,7 +53,8 @@ public static class ServeCommand
         {
             var key = ApiKeyFile.Add(p.GetValue(file)!, p.GetValue(name)!, p.GetValue(rpm), p.GetValue(budget));
             var limits = $"{(p.GetValue(rpm) is { } r ? $"{r} requests/min" : "no rate limit")}, {(p.GetValue(budget) is { } b ? $"budget ${b:0.######}" : "no budget")}";
-            AnsiConsole.MarkupLineInterpolated($"[grey]added key \"{p.GetValue(name)}\" to {p.GetValue(file)} ({limits}); it is shown only now, the file keeps its SHA-256:[/]");
+            AnsiConsole.MarkupLineInterpolated($"[grey]added key \"{p.GetValue(name)}\" ({limits})[/]");
+            AnsiConsole.MarkupLineInterpolated($"[grey]to {p.GetValue(file)}, which keeps only its SHA-256; the key is shown once:[/]");
             Console.WriteLine(key);
             return 0;
         }));

@@ -72,6 +72,7 @@ public class CliTests : TempDirTest
             "seek base train: --batch-size --checkpoint-every --data --device --eval-every --grad-accum --hardware --lr --out --precision --preset --resume --seed --seq-len --steps --warmup",
             "seek bench: ",
             "seek bench data: --corpora --json --tokenizer",
+            "seek bench serve: --api-key --clients --device --duration --max-batch --max-tokens --model --out --precision --requests --url",
             "seek bench train: --batch-size --device --json --precision --preset --rounds --steps --warmup",
             "seek data: ",
             "seek data prepare: --column --dedup-threshold --field --format --lexicon --out --source --tokenizer --val-fraction",
@@ -81,6 +82,9 @@ public class CliTests : TempDirTest
             "seek quickstart: --device --documents --out --steps",
             "seek recipe: ",
             "seek recipe finance: --companies --days --lexicon --out --seed",
+            "seek serve: --api-keys --device --host --max-batch --model --name --port --precision --pricing",
+            "seek serve keys: ",
+            "seek serve keys add: --budget-usd --file --name --rpm",
             "seek tok: ",
             "seek tok train: --input --out --vocab",
         ];
