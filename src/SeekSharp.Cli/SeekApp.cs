@@ -17,6 +17,7 @@ public static class SeekApp
         root.Add(TokCommand.Create());
         root.Add(DataCommand.Create());
         root.Add(BaseCommand.Create());
+        root.Add(ChatCommand.Create());
         root.Add(GenerateCommand.Create());
         root.Add(ServeCommand.Create());
         root.Add(RecipeCommand.Create());

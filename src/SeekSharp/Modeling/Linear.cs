@@ -8,7 +8,11 @@ namespace SeekSharp.Modeling;
 // Linear: weights stay in their storage dtype (fp32 masters while training), and the input and weight
 // are cast to ComputeType for the matmul. Autograd sees the casts, so gradients land on the fp32
 // master in fp32. Everything numerically sensitive (norms, router, softmax, loss) runs in fp32 outside
-// this seam. FP8 block-scaled numerics will plug in here.
+// this seam. FP8 block-scaled numerics will plug in here. An optional LoRA adapter adds its low-rank
+// update here too: factored in forward (x Wᵀ + s·(x Aᵀ)Bᵀ, so a frozen W needs no weight gradient), folded
+// into ComputeWeight for the callers that use the weight itself (MLP's fused gate/up, MLA's absorbed
+// decoding). The adapter is not a registered submodule: the model's state_dict stays the base weights,
+// and adapters are saved on their own (Alignment/Lora).
 
 /// <summary>y = x Wᵀ without bias; the matmul runs in <see cref="ComputeType"/>.</summary>
 public sealed class Linear : nn.Module<Tensor, Tensor>
@@ -21,6 +25,20 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     public int InFeatures { get; }
     public int OutFeatures { get; }
 
+    LoraAdapter? adapter;
+
+    /// <summary>The low-rank adapter applied on top of the weight, or null.</summary>
+    public LoraAdapter? Adapter
+    {
+        get => adapter;
+        set
+        {
+            if (value is not null && (value.lora_A.shape[1] != InFeatures || value.lora_B.shape[0] != OutFeatures))
+                throw new ArgumentException($"adapter shape ({value.lora_B.shape[0]}x{value.lora_A.shape[1]}) does not fit a {OutFeatures}x{InFeatures} Linear");
+            adapter = value;
+        }
+    }
+
     public Linear(int inFeatures, int outFeatures, string name = "linear") : base(name)
     {
         InFeatures = inFeatures;
@@ -30,11 +48,38 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     }
 
     /// <param name="x">(..., in) in any float dtype; result (..., out) in ComputeType.</param>
-    public override Tensor forward(Tensor x) =>
-        nn.functional.linear(Cast(x), Cast(weight));
+    public override Tensor forward(Tensor x)
+    {
+        if (adapter is null) return nn.functional.linear(Cast(x), Cast(weight));
+        using var scope = NewDisposeScope();
+        var cx = Cast(x);
+        return (nn.functional.linear(cx, Cast(weight)) + adapter.Delta(cx, ComputeType)).MoveToOuterDisposeScope();
+    }
 
-    /// <summary>The weight as the matmul sees it (used by MLA's absorbed decoding).</summary>
-    public Tensor ComputeWeight() => Cast(weight);
+    /// <summary>The weight as the matmul sees it, adapter included (used by the fused MLP and MLA's absorbed decoding).</summary>
+    public Tensor ComputeWeight()
+    {
+        if (adapter is null) return Cast(weight);
+        using var scope = NewDisposeScope();
+        return Cast(weight + adapter.DeltaWeight()).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Folds the adapter into the weight (W += ΔW, fp32) and drops it.</summary>
+    public void MergeAdapter()
+    {
+        if (adapter is null) return;
+        using (no_grad())
+        using (var delta = adapter.DeltaWeight())
+            weight.add_(delta);
+        adapter.Dispose();
+        adapter = null;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) adapter?.Dispose();
+        base.Dispose(disposing);
+    }
 
     Tensor Cast(Tensor t) => t.dtype == ComputeType ? t.alias() : t.to_type(ComputeType);
 }

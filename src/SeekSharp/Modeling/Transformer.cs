@@ -93,6 +93,10 @@ public sealed class Transformer : nn.Module
         return (Head(h).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
     }
 
+    /// <summary>Final hidden states (B, T, D) after the last norm, in the compute dtype, for heads other than the
+    /// language-model head (a reward model's scalar head), and the MoE balance loss.</summary>
+    public (Tensor Hidden, Tensor? AuxLoss) ForwardHidden(Tensor ids) => model.Forward(ids, 0, rope, null);
+
     /// <summary>Next-token logits only (B, V) for the last position; cheaper when decoding.</summary>
     public Tensor ForwardLast(Tensor ids, Positions pos, KvCache? cache)
     {

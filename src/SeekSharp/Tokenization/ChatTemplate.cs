@@ -10,8 +10,11 @@ public sealed record ChatMessage(string Role, string Content);
 /// One &lt;|bos|&gt; at the start; each message is its role token, its content verbatim (no added
 /// spaces or newlines), then &lt;|eos|&gt;. A generation prompt is a bare &lt;|assistant|&gt;, so the model
 /// ends its turn by emitting &lt;|eos|&gt;. EncodeChat builds ids piece by piece and encodes content with
-/// special tokens disallowed, so text in a message can never forge a role boundary (Encode(Render(...),
-/// allowSpecial: true) agrees with it whenever the content holds no special-token text).
+/// special tokens disallowed, so text in a message can never forge a role boundary. The one exception
+/// is the R1 reasoning tags (&lt;think&gt; &lt;/think&gt; &lt;answer&gt; &lt;/answer&gt;) inside assistant content:
+/// they become their single tokens, as the model emits them when it generates, so SFT teaches the ids
+/// that rewards look for. (Encode(Render(...), allowSpecial: true) agrees with EncodeChat whenever
+/// user and system content hold no special-token text and assistant content no role tokens.)
 /// </summary>
 public static class ChatTemplate
 {
@@ -49,7 +52,8 @@ public static class ChatTemplate
             mask.Add(false);
             var isAssistant = m.Role == "assistant";
             var before = ids.Count;
-            tok.EncodeInto(m.Content ?? "", allowSpecial: false, ids);
+            if (isAssistant) EncodeAssistantContent(tok, m.Content ?? "", ids);
+            else tok.EncodeInto(m.Content ?? "", allowSpecial: false, ids);
             ids.Add(tok.EosId);
             for (var i = before; i < ids.Count; i++) mask.Add(isAssistant);
         }
@@ -59,6 +63,29 @@ public static class ChatTemplate
             mask.Add(false);
         }
         return ([.. ids], [.. mask]);
+    }
+
+    static readonly string[] ReasoningTags =
+        [SpecialTokens.ThinkStart, SpecialTokens.ThinkEnd, SpecialTokens.AnswerStart, SpecialTokens.AnswerEnd];
+
+    /// <summary>Assistant text: the reasoning tags as their tokens, everything else (role tokens included) as text.</summary>
+    public static void EncodeAssistantContent(BpeTokenizer tok, string content, List<int> ids)
+    {
+        int start = 0;
+        while (true)
+        {
+            int at = -1, tag = -1;
+            for (int t = 0; t < ReasoningTags.Length; t++)
+            {
+                int i = content.IndexOf(ReasoningTags[t], start, StringComparison.Ordinal);
+                if (i >= 0 && (at < 0 || i < at)) { at = i; tag = t; }
+            }
+            if (at < 0) break;
+            tok.EncodeInto(content.AsSpan(start, at - start), allowSpecial: false, ids);
+            ids.Add(tok.TokenToId(ReasoningTags[tag]));
+            start = at + ReasoningTags[tag].Length;
+        }
+        tok.EncodeInto(content.AsSpan(start), allowSpecial: false, ids);
     }
 
     private static string RoleToken(string role) => role switch

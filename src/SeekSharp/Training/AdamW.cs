@@ -15,6 +15,9 @@ public sealed class AdamW : IDisposable
     readonly Dictionary<string, (Tensor M, Tensor V)> state = new();
     readonly TrainConfig cfg;
 
+    /// <summary>The parameters this optimizer updates (those that required gradients when it was built).</summary>
+    public IReadOnlyList<Parameter> Parameters { get; }
+
     /// <summary>Optimizer steps taken (bias correction uses it).</summary>
     public long Step { get; private set; }
 
@@ -22,6 +25,7 @@ public sealed class AdamW : IDisposable
     {
         this.cfg = cfg;
         parameters = named.Where(p => p.P.requires_grad).Select(p => (p.Name, p.P, p.P.dim() >= 2)).ToList();
+        Parameters = parameters.Select(p => p.P).ToList();
     }
 
     public void Update(double lr)

@@ -93,7 +93,7 @@ public static class Pretrainer
             var m = new StepMetrics(done, tc.Steps, lastLoss, outcome.AuxLoss, lr, outcome.GradNorm, stepSeconds,
                 tokensPerStep / Math.Max(stepSeconds, 1e-9), state.TokensSeen, elapsedBefore + clock.Elapsed.TotalSeconds,
                 valLoss, load.Count > 0 ? load : null);
-            metrics.Append(ToRecord(m));
+            metrics.Append(m.ToRecord());
             observer?.OnStep(m);
 
             if (last || (tc.CheckpointEvery > 0 && done % tc.CheckpointEvery == 0))
@@ -148,23 +148,5 @@ public static class Pretrainer
             n++;
         }
         return n == 0 ? double.NaN : sum / n;
-    }
-
-    static Dictionary<string, object?> ToRecord(StepMetrics m)
-    {
-        var r = new Dictionary<string, object?>
-        {
-            ["step"] = m.Step, ["loss"] = m.Loss, ["lr"] = m.LearningRate, ["grad_norm"] = m.GradNorm,
-            ["step_seconds"] = m.StepSeconds, ["tokens_per_second"] = m.TokensPerSecond, ["tokens"] = m.TokensSeen,
-            ["elapsed_seconds"] = m.ElapsedSeconds,
-        };
-        if (m.AuxLoss != 0) r["aux_loss"] = m.AuxLoss;
-        if (m.ValLoss is { } v) r["val_loss"] = v;
-        if (m.ExpertLoad is { } load)
-        {
-            r["expert_load"] = load.ToDictionary(kv => kv.Key.ToString(), kv => kv.Value.Select(x => Math.Round(x, 4)).ToArray());
-            r["expert_imbalance"] = load.ToDictionary(kv => kv.Key.ToString(), kv => Math.Round(kv.Value.Max() * kv.Value.Length, 3));
-        }
-        return r;
     }
 }

@@ -3,14 +3,23 @@ using static TorchSharp.torch;
 
 namespace SeekSharp.Training;
 
-// One optimizer step, shared by the pretraining loop and `seek bench train` so the benchmark measures
-// exactly what training runs: micro-batches forward and backward inside dispose scopes, global-norm
-// clipping, AdamW, then the routers' bias update from the load they saw during the step.
+// One optimizer step, shared by pretraining, `seek bench train`, SFT and reward-model training, so the
+// benchmark measures exactly what training runs: micro-batches forward and backward inside dispose
+// scopes, global-norm clipping over the parameters the optimizer trains (all of them in pretraining,
+// only the adapters with LoRA, backbone and head for a reward model), AdamW, then the routers' bias
+// update from the load they saw during the step. What a micro-batch's loss is belongs to the caller:
+// next-token cross-entropy for pretraining (below), masked for SFT, pairwise for reward models.
 
 /// <summary>The result of one optimizer step.</summary>
 public readonly record struct StepOutcome(double Loss, double AuxLoss, double GradNorm, IReadOnlyDictionary<int, double[]> ExpertLoad);
 
-/// <summary>Runs optimizer steps of a model with a fixed batch shape.</summary>
+/// <summary>One micro-batch's share of a step's objective: the step minimizes Σ (Loss + Aux) over micro-batches,
+/// so the caller scales each (e.g. by 1/grad_accum) as it wants them combined. Loss is also what gets logged.</summary>
+public readonly record struct MicroLoss(Tensor Loss, Tensor? Aux = null);
+
+/// <summary>Runs optimizer steps of a model.</summary>
+/// <param name="seqLen">Row length of <see cref="Inputs"/>/<see cref="Targets"/> for the fixed-shape pretraining path; 0 when only
+/// the generic <see cref="Run(double, Func{int, MicroLoss})"/> is used.</param>
 public sealed class TrainStep(Transformer model, AdamW optimizer, TrainConfig tc, int seqLen, Device device)
 {
     readonly IReadOnlyList<(int Layer, Gate Gate)> gates = model.Gates;
@@ -18,27 +27,38 @@ public sealed class TrainStep(Transformer model, AdamW optimizer, TrainConfig tc
     public long[] Targets { get; } = new long[tc.BatchSize * seqLen];
     public int TokensPerStep => tc.BatchSize * seqLen * tc.GradAccum;
 
+    /// <summary>Called once per step after every micro-batch's backward and before clipping: a place to edit
+    /// gradients (LoRA zeroes the embedding rows it does not train).</summary>
+    public Action? OnGradients { get; set; }
+
+    /// <summary>A pretraining step: mean next-token cross-entropy over fixed (batch, seq_len) micro-batches.</summary>
     /// <param name="fillBatch">Fills <see cref="Inputs"/> and <see cref="Targets"/> for micro-batch i.</param>
-    public StepOutcome Run(double lr, Action<int> fillBatch)
+    public StepOutcome Run(double lr, Action<int> fillBatch) => Run(lr, micro =>
     {
-        int b = tc.BatchSize;
+        fillBatch(micro);
+        var x = tensor(Inputs, [tc.BatchSize, seqLen]).to(device);
+        var y = tensor(Targets, [tc.BatchSize * seqLen]).to(device);
+        var (logits, aux) = model.Forward(x);
+        var loss = nn.functional.cross_entropy(logits.view(-1, model.Config.VocabSize), y);
+        return new MicroLoss(loss / tc.GradAccum, aux is null ? null : aux / tc.GradAccum);
+    });
+
+    /// <summary>A step over grad_accum micro-batches whose losses <paramref name="microLoss"/> computes (inside a dispose scope per micro-batch).</summary>
+    public StepOutcome Run(double lr, Func<int, MicroLoss> microLoss)
+    {
         double lossSum = 0, auxSum = 0, gradNorm;
         foreach (var (_, g) in gates) g.ResetLoad();
         for (int micro = 0; micro < tc.GradAccum; micro++)
         {
-            fillBatch(micro);
             using var scope = NewDisposeScope();
-            var x = tensor(Inputs, [b, seqLen]).to(device);
-            var y = tensor(Targets, [b * seqLen]).to(device);
-            var (logits, aux) = model.Forward(x);
-            var loss = nn.functional.cross_entropy(logits.view(-1, model.Config.VocabSize), y);
-            var total = aux is null ? loss : loss + aux;
-            (total / tc.GradAccum).backward();
+            var (loss, aux) = microLoss(micro);
+            (aux is null ? loss : loss + aux).backward();
             lossSum += loss.item<float>();
             if (aux is not null) auxSum += aux.item<float>();
         }
+        OnGradients?.Invoke();
         using (NewDisposeScope())
-            gradNorm = tc.GradClip > 0 ? nn.utils.clip_grad_norm_(model.parameters(), tc.GradClip) : GlobalNorm();
+            gradNorm = tc.GradClip > 0 ? nn.utils.clip_grad_norm_(optimizer.Parameters, tc.GradClip) : GlobalNorm();
         optimizer.Update(lr);
         optimizer.ZeroGrad();
 
@@ -50,13 +70,13 @@ public sealed class TrainStep(Transformer model, AdamW optimizer, TrainConfig tc
             load[layer] = counts.Select(c => c / sum).ToArray();
             g.UpdateBias(tc.BiasUpdateSpeed);
         }
-        return new StepOutcome(lossSum / tc.GradAccum, auxSum / tc.GradAccum, gradNorm, load);
+        return new StepOutcome(lossSum, auxSum, gradNorm, load);
     }
 
     double GlobalNorm()
     {
         double sq = 0;
-        foreach (var p in model.parameters())
+        foreach (var p in optimizer.Parameters)
             if (p.grad is { } g) sq += g.pow(2).sum().item<float>();
         return Math.Sqrt(sq);
     }

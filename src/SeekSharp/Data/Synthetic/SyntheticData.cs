@@ -85,19 +85,28 @@ public static class SyntheticData
         {
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            try { list.Add(Parse(line)); }
-            catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
-            {
-                throw new SeekSharpException($"{path}:{lineNo}: {e.Message}", e);
-            }
+            list.Add(ParseLine(line, $"{path}:{lineNo}"));
         }
         return list;
     }
 
-    static SyntheticRecord Parse(string line)
+    /// <summary>Parses one record line; a malformed one is a SeekSharpException prefixed with <paramref name="where"/> ("file:line").</summary>
+    public static SyntheticRecord ParseLine(string line, string where)
     {
-        using var doc = JsonDocument.Parse(line);
-        var root = doc.RootElement;
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            return Parse(doc.RootElement);
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
+        {
+            throw new SeekSharpException($"{where}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Parses one record object; malformed: FormatException (or a JSON exception) with the field.</summary>
+    public static SyntheticRecord Parse(JsonElement root)
+    {
         if (root.ValueKind != JsonValueKind.Object) throw new FormatException("expected a JSON object");
         string Str(string name) => root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String
             ? v.GetString()! : throw new FormatException($"missing or non-string field '{name}'");

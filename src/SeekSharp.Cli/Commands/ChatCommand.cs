@@ -1,0 +1,14 @@
+using System.CommandLine;
+
+namespace SeekSharp.Cli.Commands;
+
+/// <summary>`seek chat ...`: alignment stages. Each subcommand lives in its own file.</summary>
+public static class ChatCommand
+{
+    public static Command Create() => new("chat", "Alignment: supervised fine-tuning, LoRA, reward models.")
+    {
+        ChatSftCommand.Create(),
+        ChatMergeCommand.Create(),
+        ChatRmCommand.Create(),
+    };
+}

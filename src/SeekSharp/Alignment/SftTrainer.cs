@@ -1,0 +1,125 @@
+using System.Text.Json;
+using SeekSharp.Checkpoints;
+using SeekSharp.IO;
+using SeekSharp.Ledger;
+using SeekSharp.Modeling;
+using SeekSharp.Reports;
+using SeekSharp.Tokenization;
+using SeekSharp.Training;
+using static TorchSharp.torch;
+
+namespace SeekSharp.Alignment;
+
+// Supervised fine-tuning of a pretrained model folder on chat data, with the loss on assistant tokens only
+// (ChatTemplate's mask: assistant content and the <|eos|> closing it). The objective of a step is the mean
+// over every assistant token of its grad_accum micro-batches (each micro-batch's summed loss is divided by
+// the step's total), so long and short answers weigh by their tokens, as in one big batch. Micro-batches
+// are right-padded (ChatBatch). With LoRA the base is frozen, router biases included, and only adapters
+// train (and the special tokens' embedding rows, see Lora); at the end they are saved in OUT/adapter/ and
+// merged, so OUT is always a plain model folder. LoRA runs without weight decay: AdamW would decay every
+// row of the embedding matrix, not just the trained ones.
+// The architecture comes from the base model's config.json unchanged; the tokenizer files are copied.
+
+/// <summary>What a finished SFT run reports.</summary>
+public sealed record SftResult(string OutDir, int Steps, int TrainExamples, int ValExamples, int SkippedTooLong,
+    double FinalLoss, double? FinalValLoss, double TokensPerSecond, LedgerEntry Ledger, string? AdapterDir);
+
+public static class SftTrainer
+{
+    public const string ConfigFile = "sft_config.json";
+    public const string AdapterFolder = "adapter";
+
+    /// <summary>Fine-tunes on the records of <see cref="SftConfig.DataPath"/>.</summary>
+    public static SftResult Run(SftConfig config, ITrainingObserver? observer = null)
+    {
+        if (string.IsNullOrWhiteSpace(config.DataPath)) throw new SeekSharpException("sft config: 'data' (--data) is required.");
+        return Run(config, ChatData.Read(config.DataPath), observer);
+    }
+
+    /// <summary>Fine-tunes on conversations held in memory (e.g. <see cref="ChatData.FromProblems"/>).</summary>
+    public static SftResult Run(SftConfig config, IReadOnlyList<ChatExample> examples, ITrainingObserver? observer = null)
+    {
+        config.Validate();
+        FineTuning.PrepareOutput(config.ModelDir, config.OutDir);
+        var tok = BpeTokenizer.Load(config.ModelDir);
+        var device = new Device(config.Train.Device);
+        using var model = ModelFiles.Load(config.ModelDir, device);
+        if (tok.VocabSize != model.Config.VocabSize)
+            throw new SeekSharpException($"{config.ModelDir}: tokenizer has {tok.VocabSize} tokens but config.json says vocab_size {model.Config.VocabSize}.");
+
+        int maxTokens = config.Train.SeqLen > 0 ? Math.Min(config.Train.SeqLen, model.Config.MaxPositionEmbeddings) : model.Config.MaxPositionEmbeddings;
+        var (encoded, tooLong) = ChatData.Encode(tok, examples, maxTokens);
+        if (tooLong > 0) observer?.OnMessage($"{tooLong} of {examples.Count} conversations are longer than {maxTokens} tokens and were left out.");
+        if (encoded.Count == 0) throw new SeekSharpException($"{config.DataPath ?? "data"}: no conversation fits in {maxTokens} tokens.");
+        var (train, val) = FineTuning.Split(encoded, config.ValFraction, config.Train.Seed);
+
+        var tc = config.Train;
+        if (config.Epochs > 0) tc = tc with { Steps = Math.Max(1, (int)Math.Ceiling(config.Epochs * train.Count / (tc.BatchSize * tc.GradAccum))) };
+        // A frozen base means frozen router biases too: only the adapters may change.
+        if (config.Lora is not null) tc = tc with { BiasUpdateSpeed = 0 };
+        var saved = config with { Train = tc };
+
+        var attachment = config.Lora is { } lora
+            ? Lora.Attach(model, lora, tc.Seed, lora.TrainSpecialTokens ? tok.Specials.Values.ToList() : null)
+            : null;
+        model.SetComputeType(tc.Precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32);
+        model.train();
+        using var optimizer = new AdamW(attachment?.Parameters ?? model.named_parameters().ToList(), tc);
+        var stepper = new TrainStep(model, optimizer, tc, 0, device) { OnGradients = attachment is null ? null : attachment.MaskGradients };
+        var sampler = new EpochSampler(train.Count, tc.Seed);
+        int batch = Math.Min(tc.BatchSize, train.Count);
+
+        AtomicFile.WriteAllText(Path.Combine(config.OutDir, ConfigFile), JsonSerializer.Serialize(saved, SftConfig.Json));
+        using var metrics = MetricsLog.Open(Path.Combine(config.OutDir, MetricsLog.FileName));
+        using var ledger = RunLedger.Start("sft", HardwareProfile.Resolve(config.HardwareProfilePath));
+        var cost = ModelCost.Of(model.Config, maxTokens);
+
+        var loop = StepLoop.Run(tc, metrics, ledger, cost.TrainingFlopsPerToken, observer, (step, lr) =>
+        {
+            var micro = Enumerable.Range(0, tc.GradAccum)
+                .Select(m => ChatBatch.Collate(sampler.Batch((long)step * tc.GradAccum + m, batch).Select(i => train[i]).ToList(), tok.PadId, maxTokens))
+                .ToList();
+            double lossTokens = Math.Max(1, micro.Sum(b => b.LossTokens));
+            var outcome = stepper.Run(lr, m =>
+            {
+                var (logits, aux) = model.Forward(tensor(micro[m].Inputs, [micro[m].Rows, micro[m].Length]).to(device));
+                var loss = LmLoss.Sum(logits, tensor(micro[m].Targets).to(device)) / lossTokens;
+                return new MicroLoss(loss, config.Lora is null && aux is not null ? aux / tc.GradAccum : null);
+            });
+            return new LoopStep(outcome, micro.Sum(b => (long)b.Tokens),
+                new Dictionary<string, double> { ["assistant_tokens"] = lossTokens });
+        }, val.Count > 0 ? () => new LoopEval(Evaluate(model, val, Math.Min(tc.BatchSize, val.Count), tc.EvalBatches, tok.PadId, maxTokens, device)) : null);
+
+        string? adapterDir = null;
+        if (config.Lora is { } l)
+        {
+            adapterDir = Path.Combine(config.OutDir, AdapterFolder);
+            Lora.Save(adapterDir, model, l, config.ModelDir, attachment!.TokenRows);
+            Lora.Merge(model);
+        }
+        ModelFiles.Save(config.OutDir, model);
+        BpeTokenizer.CopyFiles(config.ModelDir, config.OutDir);
+        var entry = ledger.Finish();
+        entry.Write(Path.Combine(config.OutDir, "ledger.json"));
+        metrics.Dispose();
+        RunReport.Write(config.OutDir, config.Lora is null ? "Supervised fine-tuning" : $"Supervised fine-tuning (LoRA r={config.Lora.Rank})");
+        return new SftResult(config.OutDir, tc.Steps, train.Count, val.Count, tooLong, loop.FinalLoss, loop.FinalEval?.Loss,
+            loop.TokensPerSecond, entry, adapterDir);
+    }
+
+    /// <summary>Mean cross-entropy per assistant token over the first <paramref name="maxBatches"/> batches of <paramref name="val"/>.</summary>
+    public static double Evaluate(Transformer model, IReadOnlyList<ChatTokens> val, int batchSize, int maxBatches, int padId, int maxLength, Device device)
+    {
+        using var _ = no_grad();
+        double sum = 0, count = 0;
+        for (int b = 0; b < maxBatches && b * batchSize < val.Count; b++)
+        {
+            using var scope = NewDisposeScope();
+            var batch = ChatBatch.Collate(val.Skip(b * batchSize).Take(batchSize).ToList(), padId, maxLength);
+            var (logits, _) = model.Forward(tensor(batch.Inputs, [batch.Rows, batch.Length]).to(device));
+            sum += LmLoss.Sum(logits, tensor(batch.Targets).to(device)).item<float>();
+            count += batch.LossTokens;
+        }
+        return count == 0 ? double.NaN : sum / count;
+    }
+}
