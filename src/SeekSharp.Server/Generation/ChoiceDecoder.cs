@@ -3,7 +3,7 @@ using SeekSharp.Tokenization;
 
 namespace SeekSharp.Server.Generation;
 
-// Reasoning split (docs/decisions/0007-serving-api.md): <think> and </think> are single special tokens,
+// Reasoning split (docs/decisions/0008-serving-api.md): <think> and </think> are single special tokens,
 // so the split is exact on ids: tokens between them go to reasoning_content, the rest to content, and the
 // tags themselves are never shown. <answer>/</answer> are markup of the training format, like the role
 // tokens: chat output drops them, so content is the answer text itself. Stop sequences apply to content

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using SeekSharp.Cli;
 using SeekSharp.Server.Auth;
-using SeekSharp.Tests.Server;
 
 namespace SeekSharp.Tests.Cli;
 
@@ -64,7 +63,8 @@ public class ServeCliTests : TempDirTest
     [Fact]
     public void BenchServeRunsClientsInProcessAndWritesJsonl()
     {
-        var model = RealModel.SaveFolder(NewDir());
+        using var folder = new SeekSharp.Tests.Alignment.ChatModelFolder();
+        var model = folder.ModelDir;
         var jsonl = Path.Combine(NewDir(), "bench.jsonl");
         var (code, output) = Run("bench", "serve", "--model", model, "--clients", "1,2", "--requests", "2", "--max-tokens", "3", "--max-batch", "2", "--out", jsonl);
         Assert.True(code == 0, output);

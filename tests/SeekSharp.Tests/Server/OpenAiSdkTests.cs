@@ -22,7 +22,8 @@ public class OpenAiSdkTests : TempDirTest
     [Fact]
     public async Task SdkChatsWithTheRealEngineStreamingAndNot()
     {
-        using var served = RealModel.Serve(RealModel.SaveFolder(NewDir()));
+        using var folder = new SeekSharp.Tests.Alignment.ChatModelFolder();
+        using var served = RealModel.Serve(folder.ModelDir);
         var (app, url) = await RealModel.StartKestrel(served);
         await using var _ = app;
         var client = Client(url);

@@ -1,23 +1,12 @@
-using SeekSharp.Checkpoints;
-using SeekSharp.Modeling;
 using SeekSharp.Server;
 using SeekSharp.Serving;
-using SeekSharp.Tests.Modeling;
 using static SeekSharp.Tests.Server.TestServing;
 
 namespace SeekSharp.Tests.Server;
 
-/// <summary>A tiny random-weight model folder (MLA + MoE, context 64, the shared test tokenizer), served by the real engine.</summary>
+/// <summary>The real engine on a tiny random-weight model folder (Alignment/ChatModelFolder: MLA + MoE, context 64).</summary>
 static class RealModel
 {
-    public static string SaveFolder(string dir)
-    {
-        using var m = new Transformer(TestModels.Mla() with { VocabSize = Tok.VocabSize, MaxPositionEmbeddings = 64 });
-        ModelFiles.Save(dir, m);
-        Tok.Save(dir);
-        return dir;
-    }
-
     /// <summary>Loads a saved folder the way `seek serve` does, with the id "tiny".</summary>
     public static ServedModel Serve(string dir, int maxBatch = 4) =>
         ServedModel.Load(dir, ModelId, "cpu", "bf16", new EngineOptions { MaxBatchSize = maxBatch });
