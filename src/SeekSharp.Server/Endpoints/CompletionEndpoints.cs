@@ -1,10 +1,8 @@
 using System.Diagnostics;
-using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using SeekSharp.Server.Api;
-using SeekSharp.Server.Auth;
 using SeekSharp.Server.Generation;
 
 namespace SeekSharp.Server.Endpoints;
@@ -20,44 +18,27 @@ public static class CompletionEndpoints
         long started = Stopwatch.GetTimestamp();
         var body = await JsonBody.ReadObjectAsync(ctx.Request, options.MaxBodyBytes, ctx.RequestAborted);
         var req = CompletionRequest.Parse(body, model, options.MaxChoices);
+        var p = req.Params;
         var prompt = new List<int> { model.Tokenizer.BosId };
         model.Tokenizer.EncodeInto(req.Prompt, allowSpecial: false, prompt);
-        var job = GenerationJob.Start(model, prompt, req.Params, chat: false, "prompt", ctx.RequestAborted);
-        var usage = accounting.Settle(job, ctx.Features.Get<ApiCaller>() ?? ApiCaller.Anonymous, started);
+        var (job, usage) = GenerationResponder.Start(ctx, model, accounting, prompt, p, chat: false, "prompt", started);
         string id = "cmpl-" + Guid.NewGuid().ToString("N");
         long created = ApiJson.UnixNow();
-        var p = req.Params;
+        TextCompletion Completion(IReadOnlyList<CompletionChoice> choices, ApiUsage? u) => new(id, "text_completion", created, model.Id, choices, u);
         if (!p.Stream)
         {
-            var text = Enumerable.Range(0, p.N).Select(_ => new StringBuilder()).ToArray();
-            var finish = new string[p.N];
-            await foreach (var e in job.Events.ReadAllAsync(ctx.RequestAborted))
-                if (e is DeltaEvent d) text[d.Index].Append(d.Delta.Content);
-                else if (e is FinishEvent f) finish[f.Index] = f.FinishReason;
-            var choices = Enumerable.Range(0, p.N).Select(i => new CompletionChoice(i, text[i].ToString(), null, finish[i])).ToList();
-            await ApiJson.WriteAsync(ctx.Response, new TextCompletion(id, "text_completion", created, model.Id, choices, await usage));
+            var (text, _, finish) = await GenerationResponder.CollectAsync(job, p.N, ctx.RequestAborted);
+            var choices = Enumerable.Range(0, p.N).Select(i => new CompletionChoice(i, text[i], null, finish[i])).ToList();
+            await ApiJson.WriteAsync(ctx.Response, Completion(choices, await usage));
             return;
         }
-        var ct = ctx.RequestAborted;
-        var sse = new SseWriter(ctx.Response);
-        TextCompletion Chunk(int index, string text, string? finish) =>
-            new(id, "text_completion", created, model.Id, [new CompletionChoice(index, text, null, finish)], null);
-        try
-        {
-            await foreach (var e in job.Events.ReadAllAsync(ct))
-                await sse.WriteAsync(e switch
-                {
-                    DeltaEvent d => Chunk(d.Index, d.Delta.Content, null),
-                    FinishEvent f => Chunk(f.Index, "", f.FinishReason),
-                    _ => throw new UnreachableException(),
-                }, ct);
-            var u = await usage;
-            if (p.IncludeUsage) await sse.WriteAsync(new TextCompletion(id, "text_completion", created, model.Id, [], u), ct);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            await sse.ErrorAsync(StreamErrors.From(e, ctx), ct);
-        }
-        await sse.DoneAsync(ct);
+        await GenerationResponder.StreamAsync(ctx, job, usage, [],
+            e => e switch
+            {
+                DeltaEvent d => Completion([new CompletionChoice(d.Index, d.Delta.Content, null, null)], null),
+                FinishEvent f => Completion([new CompletionChoice(f.Index, "", null, f.FinishReason)], null),
+                _ => throw new UnreachableException(),
+            },
+            p.IncludeUsage ? u => Completion([], u) : null);
     }
 }

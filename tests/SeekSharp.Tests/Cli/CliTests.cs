@@ -6,7 +6,8 @@ namespace SeekSharp.Tests.Cli;
 [Collection("Console")] // these tests redirect Console.Out
 public class CliTests : TempDirTest
 {
-    static (int Code, string Output) Run(params string[] args)
+    /// <summary>Runs `seek` in-process with Console and Spectre output captured (plain text, 80 columns).</summary>
+    internal static (int Code, string Output) Run(params string[] args)
     {
         var old = Console.Out;
         var sw = new StringWriter();

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using SeekSharp.Cli;
 using SeekSharp.Server.Auth;
 
 namespace SeekSharp.Tests.Cli;
@@ -8,18 +7,7 @@ namespace SeekSharp.Tests.Cli;
 [Collection("Console")] // these tests redirect Console.Out
 public class ServeCliTests : TempDirTest
 {
-    static (int Code, string Output) Run(params string[] args)
-    {
-        var old = Console.Out;
-        var sw = new StringWriter();
-        Console.SetOut(sw);
-        Spectre.Console.AnsiConsole.Console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
-        {
-            Out = new Spectre.Console.AnsiConsoleOutput(sw), Ansi = Spectre.Console.AnsiSupport.No, Interactive = Spectre.Console.InteractionSupport.No,
-        });
-        try { return (SeekApp.Run(args), sw.ToString()); }
-        finally { Console.SetOut(old); }
-    }
+    static (int Code, string Output) Run(params string[] args) => CliTests.Run(args);
 
     [Fact]
     public void KeysAddPrintsTheKeyOnceAndStoresItsHash()
