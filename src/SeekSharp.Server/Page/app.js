@@ -137,7 +137,8 @@ async function send(text) {
 $("composer").addEventListener("submit", (e) => {
   e.preventDefault();
   const text = $("input").value.trim();
-  if (!text || busy || !modelId) return;
+  if (!modelId) { $("error").textContent = "The model is not loaded: if the server needs an API key, enter it above."; return; }
+  if (!text || busy) return;
   $("input").value = "";
   send(text);
 });

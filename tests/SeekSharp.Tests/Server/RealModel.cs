@@ -9,7 +9,7 @@ static class RealModel
 {
     /// <summary>Loads a saved folder the way `seek serve` does, with the id "tiny".</summary>
     public static ServedModel Serve(string dir, int maxBatch = 4) =>
-        ServedModel.Load(dir, ModelId, "cpu", "bf16", new EngineOptions { MaxBatchSize = maxBatch });
+        ServedModel.Load(dir, ModelId, "cpu", "fp32", new EngineOptions { MaxBatchSize = maxBatch });
 
     /// <summary>Kestrel on a free loopback port, as `seek serve --port 0` runs it; returns the base URL.</summary>
     public static async Task<(Microsoft.AspNetCore.Builder.WebApplication App, string Url)> StartKestrel(ServedModel served, ServerOptions? options = null)
