@@ -21,6 +21,19 @@ public sealed class Block : nn.Module
 
     public MoE? Moe => mlp as MoE;
 
+    /// <summary>Keeps every weight in the compute dtype for inference (see <see cref="Transformer.Freeze"/>).</summary>
+    public void Freeze()
+    {
+        foreach (var m in self_attn.modules()) if (m is Linear l) l.Freeze();
+        if (mlp is MoE moe) moe.Freeze(); else ((Mlp)mlp).Freeze();
+    }
+
+    public void Unfreeze()
+    {
+        foreach (var m in self_attn.modules()) if (m is Linear l) l.Unfreeze();
+        if (mlp is MoE moe) moe.Unfreeze(); else ((Mlp)mlp).Unfreeze();
+    }
+
     /// <param name="h">(B, T, D) residual stream, fp32: low-precision outputs are added into it, as autocast would.</param>
     public (Tensor H, Tensor? AuxLoss) Forward(Tensor h, Positions pos, Rotary rope, LayerCache? cache)
     {

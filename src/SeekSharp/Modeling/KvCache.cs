@@ -5,7 +5,9 @@ namespace SeekSharp.Modeling;
 // Per-layer key/value storage for incremental decoding. MHA keeps full keys and values per head;
 // MLA keeps only the normalized KV latent and the shared RoPE key: (kv_lora_rank + qk_rope_head_dim)
 // values per token and layer instead of 2·heads·head_dim, the point of MLA. Buffers are allocated once
-// at full length and filled in place, outside every dispose scope.
+// at full length and filled in place, outside every dispose scope. The serving engine uses one cache as a
+// pool of slots, one row per running sequence: Slice gives views of rows, writes go to each row's own
+// positions (Positions/RowPositions), and CopyRow moves a sequence to another row.
 
 /// <summary>Cache slots of one layer, shaped (B, maxT, ...) .</summary>
 public sealed class LayerCache : IDisposable
@@ -51,7 +53,7 @@ public sealed class LayerCache : IDisposable
     public void Dispose() { A.Dispose(); B.Dispose(); }
 }
 
-/// <summary>The whole model's cache for a batch of sequences that advance together.</summary>
+/// <summary>The whole model's cache for a batch of sequences (advancing together, or each at its own position).</summary>
 public sealed class KvCache : IDisposable
 {
     public LayerCache[] Layers { get; }

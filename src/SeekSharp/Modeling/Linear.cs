@@ -19,8 +19,15 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
 {
     public readonly Parameter weight;
 
-    /// <summary>Dtype the matmul runs in (fp32, or bf16 for the fast path on AVX-512 BF16 CPUs).</summary>
-    public ScalarType ComputeType { get; set; } = ScalarType.Float32;
+    Tensor? frozen; // the weight already cast to ComputeType, while frozen for inference
+    ScalarType computeType = ScalarType.Float32;
+
+    /// <summary>Dtype the matmul runs in (fp32, or bf16 for the fast path on AVX-512 BF16 CPUs). Setting it unfreezes.</summary>
+    public ScalarType ComputeType
+    {
+        get => computeType;
+        set { Unfreeze(); computeType = value; }
+    }
 
     public int InFeatures { get; }
     public int OutFeatures { get; }
@@ -35,6 +42,7 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         {
             if (value is not null && (value.lora_A.shape[1] != InFeatures || value.lora_B.shape[0] != OutFeatures))
                 throw new ArgumentException($"adapter shape ({value.lora_B.shape[0]}x{value.lora_A.shape[1]}) does not fit a {OutFeatures}x{InFeatures} Linear");
+            Unfreeze();
             adapter = value;
         }
     }
@@ -50,6 +58,7 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     /// <param name="x">(..., in) in any float dtype; result (..., out) in ComputeType.</param>
     public override Tensor forward(Tensor x)
     {
+        if (frozen is not null) return nn.functional.linear(Cast(x), frozen);
         if (adapter is null) return nn.functional.linear(Cast(x), Cast(weight));
         using var scope = NewDisposeScope();
         var cx = Cast(x);
@@ -59,6 +68,7 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     /// <summary>The weight as the matmul sees it, adapter included (used by the fused MLP and MLA's absorbed decoding).</summary>
     public Tensor ComputeWeight()
     {
+        if (frozen is not null) return frozen.alias();
         if (adapter is null) return Cast(weight);
         using var scope = NewDisposeScope();
         return Cast(weight + adapter.DeltaWeight()).MoveToOuterDisposeScope();
@@ -68,6 +78,7 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     public void MergeAdapter()
     {
         if (adapter is null) return;
+        Unfreeze();
         using (no_grad())
         using (var delta = adapter.DeltaWeight())
             weight.add_(delta);
@@ -75,9 +86,25 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         adapter = null;
     }
 
+    /// <summary>Keeps the cast weight (adapter folded in) from now on instead of casting on every call. For
+    /// inference only: the weight must not change until <see cref="Unfreeze"/> (a decode step of a small batch
+    /// otherwise spends much of its time converting fp32 masters to bf16).</summary>
+    public void Freeze()
+    {
+        if (frozen is not null) return;
+        using var _ = no_grad();
+        frozen = ComputeWeight().detach().DetachFromDisposeScope();
+    }
+
+    public void Unfreeze()
+    {
+        frozen?.Dispose();
+        frozen = null;
+    }
+
     protected override void Dispose(bool disposing)
     {
-        if (disposing) adapter?.Dispose();
+        if (disposing) { Unfreeze(); adapter?.Dispose(); }
         base.Dispose(disposing);
     }
 

@@ -16,6 +16,8 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    Tensor? frozenGateUp; // the fused gate/up weight, kept while frozen for inference
+
     public Linear GateProj => gate_proj;
     public Linear UpProj => up_proj;
     public Linear DownProj => down_proj;
@@ -27,9 +29,32 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         // gate and up run as one matmul against their concatenated weights: one bigger GEMM forward and
         // backward instead of two (the weights stay separate, named as Hugging Face names them).
-        var w = cat([gate_proj.ComputeWeight(), up_proj.ComputeWeight()], 0);      // (2I, D)
+        var w = frozenGateUp?.alias() ?? cat([gate_proj.ComputeWeight(), up_proj.ComputeWeight()], 0); // (2I, D)
         var gu = nn.functional.linear(x.to_type(ComputeType), w);
         var halves = gu.chunk(2, -1);
         return down_proj.forward(nn.functional.silu(halves[0]) * halves[1]).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Freezes the projections and keeps their fused gate/up weight (see <see cref="Linear.Freeze"/>).</summary>
+    public void Freeze()
+    {
+        if (frozenGateUp is not null) return;
+        using var _ = no_grad();
+        foreach (var l in new[] { gate_proj, up_proj, down_proj }) l.Freeze();
+        using var scope = NewDisposeScope();
+        frozenGateUp = cat([gate_proj.ComputeWeight(), up_proj.ComputeWeight()], 0).DetachFromDisposeScope();
+    }
+
+    public void Unfreeze()
+    {
+        foreach (var l in new[] { gate_proj, up_proj, down_proj }) l.Unfreeze();
+        frozenGateUp?.Dispose();
+        frozenGateUp = null;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) Unfreeze();
+        base.Dispose(disposing);
     }
 }

@@ -36,6 +36,80 @@ public sealed class MoE : nn.Module
 
     public Gate Gate => gate;
 
+    /// <summary>Largest token count that takes the all-experts path when frozen.</summary>
+    public const int DenseMaxRows = 64;
+
+    // While frozen: every expert's weights side by side in the compute dtype, as two plain matrices.
+    Tensor? denseGateUp; // (E·2I, D): expert e's gate rows then its up rows
+    Tensor? denseDown;   // (D, E·I): expert e's down projection in columns e·I..(e+1)·I
+
+    /// <summary>Decoding: a few tokens at a time, and a batch of them reaches most experts. Looping over busy
+    /// experts then costs a dozen small ops per expert, layer and step, most of it call overhead. Instead every
+    /// expert runs on every token as ONE matmul against all experts' gate/up weights; the activations are
+    /// scaled by the gate weights (zero for experts not chosen) and ONE matmul against all down projections
+    /// sums the chosen experts' outputs. Same function, a handful of ops, weights read once per step.</summary>
+    Tensor AllExperts(Tensor flat, Tensor indices, Tensor weights)
+    {
+        using var scope = NewDisposeScope();
+        long n = flat.shape[0], inter = denseDown!.shape[1] / nExperts;
+        var x = flat.to_type(denseGateUp!.dtype);                                     // (N, D)
+        var halves = nn.functional.linear(x, denseGateUp).view(n, nExperts, 2 * inter).chunk(2, -1); // (N, E, I) twice
+        var combine = zeros(n, nExperts, device: flat.device).scatter_(1, indices, weights);         // (N, E)
+        var act = nn.functional.silu(halves[0]) * halves[1] * combine.unsqueeze(-1).to_type(x.dtype);
+        var routed = nn.functional.linear(act.view(n, nExperts * inter), denseDown);  // (N, D)
+        return (shared_experts is null ? routed : routed + shared_experts.forward(flat)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Routed expert e on its rows; when frozen, on its slices of the side-by-side weights.</summary>
+    Tensor Expert(int e, Tensor x)
+    {
+        if (denseGateUp is null) return experts[e].forward(x);
+        using var scope = NewDisposeScope();
+        long inter = denseDown!.shape[1] / nExperts;
+        var halves = nn.functional.linear(x.to_type(denseGateUp.dtype), denseGateUp.narrow(0, e * 2 * inter, 2 * inter)).chunk(2, -1);
+        return nn.functional.linear(nn.functional.silu(halves[0]) * halves[1], denseDown.narrow(1, e * inter, inter)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Keeps all experts' weights side by side in the compute dtype for inference (see <see cref="Linear.Freeze"/>).
+    /// The per-expert modules stay unfrozen (the weights are not held twice): more than DenseMaxRows tokens, a
+    /// long prompt, take the per-expert path on slices of the same weights.</summary>
+    public void Freeze()
+    {
+        if (denseGateUp is not null) return;
+        using var _ = no_grad();
+        shared_experts?.Freeze();
+        using var scope = NewDisposeScope();
+        denseGateUp = cat(experts.SelectMany(e => new[] { e.GateProj.ComputeWeight(), e.UpProj.ComputeWeight() }).ToArray(), 0)
+            .DetachFromDisposeScope();
+        denseDown = cat(experts.Select(e => e.DownProj.ComputeWeight()).ToArray(), 1).DetachFromDisposeScope();
+    }
+
+    public void Unfreeze()
+    {
+        shared_experts?.Unfreeze();
+        denseGateUp?.Dispose();
+        denseDown?.Dispose();
+        denseGateUp = denseDown = null;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) Unfreeze();
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Rows each expert's slice is rounded up to. Training always uses <see cref="CapacityQuantum"/>.
+    /// Without gradients (decoding, evaluation) it shrinks to the next power of two of the mean rows per expert:
+    /// a decode step routes a few tokens, and padding each busy expert to 128 rows made one step of 8 sequences
+    /// cost several times one of a single sequence, for rows nobody reads.</summary>
+    long Quantum(long pairs)
+    {
+        if (is_grad_enabled()) return CapacityQuantum;
+        long mean = Math.Max(1, pairs / nExperts), q = 1;
+        while (q < mean && q < CapacityQuantum) q *= 2;
+        return q;
+    }
+
     /// <param name="x">(B, T, D).</param>
     /// <returns>(B, T, D) and the balance loss (or null).</returns>
     public (Tensor Output, Tensor? AuxLoss) Forward(Tensor x)
@@ -44,13 +118,16 @@ public sealed class MoE : nn.Module
         long b = x.shape[0], t = x.shape[1], d = x.shape[2], n = b * t, pairs = n * topK;
         var flat = x.reshape(n, d);                                                  // (N, D)
         var (indices, weights, aux, counts) = gate.Route(flat, t);                   // (N, k), per-expert counts
+        if (denseGateUp is not null && n <= DenseMaxRows)
+            return (AllExperts(flat, indices, weights).view(b, t, d).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
         var pairExpert = indices.flatten();                                          // (N·k)
         // Stable: equal keys keep token order, so a run is reproducible (an unstable sort can permute rows
         // within an expert between runs; GEMM tiling then rounds them differently and top-k routing, near-tied
         // under the balancing bias, amplifies that into a different run).
         var order = pairExpert.sort(stable: true).Indices;                           // pairs grouped by expert
-        // Each expert's slice is padded to a multiple of CapacityQuantum rows: (offsets of real rows, of padded rows).
-        var padded = counts.Select(c => (c + CapacityQuantum - 1) / CapacityQuantum * CapacityQuantum).ToArray();
+        // Each expert's slice is padded to a multiple of the quantum: (offsets of real rows, of padded rows).
+        long quantum = Quantum(pairs);
+        var padded = counts.Select(c => (c + quantum - 1) / quantum * quantum).ToArray();
         long[] start = new long[nExperts], padStart = new long[nExperts];
         for (int e = 1; e < nExperts; e++) { start[e] = start[e - 1] + counts[e - 1]; padStart[e] = padStart[e - 1] + padded[e - 1]; }
         long rows = padStart[^1] + padded[^1];
@@ -66,7 +143,7 @@ public sealed class MoE : nn.Module
 
         var outs = new List<Tensor>(nExperts);
         for (int e = 0; e < nExperts; e++)
-            if (padded[e] > 0) outs.Add(experts[e].forward(grouped.narrow(0, padStart[e], padded[e])));
+            if (padded[e] > 0) outs.Add(Expert(e, grouped.narrow(0, padStart[e], padded[e])));
         // Back to (token, choice) order: every token has exactly k outputs, so combining is a weighted
         // sum over a reshape, not a scatter-add.
         var slotOfPair = zeros(pairs, dtype: ScalarType.Int64, device: x.device).index_put_(slot, order);

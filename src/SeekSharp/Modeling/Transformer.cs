@@ -73,8 +73,10 @@ public sealed class Transformer : nn.Module
     /// <summary>Dtype of every matmul (the precision seam); fp32 masters are untouched.</summary>
     public ScalarType ComputeType { get; private set; } = ScalarType.Float32;
 
+    /// <summary>Sets the matmul dtype; unfreezes (<see cref="Freeze"/>) first.</summary>
     public Transformer SetComputeType(ScalarType dtype)
     {
+        Unfreeze();
         ComputeType = dtype;
         foreach (var m in modules())
         {
@@ -111,8 +113,37 @@ public sealed class Transformer : nn.Module
     {
         var logits = lm_head is not null
             ? lm_head.forward(h)
-            : nn.functional.linear(h.to_type(ComputeType), model.EmbedWeight.to_type(ComputeType));
+            : nn.functional.linear(h.to_type(ComputeType), frozenHead?.alias() ?? model.EmbedWeight.to_type(ComputeType));
         return logits.to_type(ScalarType.Float32);
+    }
+
+    Tensor? frozenHead; // the tied head's weight in ComputeType, while frozen
+
+    /// <summary>True between <see cref="Freeze"/> and <see cref="Unfreeze"/>.</summary>
+    public bool Frozen { get; private set; }
+
+    /// <summary>For inference: every matmul weight is cast to <see cref="ComputeType"/> once and kept, instead of
+    /// on every forward. The weights must not change until <see cref="Unfreeze"/>; never train a frozen model.</summary>
+    public Transformer Freeze()
+    {
+        if (Frozen) return this;
+        using var _ = no_grad();
+        foreach (var block in model.Layers) block.Freeze();
+        lm_head?.Freeze();
+        if (lm_head is null) frozenHead = model.EmbedWeight.detach().to_type(ComputeType).DetachFromDisposeScope();
+        Frozen = true;
+        return this;
+    }
+
+    /// <summary>Drops the cast copies: forwards cast from the masters again (what training needs).</summary>
+    public Transformer Unfreeze()
+    {
+        foreach (var block in model.Layers) block.Unfreeze();
+        lm_head?.Unfreeze();
+        frozenHead?.Dispose();
+        frozenHead = null;
+        Frozen = false;
+        return this;
     }
 
     void InitWeights(double std, long seed)
@@ -130,7 +161,7 @@ public sealed class Transformer : nn.Module
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) rope.Dispose();
+        if (disposing) { rope.Dispose(); frozenHead?.Dispose(); }
         base.Dispose(disposing);
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using SeekSharp.Inference;
 using SeekSharp.Modeling;
@@ -13,7 +14,7 @@ namespace SeekSharp.Serving;
 // all running sequences, input (n, 1), each row at its own position. A finished row is refilled by
 // moving the last row into it (one copy of that row's filled positions), keeping rows contiguous.
 // Sampling happens on the host with each request's own seeded System.Random, so what a request draws
-// does not depend on what else is in the batch. See docs/decisions/0006-serving-engine.md.
+// does not depend on what else is in the batch. See docs/decisions/0007-serving-engine.md.
 
 /// <summary>The continuous-batching decoder behind the HTTP server.</summary>
 public sealed class GenerationEngine : IGenerationEngine
@@ -29,14 +30,19 @@ public sealed class GenerationEngine : IGenerationEngine
     readonly Queue<Sequence> queue = new();
     readonly List<Sequence> running = [];     // running[b] owns cache row b; decode thread only
     readonly Thread thread;
+    readonly bool wasFrozen;
     bool stopping;
     int runningCount;
-    long promptTokens, cachedPromptTokens, completionTokens, decodeSteps, decodeRows;
+    long promptTokens, cachedPromptTokens, completionTokens, decodeSteps, decodeRows, decodeTicks, prefillTicks;
 
-    /// <summary>Starts the decode thread. Set the model's compute type first: the cache is allocated in it.</summary>
+    /// <summary>Starts the decode thread. Set the model's compute type first: the cache is allocated in it. The
+    /// model is frozen for inference (<see cref="Transformer.Freeze"/>) until the engine is disposed: it must not
+    /// be trained or changed meanwhile, and only this engine may run it.</summary>
     public GenerationEngine(Transformer model, EngineOptions? options = null)
     {
         this.model = model;
+        wasFrozen = model.Frozen;
+        model.Freeze();
         this.options = (options ?? new EngineOptions()).Validate();
         var cfg = model.Config;
         device = model.parameters().First().device;
@@ -93,7 +99,11 @@ public sealed class GenerationEngine : IGenerationEngine
         lock (gate) queued = queue.Count;
         return new EngineStats(Volatile.Read(ref runningCount), queued, prefix.Bytes, prefix.Entries,
             Interlocked.Read(ref promptTokens), Interlocked.Read(ref cachedPromptTokens), Interlocked.Read(ref completionTokens),
-            Interlocked.Read(ref decodeSteps), Interlocked.Read(ref decodeRows));
+            Interlocked.Read(ref decodeSteps), Interlocked.Read(ref decodeRows))
+        {
+            DecodeSeconds = Interlocked.Read(ref decodeTicks) / (double)Stopwatch.Frequency,
+            PrefillSeconds = Interlocked.Read(ref prefillTicks) / (double)Stopwatch.Frequency,
+        };
     }
 
     void Loop()
@@ -156,6 +166,7 @@ public sealed class GenerationEngine : IGenerationEngine
 
     void Prefill(Sequence seq, int row)
     {
+        long t0 = Stopwatch.GetTimestamp();
         var prompt = seq.Request.Prompt;
         // At least one prompt token is computed: its logits give the first generated token.
         int cached = prefix.Restore(prompt, prompt.Count - 1, slots, row);
@@ -172,12 +183,14 @@ public sealed class GenerationEngine : IGenerationEngine
         prefix.Store(prompt, prompt.Count, slots, row);
         Interlocked.Add(ref promptTokens, prompt.Count);
         Interlocked.Add(ref cachedPromptTokens, cached);
+        Interlocked.Add(ref prefillTicks, Stopwatch.GetTimestamp() - t0);
     }
 
     /// <summary>One batched forward over every running sequence, each fed its last token at its own position.</summary>
     void Step()
     {
         int n = running.Count, vocab = Config.VocabSize;
+        long t0 = Stopwatch.GetTimestamp();
         try
         {
             var last = new long[n];
@@ -205,6 +218,7 @@ public sealed class GenerationEngine : IGenerationEngine
             seq.CacheLength++;
             if (!Advance(seq, logits.AsSpan(b * vocab, vocab), out var reason)) Retire(b, reason);
         }
+        Interlocked.Add(ref decodeTicks, Stopwatch.GetTimestamp() - t0);
     }
 
     void CopyLogits(Tensor rows)
@@ -258,6 +272,7 @@ public sealed class GenerationEngine : IGenerationEngine
         foreach (var v in rowViews) v?.Dispose();
         slots.Dispose();
         prefix.Dispose();
+        if (!wasFrozen) model.Unfreeze();
     }
 
     /// <summary>One request's state on its way through the engine.</summary>

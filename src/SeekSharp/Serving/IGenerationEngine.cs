@@ -34,7 +34,13 @@ public sealed class GenerationHandle(ChannelReader<int> tokens, Task<GenerationU
 
 /// <summary>Counters for /metrics and benchmarks; totals are since the engine started.</summary>
 public sealed record EngineStats(int Running, int Queued, long PrefixCacheBytes, long PrefixCacheEntries,
-    long PromptTokens, long CachedPromptTokens, long CompletionTokens, long DecodeSteps, long DecodeRows);
+    long PromptTokens, long CachedPromptTokens, long CompletionTokens, long DecodeSteps, long DecodeRows)
+{
+    /// <summary>Wall time spent in batched decode steps (forward and sampling), excluding prefills.</summary>
+    public double DecodeSeconds { get; init; }
+    /// <summary>Wall time spent prefilling prompts (the part not served from the prefix cache).</summary>
+    public double PrefillSeconds { get; init; }
+}
 
 /// <summary>Decodes many requests on one model.</summary>
 public interface IGenerationEngine : IDisposable

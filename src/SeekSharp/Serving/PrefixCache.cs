@@ -10,7 +10,7 @@ namespace SeekSharp.Serving;
 // it, as in vLLM's chained block hashes. Memory is bounded in bytes; the least recently used block goes
 // first. Every use touches a chain from its deepest block back to the root, so a parent is always more
 // recent than its children and eviction takes leaves before the prefixes they extend.
-// See docs/decisions/0006-serving-engine.md. Used by the engine's decode thread only.
+// See docs/decisions/0007-serving-engine.md. Used by the engine's decode thread only.
 
 /// <summary>LRU store of KV blocks for token prefixes.</summary>
 public sealed class PrefixCache : IDisposable

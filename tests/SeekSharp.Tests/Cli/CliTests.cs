@@ -105,6 +105,7 @@ public class CliTests : TempDirTest
             "seek base train: --batch-size --checkpoint-every --data --device --eval-every --grad-accum --hardware --lr --out --precision --preset --resume --seed --seq-len --steps --warmup",
             "seek bench: ",
             "seek bench data: --corpora --json --tokenizer",
+            "seek bench engine: --clients --device --json --max-batch --precision --preset --prompt-tokens --rounds --tokens",
             "seek bench serve: --api-key --clients --device --duration --max-batch --max-tokens --model --out --precision --requests --url",
             "seek bench train: --batch-size --device --json --precision --preset --rounds --steps --warmup",
             "seek chat: ",

@@ -1,0 +1,72 @@
+using SeekSharp.Modeling;
+using static TorchSharp.torch;
+
+namespace SeekSharp.Tests.Modeling;
+
+/// <summary>Transformer.Freeze keeps cast weights for inference (and runs small MoE batches through all experts at once).</summary>
+public class FreezeTests
+{
+    static Tensor Ids(int b, int t, int seed)
+    {
+        var rng = new Random(seed);
+        return tensor(Enumerable.Range(0, b * t).Select(_ => (long)rng.Next(64)).ToArray()).view(b, t);
+    }
+
+    [Theory]
+    [InlineData("mla", true, 4)]    // 8 tokens: MoE takes the all-experts path
+    [InlineData("mla", true, 40)]   // 80 tokens: more than MoE.DenseMaxRows, the per-expert path
+    [InlineData("mha", true, 4)]
+    [InlineData("mha", false, 4)]   // untied output head
+    public void AFrozenModelComputesWhatTheUnfrozenOneDoes(string kind, bool tied, int t)
+    {
+        var cfg = (kind == "mla" ? TestModels.Mla() : TestModels.Mha(moe: true)) with { TieWordEmbeddings = tied };
+        using var model = new Transformer(cfg, seed: 4);
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var ids = Ids(2, t, 1);
+        var plain = model.Forward(ids).Logits;
+        model.Freeze();
+        Assert.True(model.Frozen);
+        var frozen = model.Forward(ids).Logits;
+        Assert.True(frozen.allclose(plain, rtol: 1e-4, atol: 1e-5), $"max diff {(frozen - plain).abs().max().item<float>()}");
+
+        model.SetComputeType(ScalarType.BFloat16);                // unfreezes: cast copies would be stale
+        Assert.False(model.Frozen);
+        var bf = model.Forward(ids).Logits;
+        model.Freeze();
+        var bfFrozen = model.Forward(ids).Logits;
+        Assert.True((bfFrozen.softmax(-1) - bf.softmax(-1)).abs().max().item<float>() < 0.02);
+    }
+
+    [Fact]
+    public void FreezingFoldsLoraAdaptersIn()
+    {
+        using var model = new Transformer(TestModels.Mla(), seed: 4);
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        foreach (var l in model.modules().OfType<Linear>())
+        {
+            l.Adapter = new LoraAdapter(l.InFeatures, l.OutFeatures, rank: 2, alpha: 4);
+            l.Adapter.lora_B.copy_(randn(l.OutFeatures, 2) * 0.05);
+        }
+        var ids = Ids(2, 5, 3);
+        var plain = model.Forward(ids).Logits;
+        var frozen = model.Freeze().Forward(ids).Logits;
+        Assert.True(frozen.allclose(plain, rtol: 1e-4, atol: 1e-5));
+    }
+
+    [Fact]
+    public void UnfreezingSeesWeightsChangedSince()
+    {
+        using var model = new Transformer(TestModels.Mha(moe: true), seed: 4);
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var ids = Ids(1, 6, 2);
+        model.SetComputeType(ScalarType.BFloat16).Freeze();
+        var before = model.Forward(ids).Logits;
+        foreach (var m in model.modules()) if (m is Linear l) l.weight.mul_(1.5);
+        Assert.True(model.Forward(ids).Logits.allclose(before, rtol: 0, atol: 0)); // frozen: the copies, by contract
+        model.Unfreeze();
+        Assert.False(model.Forward(ids).Logits.allclose(before));
+    }
+}
