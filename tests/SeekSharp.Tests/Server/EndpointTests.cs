@@ -83,6 +83,7 @@ public class EndpointTests
         Assert.Contains("seeksharp_generation_duration_seconds_count 1", text);
         Assert.Contains("seeksharp_time_to_first_token_seconds_count 1", text);
         Assert.Contains("# TYPE seeksharp_cost_usd_total counter", text);
+        Assert.Contains("# TYPE seeksharp_decode_seconds_total counter", text);
         // Every sample line is "name{labels} value" or "name value" with a number.
         foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith('#')))
             Assert.True(double.TryParse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture, out _), line);
