@@ -6,7 +6,8 @@ namespace SeekSharp.Tests.Cli;
 [Collection("Console")] // these tests redirect Console.Out
 public class CliTests : TempDirTest
 {
-    static (int Code, string Output) Run(params string[] args)
+    /// <summary>Runs `seek` in-process with Console and Spectre output captured (plain text, 80 columns).</summary>
+    internal static (int Code, string Output) Run(params string[] args)
     {
         var old = Console.Out;
         var sw = new StringWriter();
@@ -105,6 +106,7 @@ public class CliTests : TempDirTest
             "seek bench: ",
             "seek bench data: --corpora --json --tokenizer",
             "seek bench engine: --clients --device --json --max-batch --precision --preset --prompt-tokens --rounds --tokens",
+            "seek bench serve: --api-key --clients --device --duration --max-batch --max-tokens --model --out --precision --requests --url",
             "seek bench train: --batch-size --device --json --precision --preset --rounds --steps --warmup",
             "seek chat: ",
             "seek chat merge: --adapter --model --out",
@@ -118,6 +120,9 @@ public class CliTests : TempDirTest
             "seek quickstart: --device --documents --out --steps",
             "seek recipe: ",
             "seek recipe finance: --companies --days --lexicon --out --seed",
+            "seek serve: --api-keys --device --host --max-batch --model --name --port --precision --pricing",
+            "seek serve keys: ",
+            "seek serve keys add: --budget-usd --file --name --rpm",
             "seek tok: ",
             "seek tok train: --input --out --vocab",
         ];

@@ -1,0 +1,19 @@
+using SeekSharp.Server.Billing;
+
+namespace SeekSharp.Server;
+
+/// <summary>How a server behaves beyond the model it serves.</summary>
+public sealed record ServerOptions
+{
+    /// <summary>Largest request body accepted, in bytes; larger ones get a 400.</summary>
+    public int MaxBodyBytes { get; init; } = 1 << 20;
+
+    /// <summary>Upper bound of `n` (choices per request); each choice is a batch slot.</summary>
+    public int MaxChoices { get; init; } = 8;
+
+    /// <summary>Prices for usage.cost_usd and budgets.</summary>
+    public Pricing Pricing { get; init; } = Pricing.Default;
+
+    /// <summary>Keys file (hashed keys, limits); null = no authentication.</summary>
+    public string? ApiKeysFile { get; init; }
+}
