@@ -38,6 +38,7 @@ public static class BenchDataCommand
                 }
                 var gcPause0 = GC.GetTotalPauseDuration();
                 var gc0 = GC.CollectionCount(0);
+                var alloc0 = GC.GetTotalAllocatedBytes();
                 var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                 var afinn = Path.Combine(dir, "lexicons", "afinn-111.csv");
                 var r = CurationPipeline.Run(new CurationOptions
@@ -49,6 +50,7 @@ public static class BenchDataCommand
                 var m = r.Manifest;
                 var gcPause = (GC.GetTotalPauseDuration() - gcPause0).TotalSeconds;
                 var gcs = GC.CollectionCount(0) - gc0;
+                var allocated = (GC.GetTotalAllocatedBytes() - alloc0) / 1e6;
                 var mb = m.Totals.BytesIn / 1e6;
                 var cores = Environment.ProcessorCount;
                 var busy = cpu / m.WallSeconds;   // cores kept busy on average
@@ -57,7 +59,7 @@ public static class BenchDataCommand
                     Console.WriteLine(JsonSerializer.Serialize(new
                     {
                         mb_in = mb, wall_seconds = m.WallSeconds, mb_per_s = mb / m.WallSeconds, cpu_seconds = cpu, cores_busy = busy, cores,
-                        cpu_is_thread_time = ThreadCpuClock.IsCpuTime, gc_pause_seconds = gcPause, gc_collections = gcs,
+                        cpu_is_thread_time = ThreadCpuClock.IsCpuTime, gc_pause_seconds = gcPause, gc_collections = gcs, allocated_mb = allocated,
                         stages = m.Stages.Select(s => new { s.Stage, cpu_seconds = s.ThreadSeconds, s.Parallel, mb_per_s = mb / Math.Max(s.ThreadSeconds, 1e-9) }),
                         documents_in = m.Totals.In, kept = m.Totals.Kept,
                     }, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
@@ -70,7 +72,7 @@ public static class BenchDataCommand
                     t.AddRow(s.Stage + (s.Parallel ? "" : " (1 thread)"), $"{s.ThreadSeconds:F2}", $"{mb / Math.Max(s.ThreadSeconds, 1e-9):F1}", $"{s.ThreadSeconds / sum:P0}");
                 t.AddRow("[bold]end to end[/]", $"{cpu:F2} CPU, {m.WallSeconds:F2} wall", $"[bold]{mb / m.WallSeconds:F1}[/] (wall)", "");
                 AnsiConsole.Write(t);
-                AnsiConsole.MarkupLineInterpolated($"[grey]{mb:F1} MB, {m.Totals.In:N0} documents in, {m.Totals.Kept:N0} kept; {busy:F2} of {cores} cores busy on average (process CPU / wall); GC paused {gcPause:F2} s in {gcs} collections[/]");
+                AnsiConsole.MarkupLineInterpolated($"[grey]{mb:F1} MB, {m.Totals.In:N0} documents in, {m.Totals.Kept:N0} kept; {busy:F2} of {cores} cores busy on average (process CPU / wall); GC paused {gcPause:F2} s in {gcs} collections, {allocated:N0} MB allocated[/]");
                 return 0;
             }
             finally { try { Directory.Delete(work, true); } catch (IOException) { } }
