@@ -7,10 +7,10 @@ namespace SeekSharp.Tokenization;
 
 /// <summary>
 /// A byte-level BPE tokenizer (Hugging Face ByteLevel format). Encoding splits text with the GPT-4
-/// regex, then turns each pre-token into ids through two caches: a small per-thread one that holds the
-/// frequent pre-tokens (" the", ",", " of": a few thousand cover ~90 % of running text) and is read without
-/// any synchronization or randomized string hashing, and behind it a thread-safe one shared by all
-/// threads, so each distinct pre-token is merged once per tokenizer; on a miss in both the pre-token's
+/// regex, then turns each pre-token into ids through two caches: a per-thread dictionary, read without
+/// any synchronization (and with the non-randomized string hashing of an ordinary dictionary), and
+/// behind it a thread-safe one shared by all threads, so each distinct pre-token is merged once per
+/// tokenizer and looked up in the shared cache once per thread; on a miss in both the pre-token's
 /// UTF-8 bytes are merged by rank (repeatedly the lowest-ranked adjacent pair, all its occurrences
 /// left to right), which for real words is a handful of passes over a few symbols. Every byte is in
 /// the vocabulary, so there is no unknown token and Decode is the exact inverse on bytes.
@@ -31,7 +31,8 @@ public sealed partial class BpeTokenizer
     private readonly Regex _specialSplitter;
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
     private int _cacheCount; // ConcurrentDictionary.Count takes every lock, far too slow per miss
-    private readonly ThreadLocal<RecentPieces> _recent = new(() => new RecentPieces());
+    private const int ThreadCacheLimit = 65_536;
+    private readonly ThreadLocal<Dictionary<string, int[]>> _threadCache = new(() => []);
 
     /// <param name="vocab">byte-level token string to id, without the special tokens</param>
     /// <param name="merges">merge rules in rank order</param>
@@ -156,19 +157,19 @@ public sealed partial class BpeTokenizer
     private void EncodeOrdinary(ReadOnlySpan<char> text, List<int> ids)
     {
         if (text.IsEmpty) return;
-        var recent = _recent.Value!;
-        var lookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
+        var mine = _threadCache.Value!;
+        var local = mine.GetAlternateLookup<ReadOnlySpan<char>>();
+        var shared = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         foreach (var m in ByteLevel.Splitter.EnumerateMatches(text))
         {
             var piece = text.Slice(m.Index, m.Length);
-            ref var slot = ref recent.Slot(piece);
-            if (slot.Piece is null || !piece.SequenceEqual(slot.Piece))
+            if (!local.TryGetValue(piece, out var pieceIds))
             {
-                if (!lookup.TryGetValue(piece, out var key, out var pieceIds))
+                if (!shared.TryGetValue(piece, out var key, out pieceIds))
                 {
                     pieceIds = EncodePiece(piece);
                     key = piece.ToString();
-                    // A bounded cache: long runs of unique junk must not grow memory without limit.
+                    // Bounded caches: long runs of unique junk must not grow memory without limit.
                     if (_cacheCount >= CacheLimit)
                     {
                         _cache.Clear();
@@ -176,25 +177,10 @@ public sealed partial class BpeTokenizer
                     }
                     if (_cache.TryAdd(key, pieceIds)) Interlocked.Increment(ref _cacheCount);
                 }
-                slot = (key, pieceIds);
+                if (mine.Count >= ThreadCacheLimit) mine.Clear();
+                mine[key] = pieceIds;
             }
-            ids.AddRange((ReadOnlySpan<int>)slot.Ids);
-        }
-    }
-
-    /// <summary>A direct-mapped cache of recently encoded pre-tokens, one per thread (~16 K slots).</summary>
-    private sealed class RecentPieces
-    {
-        private const int Bits = 14;
-        private readonly (string? Piece, int[] Ids)[] _slots = new (string?, int[])[1 << Bits];
-
-        // FNV-1a over the chars, folded to the table size: stable and cheap for pieces of a few chars;
-        // a collision only evicts a slot (a hit always compares the whole piece).
-        public ref (string? Piece, int[] Ids) Slot(ReadOnlySpan<char> piece)
-        {
-            var h = 2166136261u;
-            foreach (var c in piece) h = (h ^ c) * 16777619u;
-            return ref _slots[(h ^ (h >> Bits) ^ (h >> (2 * Bits))) & ((1u << Bits) - 1)];
+            ids.AddRange((ReadOnlySpan<int>)pieceIds);
         }
     }
 
