@@ -47,6 +47,7 @@ internal sealed class CurationStages(QualityFilter filter, MinHash minHash, Sent
 {
     /// <summary>Nanoseconds of CPU time per stage, summed over threads (see <see cref="ThreadCpuClock"/>).</summary>
     public readonly long[] Nanos = new long[CurationStage.All.Length];
+    [ThreadStatic] static List<int>? idBuffer;   // token ids of the document being encoded, reused per worker
 
     public DocOutcome Run(int sourceIndex, RawRecord r)
     {
@@ -86,8 +87,7 @@ internal sealed class CurationStages(QualityFilter filter, MinHash minHash, Sent
             t = Tick(stage, t);
 
             stage = CurationStage.Filter;
-            var signals = filter.Measure(text);
-            o.Verdict = filter.Evaluate(signals);
+            (o.Verdict, var signals) = filter.Check(text);
             t = Tick(stage, t);
             if (!o.Verdict.Keep) return o;
             o.Quality = QualityScore.Score(signals, filter.Config);
@@ -107,7 +107,11 @@ internal sealed class CurationStages(QualityFilter filter, MinHash minHash, Sent
             t = Tick(stage, t);
 
             stage = CurationStage.Tokenize;
-            o.Tokens = DataTokenization.Frame(tokenizer.Encode(text), tokenizer.BosId, tokenizer.EosId, tokenizer.VocabSize, r.Origin);
+            var ids = idBuffer ??= new List<int>();
+            ids.Clear();
+            tokenizer.EncodeInto(text, allowSpecial: false, ids);
+            o.Tokens = DataTokenization.Frame(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(ids), tokenizer.BosId, tokenizer.EosId, tokenizer.VocabSize, r.Origin);
+            if (ids.Capacity > 1 << 22) idBuffer = null;   // do not keep a huge document's buffer per thread
             Tick(stage, t);
             o.Text = text;
         }

@@ -34,10 +34,22 @@ public sealed record QualitySignals(
     IReadOnlyList<double> TopNgramCharFraction, IReadOnlyList<double> DuplicateNgramCharFraction);
 
 /// <summary>The two measuring passes; <see cref="QualityFilter"/> runs the second only when the first passes.</summary>
-internal sealed class QualityMeasurer(HashSet<string> stopWords)
+internal sealed class QualityMeasurer
 {
+    // Each stop word has an index, so the distinct ones found are bits, not a set of strings per document;
     // OrdinalIgnoreCase supports span lookups, so stop-word tests allocate no lowercased strings.
-    readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> stop = stopWords.GetAlternateLookup<ReadOnlySpan<char>>();
+    readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> stop;
+    readonly int stopCount, longestStop;
+    static readonly SearchValues<string> Lorem = SearchValues.Create(["lorem ipsum"], StringComparison.OrdinalIgnoreCase);
+
+    public QualityMeasurer(IEnumerable<string> stopWords)
+    {
+        var index = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+        foreach (var w in stopWords) index.TryAdd(w, index.Count);
+        stop = index.GetAlternateLookup<ReadOnlySpan<char>>();
+        stopCount = index.Count;
+        longestStop = index.Keys.Select(k => k.Length).DefaultIfEmpty(0).Max();
+    }
 
     static bool IsBullet(char c) => c is '•' or '-' or '*' or '‣' or '◦' or '·' or '–' or '▪' or '●';
 
@@ -49,7 +61,7 @@ internal sealed class QualityMeasurer(HashSet<string> stopWords)
         long wordChars = 0, nonWs = 0, digits = 0, lineChars = 0, dupLineChars = 0;
         int lines = 0, bulletLines = 0, ellipsisLines = 0, dupLines = 0;
         var seenLines = new HashSet<ulong>();
-        var stopFound = new HashSet<string>(StringComparer.Ordinal);
+        Span<ulong> stopFound = stopCount <= 64 * 64 ? stackalloc ulong[(stopCount + 63) / 64] : new ulong[(stopCount + 63) / 64];
         var span = text.AsSpan();
         int pos = 0;
         while (pos < span.Length)
@@ -88,7 +100,7 @@ internal sealed class QualityMeasurer(HashSet<string> stopWords)
                 if (alpha) alphaWords++;
                 ellipses += CountDots(w);
                 var core = w.Trim(TrimChars);
-                if (core.Length > 0 && stop.TryGetValue(core, out var sw)) { stopTokens++; stopFound.Add(sw); }
+                if (core.Length > 0 && core.Length <= longestStop && stop.TryGetValue(core, out var sw)) { stopTokens++; stopFound[sw >> 6] |= 1UL << sw; }
                 int n = TextHash.NormalWord(w, out var h);
                 if (n > 0) { wordHashes.Add(h); wordLengths.Add(n); }
             }
@@ -98,9 +110,16 @@ internal sealed class QualityMeasurer(HashSet<string> stopWords)
         return new QualitySignals(
             words, perWord(wordChars), perWord(hashes), perWord(ellipses),
             frac(bulletLines, lines), frac(ellipsisLines, lines), perWord(alphaWords),
-            stopFound.Count, perWord(stopTokens), frac(digits, nonWs),
-            text.Contains("lorem ipsum", StringComparison.OrdinalIgnoreCase), perWord(braces),
+            PopCount(stopFound), perWord(stopTokens), frac(digits, nonWs),
+            text.AsSpan().ContainsAny(Lorem), perWord(braces),
             frac(dupLines, lines), frac(dupLineChars, lineChars), [], []);
+    }
+
+    static int PopCount(ReadOnlySpan<ulong> bits)
+    {
+        int n = 0;
+        foreach (var b in bits) n += System.Numerics.BitOperations.PopCount(b);
+        return n;
     }
 
     static readonly char[] TrimChars = "\"'`“”‘’.,;:!?()[]{}<>*_-–—/\\|".ToCharArray();
