@@ -116,6 +116,28 @@ public class TextCleaningTests
     }
 
     [Fact]
+    public void FastEmailAndIpv6PathsMatchThePlainPatterns()
+    {
+        // Random text over an alphabet dense in e-mail and IPv6 material: local-part characters, '@',
+        // dots, a \w letter outside the local-part set (é), colons and hex digits.
+        var email = new System.Text.RegularExpressions.Regex(PiiScrubber.EmailPattern);
+        var ipv6 = new System.Text.RegularExpressions.Regex(PiiScrubber.Ipv6Pattern);
+        var rng = new Random(5);
+        for (int t = 0; t < 4000; t++)
+        {
+            var alphabet = t % 2 == 0 ? "ab.z9_%+-@@@..é :: f0x\n.co.ukAB" : "0123abcdefg:::. x";
+            var chars = new char[rng.Next(0, 60)];
+            for (int i = 0; i < chars.Length; i++) chars[i] = alphabet[rng.Next(alphabet.Length)];
+            var text = new string(chars);
+            int expected = 0, found = 0;
+            var replaced = email.Replace(text, _ => { expected++; return "<EMAIL>"; });
+            Assert.Equal(replaced, PiiScrubber.ReplaceEmails(text, ref found));
+            Assert.Equal(expected, found);
+            if (!PiiScrubber.MayHoldIpv6(text)) Assert.False(ipv6.IsMatch(text), text);
+        }
+    }
+
+    [Fact]
     public void LuhnAcceptsKnownTestNumbers()
     {
         Assert.True(PiiScrubber.Luhn("4012-8888-8888-1881"));
