@@ -184,37 +184,55 @@ public sealed partial class BpeTokenizer
         }
     }
 
+    // Merges by rank: repeatedly the lowest-ranked adjacent pair, all its occurrences left to right. The
+    // rank of every adjacent pair is kept in an array and looked up again only next to a merge, so a
+    // piece of n bytes costs O(n) lookups, not one per pair per pass (long runs of '-' or '=' in mail
+    // have hundreds of passes).
     private int[] EncodePiece(ReadOnlySpan<char> piece)
     {
         var maxBytes = Encoding.UTF8.GetMaxByteCount(piece.Length);
-        var rented = ArrayPool<byte>.Shared.Rent(maxBytes);
-        var sym = ArrayPool<int>.Shared.Rent(maxBytes);
+        var bytes = ArrayPool<byte>.Shared.Rent(maxBytes);
+        var work = ArrayPool<int>.Shared.Rent(3 * maxBytes);
+        var fresh = ArrayPool<bool>.Shared.Rent(maxBytes);
         try
         {
-            var n = Encoding.UTF8.GetBytes(piece, rented);
-            for (var i = 0; i < n; i++) sym[i] = _byteToId[rented[i]];
+            var sym = work.AsSpan(0, maxBytes);
+            var rank = work.AsSpan(maxBytes, maxBytes);             // rank of the pair (i, i+1), int.MaxValue: none
+            var merged = work.AsSpan(2 * maxBytes, maxBytes);       // the id that pair merges into
+            var n = Encoding.UTF8.GetBytes(piece, bytes);
+            for (var i = 0; i < n; i++) sym[i] = _byteToId[bytes[i]];
+            for (var i = 0; i + 1 < n; i++) LookUpPair(sym, rank, merged, i);
             while (n > 1)
             {
-                int bestRank = int.MaxValue, bestId = -1, bestA = 0, bestB = 0;
-                for (var i = 0; i + 1 < n; i++)
-                    if (_merges.TryGetValue(Key(sym[i], sym[i + 1]), out var mr) && mr.Rank < bestRank)
-                        (bestRank, bestId, bestA, bestB) = (mr.Rank, mr.Id, sym[i], sym[i + 1]);
-                if (bestId < 0) break;
-                var j = 0;
-                for (var i = 0; i < n;)
+                var best = 0;
+                for (var i = 1; i + 1 < n; i++) if (rank[i] < rank[best]) best = i;
+                if (rank[best] == int.MaxValue) break;
+                // The first occurrence of the pair is at best: nothing before it changes.
+                int a = sym[best], b = sym[best + 1], id = merged[best], j = best;
+                for (var i = best; i < n; j++)
                 {
-                    if (i + 1 < n && sym[i] == bestA && sym[i + 1] == bestB) { sym[j++] = bestId; i += 2; }
-                    else sym[j++] = sym[i++];
+                    if (i + 1 < n && sym[i] == a && sym[i + 1] == b) { sym[j] = id; fresh[j] = true; i += 2; }
+                    else { sym[j] = sym[i]; rank[j] = rank[i]; merged[j] = merged[i]; fresh[j] = false; i++; }
                 }
                 n = j;
+                // A copied pair keeps its rank unless one of its symbols is a new merge.
+                for (var k = Math.Max(best - 1, 0); k + 1 < n; k++)
+                    if ((k >= best && fresh[k]) || fresh[k + 1]) LookUpPair(sym, rank, merged, k);
             }
-            return sym.AsSpan(0, n).ToArray();
+            return sym[..n].ToArray();
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(rented);
-            ArrayPool<int>.Shared.Return(sym);
+            ArrayPool<byte>.Shared.Return(bytes);
+            ArrayPool<int>.Shared.Return(work);
+            ArrayPool<bool>.Shared.Return(fresh);
         }
+    }
+
+    private void LookUpPair(Span<int> sym, Span<int> rank, Span<int> merged, int i)
+    {
+        if (_merges.TryGetValue(Key(sym[i], sym[i + 1]), out var mr)) (rank[i], merged[i]) = (mr.Rank, mr.Id);
+        else rank[i] = int.MaxValue;
     }
 
     /// <summary>Raw bytes of the ids, for streaming decoders that join partial UTF-8 themselves.</summary>
