@@ -7,7 +7,10 @@ namespace SeekSharp.Tokenization;
 
 /// <summary>
 /// A byte-level BPE tokenizer (Hugging Face ByteLevel format). Encoding splits text with the GPT-4
-/// regex, then turns each pre-token into ids through a thread-safe cache; on a miss the pre-token's
+/// regex, then turns each pre-token into ids through two caches: a per-thread dictionary, read without
+/// any synchronization (and with the non-randomized string hashing of an ordinary dictionary), and
+/// behind it a thread-safe one shared by all threads, so each distinct pre-token is merged once per
+/// tokenizer and looked up in the shared cache once per thread; on a miss in both the pre-token's
 /// UTF-8 bytes are merged by rank (repeatedly the lowest-ranked adjacent pair, all its occurrences
 /// left to right), which for real words is a handful of passes over a few symbols. Every byte is in
 /// the vocabulary, so there is no unknown token and Decode is the exact inverse on bytes.
@@ -28,6 +31,8 @@ public sealed partial class BpeTokenizer
     private readonly Regex _specialSplitter;
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
     private int _cacheCount; // ConcurrentDictionary.Count takes every lock, far too slow per miss
+    private const int ThreadCacheLimit = 65_536;
+    private readonly ThreadLocal<Dictionary<string, int[]>> _threadCache = new(() => []);
 
     /// <param name="vocab">byte-level token string to id, without the special tokens</param>
     /// <param name="merges">merge rules in rank order</param>
@@ -152,56 +157,82 @@ public sealed partial class BpeTokenizer
     private void EncodeOrdinary(ReadOnlySpan<char> text, List<int> ids)
     {
         if (text.IsEmpty) return;
-        var lookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
+        var mine = _threadCache.Value!;
+        var local = mine.GetAlternateLookup<ReadOnlySpan<char>>();
+        var shared = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         foreach (var m in ByteLevel.Splitter.EnumerateMatches(text))
         {
             var piece = text.Slice(m.Index, m.Length);
-            if (!lookup.TryGetValue(piece, out var pieceIds))
+            if (!local.TryGetValue(piece, out var pieceIds))
             {
-                pieceIds = EncodePiece(piece);
-                // A bounded cache: long runs of unique junk must not grow memory without limit.
-                if (_cacheCount >= CacheLimit)
+                if (!shared.TryGetValue(piece, out var key, out pieceIds))
                 {
-                    _cache.Clear();
-                    _cacheCount = 0;
+                    pieceIds = EncodePiece(piece);
+                    key = piece.ToString();
+                    // Bounded caches: long runs of unique junk must not grow memory without limit.
+                    if (_cacheCount >= CacheLimit)
+                    {
+                        _cache.Clear();
+                        _cacheCount = 0;
+                    }
+                    if (_cache.TryAdd(key, pieceIds)) Interlocked.Increment(ref _cacheCount);
                 }
-                if (lookup.TryAdd(piece, pieceIds)) Interlocked.Increment(ref _cacheCount);
+                if (mine.Count >= ThreadCacheLimit) mine.Clear();
+                mine[key] = pieceIds;
             }
-            ids.AddRange(pieceIds);
+            ids.AddRange((ReadOnlySpan<int>)pieceIds);
         }
     }
 
+    // Merges by rank: repeatedly the lowest-ranked adjacent pair, all its occurrences left to right. The
+    // rank of every adjacent pair is kept in an array and looked up again only next to a merge, so a
+    // piece of n bytes costs O(n) lookups, not one per pair per pass (long runs of '-' or '=' in mail
+    // have hundreds of passes).
     private int[] EncodePiece(ReadOnlySpan<char> piece)
     {
         var maxBytes = Encoding.UTF8.GetMaxByteCount(piece.Length);
-        var rented = ArrayPool<byte>.Shared.Rent(maxBytes);
-        var sym = ArrayPool<int>.Shared.Rent(maxBytes);
+        var bytes = ArrayPool<byte>.Shared.Rent(maxBytes);
+        var work = ArrayPool<int>.Shared.Rent(3 * maxBytes);
+        var fresh = ArrayPool<bool>.Shared.Rent(maxBytes);
         try
         {
-            var n = Encoding.UTF8.GetBytes(piece, rented);
-            for (var i = 0; i < n; i++) sym[i] = _byteToId[rented[i]];
+            var sym = work.AsSpan(0, maxBytes);
+            var rank = work.AsSpan(maxBytes, maxBytes);             // rank of the pair (i, i+1), int.MaxValue: none
+            var merged = work.AsSpan(2 * maxBytes, maxBytes);       // the id that pair merges into
+            var n = Encoding.UTF8.GetBytes(piece, bytes);
+            for (var i = 0; i < n; i++) sym[i] = _byteToId[bytes[i]];
+            for (var i = 0; i + 1 < n; i++) LookUpPair(sym, rank, merged, i);
             while (n > 1)
             {
-                int bestRank = int.MaxValue, bestId = -1, bestA = 0, bestB = 0;
-                for (var i = 0; i + 1 < n; i++)
-                    if (_merges.TryGetValue(Key(sym[i], sym[i + 1]), out var mr) && mr.Rank < bestRank)
-                        (bestRank, bestId, bestA, bestB) = (mr.Rank, mr.Id, sym[i], sym[i + 1]);
-                if (bestId < 0) break;
-                var j = 0;
-                for (var i = 0; i < n;)
+                var best = 0;
+                for (var i = 1; i + 1 < n; i++) if (rank[i] < rank[best]) best = i;
+                if (rank[best] == int.MaxValue) break;
+                // The first occurrence of the pair is at best: nothing before it changes.
+                int a = sym[best], b = sym[best + 1], id = merged[best], j = best;
+                for (var i = best; i < n; j++)
                 {
-                    if (i + 1 < n && sym[i] == bestA && sym[i + 1] == bestB) { sym[j++] = bestId; i += 2; }
-                    else sym[j++] = sym[i++];
+                    if (i + 1 < n && sym[i] == a && sym[i + 1] == b) { sym[j] = id; fresh[j] = true; i += 2; }
+                    else { sym[j] = sym[i]; rank[j] = rank[i]; merged[j] = merged[i]; fresh[j] = false; i++; }
                 }
                 n = j;
+                // A copied pair keeps its rank unless one of its symbols is a new merge.
+                for (var k = Math.Max(best - 1, 0); k + 1 < n; k++)
+                    if ((k >= best && fresh[k]) || fresh[k + 1]) LookUpPair(sym, rank, merged, k);
             }
-            return sym.AsSpan(0, n).ToArray();
+            return sym[..n].ToArray();
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(rented);
-            ArrayPool<int>.Shared.Return(sym);
+            ArrayPool<byte>.Shared.Return(bytes);
+            ArrayPool<int>.Shared.Return(work);
+            ArrayPool<bool>.Shared.Return(fresh);
         }
+    }
+
+    private void LookUpPair(Span<int> sym, Span<int> rank, Span<int> merged, int i)
+    {
+        if (_merges.TryGetValue(Key(sym[i], sym[i + 1]), out var mr)) (rank[i], merged[i]) = (mr.Rank, mr.Id);
+        else rank[i] = int.MaxValue;
     }
 
     /// <summary>Raw bytes of the ids, for streaming decoders that join partial UTF-8 themselves.</summary>

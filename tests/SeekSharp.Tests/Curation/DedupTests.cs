@@ -59,6 +59,24 @@ public class DedupTests
     }
 
     [Fact]
+    public void SimdSignaturesEqualTheScalarOnes()
+    {
+        // Coefficients near 2^61 and shingle hashes of every size exercise each folding term; a permutation
+        // count that is not a multiple of the vector width exercises the scalar tail.
+        foreach (var (p, seed) in new[] { (128, 1UL), (131, 7UL), (3, 9UL) })
+        {
+            var mh = new MinHash(p, 5, seed);
+            foreach (var text in new[] { "", "one", "a b c d", string.Join(' ', Words(300, seed: 3)), string.Join(' ', Enumerable.Range(0, 2000).Select(i => $"w{i * 7919 % 1000}")) })
+            {
+                var scalar = mh.Signature(text, simdBits: 0);
+                Assert.Equal(scalar, mh.Signature(text, simdBits: 256));
+                Assert.Equal(scalar, mh.Signature(text, simdBits: 512));
+                Assert.Equal(scalar, mh.Signature(text));
+            }
+        }
+    }
+
+    [Fact]
     public void BandingForDefaultThresholdIsElevenByEleven()
     {
         Assert.Equal((11, 11), LshIndex.ChooseBanding(0.8, 128));

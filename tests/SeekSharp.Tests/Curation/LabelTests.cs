@@ -16,12 +16,15 @@ public class LabelTests : TempDirTest
     public void FastScoreAgreesWithMatches()
     {
         var lex = SentimentLexicon.FromEntries(new Dictionary<string, double>
-            { ["good"] = 3, ["bad"] = -3, ["can't stand"] = -3, ["does not work"] = -2, ["well-being"] = 2, ["ÉLAN"] = 1, ["élan"] = 2 });
+            { ["good"] = 3, ["bad"] = -3, ["can't stand"] = -3, ["does not work"] = -2, ["well-being"] = 2, ["ÉLAN"] = 1, ["élan"] = 2,
+              ["not"] = -1, ["not good"] = -2, ["not good at all"] = -4, ["some kind"] = 0 });
         string[] texts =
         [
             "", "   ", "Good. GOOD!! (good) \"bad\" — I can’t stand it; it does not work... does not",
             "Well-being,\tbad\n\n‘good’ ÉLAN élan *bad* [does] not work does not work!",
             string.Concat(Enumerable.Repeat("x good y bad can't stand ", 50)) + new string('g', 300) + " good",
+            "not good at all, not good at, not good, not, not not good some kind some kinds of NOT GOOD AT ALL not",
+
         ];
         foreach (var t in texts)
         {

@@ -83,6 +83,64 @@ public class TextCleaningTests
     }
 
     [Fact]
+    public void NormalizerEqualsTheStraightforwardLoop()
+    {
+        var rng = new Random(9);
+        const string alphabet = "ab  \t\t\r\n\n\u2028\u2029\u0001\u007F\u0085\u00A0é\uFB01x.";
+        for (int t = 0; t < 5000; t++)
+        {
+            var chars = new char[rng.Next(0, 40)];
+            for (int i = 0; i < chars.Length; i++) chars[i] = alphabet[rng.Next(alphabet.Length)];
+            var text = new string(chars);
+            Assert.Equal(ReferenceNormalize(text), TextNormalizer.Normalize(text));
+        }
+    }
+
+    // The normalizer as first written (StringBuilder, one char at a time), kept as the reference.
+    static string ReferenceNormalize(string text)
+    {
+        var s = UnicodeNfkc.Normalize(text);
+        var sb = new StringBuilder(s.Length);
+        var pendingBlank = 0;     // newlines seen since the last content on a line
+        var pendingSpace = 0;     // spaces/tabs seen since the last content character on this line
+        var pendingTab = false;
+        for (var i = 0; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (c == '\r')
+            {
+                if (i + 1 < s.Length && s[i + 1] == '\n') continue;
+                c = '\n';
+            }
+            if (c == '\n')
+            {
+                pendingSpace = 0; pendingTab = false;   // trailing spaces are dropped
+                pendingBlank++;
+                continue;
+            }
+            if (c == ' ' || c == '\t')
+            {
+                pendingSpace++;
+                pendingTab = c == '\t';
+                continue;
+            }
+            // Control characters (C0, DEL, C1) carry no text; \u2028/\u2029 are line breaks in disguise.
+            if (c == '\u2028' || c == '\u2029') { pendingSpace = 0; pendingBlank++; continue; }
+            if (char.IsControl(c)) continue;
+            if (pendingBlank > 0)
+            {
+                if (sb.Length > 0) sb.Append(pendingBlank >= 2 ? "\n\n" : "\n");
+                pendingBlank = 0;
+            }
+            if (pendingSpace > 0 && sb.Length > 0)
+                sb.Append(pendingSpace == 1 && pendingTab ? '\t' : ' ');
+            pendingSpace = 0; pendingTab = false;
+            sb.Append(c);
+        }
+        return sb.ToString();
+    }
+
+    [Fact]
     public void NfkcOrdersCombiningMarksCanonically()
     {
         // q + dot below (ccc 220) + dot above (ccc 230) in either order normalizes the same way.
@@ -113,6 +171,28 @@ public class TextCleaningTests
     {
         var r = PiiScrubber.Scrub(text);
         Assert.Equal(text, r.Text);
+    }
+
+    [Fact]
+    public void FastEmailAndIpv6PathsMatchThePlainPatterns()
+    {
+        // Random text over an alphabet dense in e-mail and IPv6 material: local-part characters, '@',
+        // dots, a \w letter outside the local-part set (é), colons and hex digits.
+        var email = new System.Text.RegularExpressions.Regex(PiiScrubber.EmailPattern);
+        var ipv6 = new System.Text.RegularExpressions.Regex(PiiScrubber.Ipv6Pattern);
+        var rng = new Random(5);
+        for (int t = 0; t < 4000; t++)
+        {
+            var alphabet = t % 2 == 0 ? "ab.z9_%+-@@@..é :: f0x\n.co.ukAB" : "0123abcdefg:::. x";
+            var chars = new char[rng.Next(0, 60)];
+            for (int i = 0; i < chars.Length; i++) chars[i] = alphabet[rng.Next(alphabet.Length)];
+            var text = new string(chars);
+            int expected = 0, found = 0;
+            var replaced = email.Replace(text, _ => { expected++; return "<EMAIL>"; });
+            Assert.Equal(replaced, PiiScrubber.ReplaceEmails(text, ref found));
+            Assert.Equal(expected, found);
+            if (!PiiScrubber.MayHoldIpv6(text)) Assert.False(ipv6.IsMatch(text), text);
+        }
     }
 
     [Fact]

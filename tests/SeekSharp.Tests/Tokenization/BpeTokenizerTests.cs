@@ -101,6 +101,26 @@ public class BpeTokenizerTests : TempDirTest
     }
 
     [Fact]
+    public void CachesGiveTheSameIdsOnEveryThreadAndAfterEviction()
+    {
+        var dir = NewDir();
+        Tok.Save(dir);
+        var docs = TokenizerFixture.Corpus().Take(12).ToList();
+        var fresh = BpeTokenizer.Load(dir);
+        var reference = docs.Select(d => fresh.Encode(d)).ToList();
+        var tok = BpeTokenizer.Load(dir);
+        // More distinct pieces than a thread's cache holds, so it is emptied on the way.
+        var junk = string.Concat(Enumerable.Range(0, 70_000).Select(i => $" q{i}x"));
+        Parallel.For(0, 4 * docs.Count, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            var d = docs.Count - 1 - i % docs.Count;
+            Assert.Equal(reference[d], tok.Encode(docs[d]));
+            if (i == 5) tok.Encode(junk);
+        });
+        for (var d = 0; d < docs.Count; d++) Assert.Equal(reference[d], tok.Encode(docs[d]));
+    }
+
+    [Fact]
     public void SaveLoadRoundTripsEncodingsAndHash()
     {
         var dir = NewDir();

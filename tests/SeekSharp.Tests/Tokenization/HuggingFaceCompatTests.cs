@@ -38,6 +38,10 @@ public class HuggingFaceCompatTests : TempDirTest
         var texts = TokenizerFixture.Corpus().Take(10).ToList();
         texts.Add("Hello, world! It's 2024 and 12345678 things cost $3.50.\n\n  indented\ttabs  ");
         texts.Add("naïve café — über 日本語 😀👍🏽 e\u0301");
+        // Long pieces that take many merge passes (mail separators, repeated syllables, one long word).
+        texts.Add(new string('=', 301) + " " + new string('-', 77) + "\n" + string.Concat(Enumerable.Repeat("'", 150)));
+        texts.Add(" " + string.Concat(Enumerable.Repeat("thetion", 40)) + " " + string.Concat(Enumerable.Repeat("ab", 99)) + "a");
+        texts.AddRange(TokenizerFixture.Corpus().Skip(10).Take(5).Select(t => t.Replace(" ", "")));
         foreach (var text in texts)
             Assert.Equal(ours.Encode(text), theirs.EncodeToIds(text));
         // Not vacuous: the merges did real work on the corpus text.

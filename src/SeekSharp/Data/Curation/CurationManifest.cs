@@ -75,7 +75,8 @@ public sealed class SourceCounts
     }
 }
 
-/// <summary>One stage's cost: summed thread time (parallel stages) and the bytes that went in.</summary>
+/// <summary>One stage's cost: CPU seconds of the threads that ran it, summed (the wall clock where the OS gives no
+/// thread CPU time, see <see cref="Native.ThreadCpuClock"/>); Parallel: run by every worker, else by one thread.</summary>
 public sealed record StageTiming(string Stage, double ThreadSeconds, bool Parallel);
 
 /// <summary>A duplicate found, with the kept document it repeats (first few kept for the data card).</summary>

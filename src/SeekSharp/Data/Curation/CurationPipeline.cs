@@ -1,25 +1,29 @@
 using System.Diagnostics;
-using System.Runtime.ExceptionServices;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using SeekSharp.Native;
+using SeekSharp.Tokenization;
 
 namespace SeekSharp.Data.Curation;
 
 // `seek data prepare`: several sources in, one TokenDataset folder out, with documents.jsonl (the
 // curated, mixed text), quarantine.jsonl, datacard.md and manifest.json (written last).
 //
-// Design: records stream in batches (bounded memory: one batch of text plus ~1 KiB of dedup state per
-// kept document). The per-document stages run in parallel over a batch (CurationStages); the results
-// are then taken in input order on one thread for dedup (exact, then near), counting and writing, so
-// which copy survives and the output bytes never depend on the core count. Sources are processed in
-// the order given, so the first source wins a cross-source duplicate.
+// Design: records stream through OrderedParallel: one thread reads the sources, one worker per core runs
+// the per-document stages (CurationStages, tokenizing included), and this thread takes the outcomes in
+// input order for dedup (exact, then near), counting and writing documents.jsonl and the token shards,
+// so which copy survives and the output bytes never depend on the core count or on timing. Memory is
+// bounded by the documents in flight (MaxInFlightDocuments / MaxInFlightBytes) plus ~1 KiB of dedup state
+// per kept document. Sources are processed in the order given, so the first source wins a cross-source
+// duplicate.
 //
 // Mixing: a source of weight w contributes w × its kept documents: floor(w) copies of each document,
 // plus one more with probability frac(w) decided by a stable hash of the document's origin (so w = 0.5
 // keeps about half, w = 2 doubles, w = 1.5 doubles half). The train/val split is drawn per document
 // (stable hash of the origin) before copying and pinned in documents.jsonl, so copies of a document
-// never straddle the split. Tokenizing that file reuses DataTokenization (DatasetBuilder.Tokenize).
+// never straddle the split. The shards get exactly the documents of that file, in its order, with its
+// splits (TokenDatasetWriter, as `seek data tokenize` would write them from it), without reading it back.
 
 /// <summary>What `seek data prepare` runs with.</summary>
 public sealed record CurationOptions
@@ -40,10 +44,10 @@ public sealed record CurationOptions
     public double ValFraction { get; init; } = 0.05;
     /// <summary>A "word,score" sentiment lexicon (AFINN-111); without one no sentiment label is made.</summary>
     public string? LexiconPath { get; init; }
-    /// <summary>Documents per parallel batch.</summary>
-    public int BatchDocuments { get; init; } = 512;
-    /// <summary>Input bytes per parallel batch.</summary>
-    public long BatchBytes { get; init; } = 16L << 20;
+    /// <summary>Documents read but not yet written, at most (bounds memory; enough to keep every core busy).</summary>
+    public int MaxInFlightDocuments { get; init; } = 512;
+    /// <summary>Input bytes of the documents in flight, at most (a larger document still goes, alone).</summary>
+    public long MaxInFlightBytes { get; init; } = 16L << 20;
 }
 
 /// <summary>What a run produced.</summary>
@@ -62,10 +66,11 @@ public static class CurationPipeline
         var clock = Stopwatch.StartNew();
         var readers = o.Sources.Select(SourceReader.Read).ToList();   // a missing path fails here, before any work
         var lexicon = o.LexiconPath is null ? null : SentimentLexicon.Load(o.LexiconPath);
+        var tokenizer = BpeTokenizer.Load(o.TokenizerDir);
         var filter = new QualityFilter(o.Quality, o.StopWords ?? StopWords.English);
         var near = new NearDuplicateDeduplicator(o.DedupThreshold);
         var exact = new ExactDeduplicator();
-        var stages = new CurationStages(filter, near.MinHash, lexicon);
+        var stages = new CurationStages(filter, near.MinHash, lexicon, tokenizer);
 
         Directory.CreateDirectory(o.OutDir);
         var manifestPath = Path.Combine(o.OutDir, CurationManifest.FileName);
@@ -76,70 +81,91 @@ public static class CurationPipeline
             Tokenizer = Path.GetFullPath(o.TokenizerDir),
             MixingRule = "floor(w) copies of each kept document plus one more with probability frac(w) (stable hash of its origin); split drawn per document before copying",
         };
-        // mixedStart[i]: the first documents.jsonl line of source i (sources are contiguous there).
+        foreach (var spec in o.Sources)
+        {
+            var c = new SourceCounts { Name = spec.Name, Path = Path.GetFullPath(spec.Path), Weight = spec.Weight };
+            if (lexicon is not null) c.SentimentHistogram = new long[CurationManifest.SentimentBuckets.Length];
+            m.Sources.Add(c);
+        }
+        // mixedStart[i]: the first documents.jsonl line of source i (sources are contiguous there); not yet
+        // known (MaxValue) until the source starts, which is always before its lines are reported.
         var mixedStart = new long[o.Sources.Count + 1];
+        Array.Fill(mixedStart, long.MaxValue);
         long mixedLines = 0;
-        var documentsPath = Path.Combine(o.OutDir, DocumentsFile);
-        using (var docs = new FileStream(documentsPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-        using (var quarantine = new FileStream(Path.Combine(o.OutDir, QuarantineFile), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
-        {
-            for (var si = 0; si < o.Sources.Count; si++)
-            {
-                var spec = o.Sources[si];
-                var c = new SourceCounts { Name = spec.Name, Path = Path.GetFullPath(spec.Path), Weight = spec.Weight };
-                if (lexicon is not null) c.SentimentHistogram = new long[CurationManifest.SentimentBuckets.Length];
-                m.Sources.Add(c);
-                mixedStart[si] = mixedLines;
-                log?.Invoke($"source {spec.Name}: {spec.Path} (weight {spec.Weight})");
-                var batch = new List<RawRecord>();
-                long batchBytes = 0;
-                using var e = readers[si].GetEnumerator();
-                while (true)
-                {
-                    var t0 = Stopwatch.GetTimestamp();
-                    var more = e.MoveNext();
-                    stages.Ticks[CurationStage.Index(CurationStage.Read)] += Stopwatch.GetTimestamp() - t0;
-                    if (more)
-                    {
-                        batch.Add(e.Current);
-                        batchBytes += e.Current.Bytes?.LongLength ?? e.Current.Text?.Length ?? 0;
-                    }
-                    if (batch.Count == 0 || (more && batch.Count < o.BatchDocuments && batchBytes < o.BatchBytes)) { if (!more) break; continue; }
-                    foreach (var d in Process(batch, stages))
-                        mixedLines += Account(d, c, spec, o.ValFraction, exact, near, m, stages, docs, quarantine);
-                    batch.Clear();
-                    batchBytes = 0;
-                    if (!more) break;
-                }
-                log?.Invoke($"source {spec.Name}: {c.In} in, {c.Kept} kept");
-            }
-            mixedStart[^1] = mixedLines;
-        }
-
-        if (mixedLines == 0)
-        {
-            m.Reconcile();
-            m.Save(manifestPath);
-            throw new SeekSharpException($"no document survived curation; see {Path.Combine(o.OutDir, QuarantineFile)} and {manifestPath} for why.");
-        }
-
-        var tok0 = Stopwatch.GetTimestamp();
-        var cursor = 0;
-        var tokens = DatasetBuilder.Tokenize([documentsPath], o.TokenizerDir, o.OutDir, o.ValFraction, log, (index, n, isVal) =>
+        int cursor = 0;
+        void OnDocument(long index, int n, bool isVal)
         {
             while (index >= mixedStart[cursor + 1]) cursor++;
             if (isVal) { m.Sources[cursor].ValTokens += n; m.ValDocuments++; }
             else { m.Sources[cursor].TrainTokens += n; m.TrainDocuments++; }
-        });
-        stages.Ticks[CurationStage.Index(CurationStage.Tokenize)] += Stopwatch.GetTimestamp() - tok0;
+        }
+
+        var documentsPath = Path.Combine(o.OutDir, DocumentsFile);
+        TokenizationReport tokens;
+        using (var shards = new TokenDatasetWriter(o.OutDir, tokenizer.VocabSize, tokenizer.Hash, tokenizer.BosId, tokenizer.EosId, o.ValFraction, log: log, onDocument: OnDocument))
+        {
+            using (var docs = new FileStream(documentsPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            using (var quarantine = new FileStream(Path.Combine(o.OutDir, QuarantineFile), FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                int current = -1;   // the source whose records are arriving
+                void AdvanceTo(int si)
+                {
+                    for (; current < si; current++)
+                    {
+                        if (current >= 0) log?.Invoke($"source {o.Sources[current].Name}: {m.Sources[current].In} in, {m.Sources[current].Kept} kept");
+                        if (current + 1 == o.Sources.Count) continue;
+                        var spec = o.Sources[current + 1];
+                        mixedStart[current + 1] = mixedLines;
+                        log?.Invoke($"source {spec.Name}: {spec.Path} (weight {spec.Weight})");
+                    }
+                }
+                var outcomes = OrderedParallel.Map(Records(readers, stages), x => stages.Run(x.Source, x.Record),
+                    x => (x.Record.Bytes?.LongLength ?? 2L * (x.Record.Text?.Length ?? 0)) + 1, o.MaxInFlightDocuments, o.MaxInFlightBytes);
+                foreach (var d in outcomes)
+                {
+                    AdvanceTo(d.SourceIndex);
+                    mixedLines += Account(d, m.Sources[d.SourceIndex], o.Sources[d.SourceIndex], o.ValFraction, exact, near, m, stages, docs, quarantine, shards);
+                }
+                AdvanceTo(o.Sources.Count);
+                mixedStart[^1] = mixedLines;
+            }
+
+            if (mixedLines == 0)
+            {
+                m.Reconcile();
+                m.Save(manifestPath);
+                throw new SeekSharpException($"no document survived curation; see {Path.Combine(o.OutDir, QuarantineFile)} and {manifestPath} for why.");
+            }
+            var t0 = ThreadCpuClock.Now();
+            tokens = shards.Complete([documentsPath], new FileInfo(documentsPath).Length, clock.Elapsed.TotalSeconds);
+            stages.Nanos[CurationStage.Index(CurationStage.Write)] += ThreadCpuClock.Now() - t0;
+        }
+        BpeTokenizer.CopyFiles(o.TokenizerDir, o.OutDir);
 
         m.WallSeconds = clock.Elapsed.TotalSeconds;
-        m.Stages = [.. CurationStage.All.Select((s, i) => new StageTiming(s, stages.Ticks[i] / (double)Stopwatch.Frequency, CurationStage.IsParallel[i]))];
+        m.Stages = [.. CurationStage.All.Select((s, i) => new StageTiming(s, stages.Nanos[i] / 1e9, CurationStage.IsParallel[i]))];
         m.Reconcile();
         DataCard.Write(Path.Combine(o.OutDir, DataCardFile), m, tokens);
         m.Save(manifestPath);
         log?.Invoke($"wrote {manifestPath}");
         return new CurationReport(m, tokens, o.OutDir);
+    }
+
+    // Every source's records in order, tagged with the source's index; the time spent reading is the "read" stage.
+    static IEnumerable<(int Source, RawRecord Record)> Records(List<IEnumerable<RawRecord>> readers, CurationStages stages)
+    {
+        for (int si = 0; si < readers.Count; si++)
+        {
+            using var e = readers[si].GetEnumerator();
+            while (true)
+            {
+                var t0 = ThreadCpuClock.Now();
+                var more = e.MoveNext();
+                stages.Nanos[CurationStage.Index(CurationStage.Read)] += ThreadCpuClock.Now() - t0;   // only this thread writes it
+                if (!more) break;
+                yield return (si, e.Current);
+            }
+        }
     }
 
     static void Validate(CurationOptions o)
@@ -153,20 +179,10 @@ public static class CurationPipeline
         if (!File.Exists(tokFile)) throw new SeekSharpException($"--tokenizer {o.TokenizerDir}: no tokenizer.json there (train one with `seek tok train`).");
     }
 
-    static DocOutcome[] Process(List<RawRecord> batch, CurationStages stages)
-    {
-        var results = new DocOutcome[batch.Count];
-        // One worker per core: more would only interleave on the same cores and inflate per-stage thread time.
-        var options = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount };
-        try { Parallel.For(0, batch.Count, options, i => results[i] = stages.Run(batch[i])); }
-        catch (AggregateException e) when (e.InnerExceptions.Count > 0) { ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw(); }
-        return results;
-    }
-
     // One document's fate, in input order: counts it exactly once and writes what it leaves behind.
     // Returns the lines it added to documents.jsonl.
     static long Account(DocOutcome d, SourceCounts c, SourceSpec spec, double valFraction, ExactDeduplicator exact,
-        NearDuplicateDeduplicator near, CurationManifest m, CurationStages stages, Stream docs, Stream quarantine)
+        NearDuplicateDeduplicator near, CurationManifest m, CurationStages stages, Stream docs, Stream quarantine, TokenDatasetWriter shards)
     {
         var r = d.Record;
         c.In++;
@@ -184,12 +200,12 @@ public static class CurationPipeline
         }
         if (!d.Verdict.Keep) { c.Add(c.Filtered, d.Verdict.Reason ?? "filtered"); return 0; }
 
-        var t0 = Stopwatch.GetTimestamp();
+        var t0 = ThreadCpuClock.Now();
         string? kind = null;
         if (exact.IsDuplicate(d.ExactKey, r.Origin, out var first)) { c.ExactDuplicates++; kind = "exact"; }
         else if (near.IsDuplicate(d.Signature!, r.Origin, out first)) { c.NearDuplicates++; kind = "near"; }
-        var t1 = Stopwatch.GetTimestamp();
-        stages.Ticks[CurationStage.Index(CurationStage.Dedup)] += t1 - t0;
+        var t1 = ThreadCpuClock.Now();
+        stages.Nanos[CurationStage.Index(CurationStage.Dedup)] += t1 - t0;
         if (kind is not null)
         {
             if (m.DuplicateExamples.Count < MaxDuplicateExamples) m.DuplicateExamples.Add(new DuplicateFinding(kind, r.Origin, first));
@@ -213,6 +229,7 @@ public static class CurationPipeline
         var copies = Copies(spec.Weight, r.Origin);
         var isVal = valFraction > 0 && UnitHash(r.Origin, 0x5EED) < valFraction;
         for (var k = 0; k < copies; k++)
+        {
             WriteLine(docs, w =>
             {
                 w.WriteString("text", d.Text); w.WriteString("split", isVal ? "val" : "train");
@@ -220,8 +237,10 @@ public static class CurationPipeline
                 w.WriteNumber("quality", Math.Round(d.Quality, 4));
                 if (d.Sentiment is { } v) w.WriteNumber("sentiment", Math.Round(v, 4));
             });
+            shards.Add(d.Tokens!, isVal);
+        }
         c.Mixed += copies;
-        stages.Ticks[CurationStage.Index(CurationStage.Write)] += Stopwatch.GetTimestamp() - t1;
+        stages.Nanos[CurationStage.Index(CurationStage.Write)] += ThreadCpuClock.Now() - t1;
         return copies;
     }
 

@@ -1,12 +1,15 @@
-using System.Diagnostics;
 using System.Text;
+using SeekSharp.Native;
+using SeekSharp.Tokenization;
 
 namespace SeekSharp.Data.Curation;
 
-// The per-document stages of `seek data prepare`, pure functions of one record so that a batch runs
+// The per-document stages of `seek data prepare`, pure functions of one record so that the workers run
 // them in parallel: decode → extract → normalize → filter → scrub → dedup keys (exact hash + MinHash
-// signature) → labels. What needs order (dedup decisions, counting, writing) happens afterwards on one
-// thread in CurationPipeline. Any unexpected exception on one document quarantines that document
+// signature) → labels → tokens. What needs order (dedup decisions, counting, writing) happens afterwards
+// on one thread in CurationPipeline. Labels and tokens are computed before the dedup decision, so a
+// duplicate's are thrown away: duplicates are ~10 % of what passes the filter, and waiting for the
+// decision would put an ordered step between two parallel ones. Any unexpected exception on one document quarantines that document
 // (stage, "error") instead of stopping the run. Thread time per stage is summed for `seek bench data`.
 
 /// <summary>Stage names, in pipeline order (the index is the timing slot).</summary>
@@ -16,6 +19,7 @@ public static class CurationStage
         Scrub = "scrub", Signature = "signature", Label = "label", Dedup = "dedup", Write = "write", Tokenize = "tokenize";
 
     public static readonly string[] All = [Read, Decode, Extract, Normalize, Filter, Scrub, Signature, Label, Dedup, Write, Tokenize];
+    /// <summary>Stages run by every worker; the others each run on one thread (read: the reader; dedup, write: the consumer).</summary>
     public static readonly bool[] IsParallel = [false, true, true, true, true, true, true, true, false, false, true];
 
     public static int Index(string stage) => Array.IndexOf(All, stage);
@@ -25,6 +29,7 @@ public static class CurationStage
 internal sealed class DocOutcome
 {
     public required RawRecord Record;
+    public int SourceIndex;
     public long BytesIn;
     public string? Decoding;                       // "utf8", "legacy" or "mime"
     public (string Stage, string Reason, string Detail)? Quarantine;
@@ -35,20 +40,23 @@ internal sealed class DocOutcome
     public ulong[]? Signature;
     public double Quality;
     public double? Sentiment;
+    public int[]? Tokens;                          // bos … eos
 }
 
-internal sealed class CurationStages(QualityFilter filter, MinHash minHash, SentimentLexicon? lexicon)
+internal sealed class CurationStages(QualityFilter filter, MinHash minHash, SentimentLexicon? lexicon, BpeTokenizer tokenizer)
 {
-    public readonly long[] Ticks = new long[CurationStage.All.Length];
+    /// <summary>Nanoseconds of CPU time per stage, summed over threads (see <see cref="ThreadCpuClock"/>).</summary>
+    public readonly long[] Nanos = new long[CurationStage.All.Length];
+    [ThreadStatic] static List<int>? idBuffer;   // token ids of the document being encoded, reused per worker
 
-    public DocOutcome Run(RawRecord r)
+    public DocOutcome Run(int sourceIndex, RawRecord r)
     {
-        var o = new DocOutcome { Record = r, BytesIn = r.Bytes?.LongLength ?? (r.Text is null ? 0 : Encoding.UTF8.GetByteCount(r.Text)) };
+        var o = new DocOutcome { Record = r, SourceIndex = sourceIndex, BytesIn = r.Bytes?.LongLength ?? (r.Text is null ? 0 : Encoding.UTF8.GetByteCount(r.Text)) };
         if (r.Error is not null) { o.Quarantine = (CurationStage.Read, "malformed", r.Error); return o; }
         var stage = CurationStage.Decode;
         try
         {
-            var t = Stopwatch.GetTimestamp();
+            var t = ThreadCpuClock.Now();
             string? text = r.Text;
             if (r.Bytes is not null && r.Format == "email")
             {
@@ -79,8 +87,7 @@ internal sealed class CurationStages(QualityFilter filter, MinHash minHash, Sent
             t = Tick(stage, t);
 
             stage = CurationStage.Filter;
-            var signals = filter.Measure(text);
-            o.Verdict = filter.Evaluate(signals);
+            (o.Verdict, var signals) = filter.Check(text);
             t = Tick(stage, t);
             if (!o.Verdict.Keep) return o;
             o.Quality = QualityScore.Score(signals, filter.Config);
@@ -97,6 +104,14 @@ internal sealed class CurationStages(QualityFilter filter, MinHash minHash, Sent
 
             stage = CurationStage.Label;
             if (lexicon is not null) o.Sentiment = lexicon.Score(text).Normalized;
+            t = Tick(stage, t);
+
+            stage = CurationStage.Tokenize;
+            var ids = idBuffer ??= new List<int>();
+            ids.Clear();
+            tokenizer.EncodeInto(text, allowSpecial: false, ids);
+            o.Tokens = DataTokenization.Frame(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(ids), tokenizer.BosId, tokenizer.EosId, tokenizer.VocabSize, r.Origin);
+            if (ids.Capacity > 1 << 22) idBuffer = null;   // do not keep a huge document's buffer per thread
             Tick(stage, t);
             o.Text = text;
         }
@@ -109,8 +124,8 @@ internal sealed class CurationStages(QualityFilter filter, MinHash minHash, Sent
 
     long Tick(string stage, long since)
     {
-        var now = Stopwatch.GetTimestamp();
-        Interlocked.Add(ref Ticks[CurationStage.Index(stage)], now - since);
+        var now = ThreadCpuClock.Now();
+        Interlocked.Add(ref Nanos[CurationStage.Index(stage)], now - since);
         return now;
     }
 }

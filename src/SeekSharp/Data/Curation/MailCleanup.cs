@@ -20,29 +20,58 @@ internal static partial class MailCleanup
 {
     public static string Strip(string text)
     {
-        var lines = text.Replace("\r\n", "\n").Split('\n');
-        var end = lines.Length;
-        for (var i = 0; i < lines.Length; i++)
+        // Lines as (start, length) in text, split at '\n' with the '\r' of a "\r\n" dropped (as splitting
+        // text.Replace("\r\n", "\n") would), so no string is made per line.
+        var lines = new List<(int Start, int Length)>();
+        for (int pos = 0; ;)
         {
-            var l = lines[i];
-            if (l == "-- " || OriginalMessage().IsMatch(l) || (Separator().IsMatch(l) && FooterFollows(lines, i)))
+            int nl = text.IndexOf('\n', pos);
+            int end = nl < 0 ? text.Length : nl;
+            lines.Add((pos, nl >= 0 && end > pos && text[end - 1] == '\r' ? end - 1 - pos : end - pos));
+            if (nl < 0) break;
+            pos = nl + 1;
+        }
+        ReadOnlySpan<char> Line(int i) => text.AsSpan(lines[i].Start, lines[i].Length);
+
+        var stop = lines.Count;
+        for (var i = 0; i < lines.Count; i++)
+        {
+            var l = Line(i);
+            if (l.SequenceEqual("-- ") || OriginalMessage().IsMatch(l) || (Separator().IsMatch(l) && FooterFollows(i)))
             {
-                end = i;
+                stop = i;
                 break;
             }
         }
         var sb = new StringBuilder(text.Length);
-        for (var i = 0; i < end; i++)
+        for (var i = 0; i < stop; i++)
         {
-            var l = lines[i];
+            var l = Line(i);
             if (IsQuote(l)) continue;
             if (OnWrote().IsMatch(l)) continue;
-            if (WroteEnd().IsMatch(l) && NextNonBlankIsQuote(lines, i + 1, end)) continue;
+            if (WroteEnd().IsMatch(l) && NextNonBlankIsQuote(i + 1)) continue;
             // Removed quotes leave gaps: a run of blank lines is kept as one.
-            if (string.IsNullOrWhiteSpace(l) && (sb.Length == 0 || sb.ToString(Math.Max(0, sb.Length - 2), Math.Min(2, sb.Length)) == "\n\n")) continue;
+            if (l.IsWhiteSpace() && (sb.Length == 0 || (sb.Length >= 2 && sb[^1] == '\n' && sb[^2] == '\n'))) continue;
             sb.Append(l).Append('\n');
         }
-        return DropTrailingFooter(sb.ToString().Trim('\n'));
+        int from = 0, to = sb.Length;   // what Trim('\n') would keep, without making the untrimmed string
+        while (from < to && sb[from] == '\n') from++;
+        while (to > from && sb[to - 1] == '\n') to--;
+        return DropTrailingFooter(sb.ToString(from, to - from));
+
+        bool NextNonBlankIsQuote(int from)
+        {
+            for (var j = from; j < stop; j++)
+                if (!Line(j).IsWhiteSpace()) return IsQuote(Line(j));
+            return false;
+        }
+
+        bool FooterFollows(int sep)
+        {
+            for (var j = sep + 1; j < lines.Count && j <= sep + 4; j++)
+                if (ListInfo().IsMatch(Line(j))) return true;
+            return false;
+        }
     }
 
     // Many lists append a bare footer paragraph with no separator line (fork: just the listinfo URL;
@@ -56,21 +85,7 @@ internal static partial class MailCleanup
         return text[..cut].TrimEnd('\n');
     }
 
-    private static bool IsQuote(string l) => l.AsSpan().TrimStart(' ').StartsWith(">");
-
-    private static bool NextNonBlankIsQuote(string[] lines, int from, int end)
-    {
-        for (var j = from; j < end; j++)
-            if (!string.IsNullOrWhiteSpace(lines[j])) return IsQuote(lines[j]);
-        return false;
-    }
-
-    private static bool FooterFollows(string[] lines, int sep)
-    {
-        for (var j = sep + 1; j < lines.Length && j <= sep + 4; j++)
-            if (ListInfo().IsMatch(lines[j])) return true;
-        return false;
-    }
+    private static bool IsQuote(ReadOnlySpan<char> l) => l.TrimStart(' ').StartsWith(">");
 
     [GeneratedRegex(@"^\s*-{3,}\s*Original Message\s*-{3,}\s*$", RegexOptions.IgnoreCase)]
     private static partial Regex OriginalMessage();

@@ -27,10 +27,7 @@ public static class MailExtractor
         // "empty-text": a text part exists but holds nothing readable (image-only or script-only HTML).
         if (texts.Count == 0) return new MailText(null, sawText ? "empty-text" : "no-text-part");
         var text = MailCleanup.Strip(string.Join("\n\n", texts));
-        var sb = new StringBuilder();
-        if (!string.IsNullOrEmpty(subject)) sb.Append("Subject: ").Append(subject).Append('\n');
-        sb.Append(text);
-        return new MailText(sb.ToString(), null);
+        return new MailText(string.IsNullOrEmpty(subject) ? text : string.Concat("Subject: ", subject, "\n", text), null);
     }
 
     private static void Collect(MimeHeaders headers, string body, List<string> into, int depth, ref bool sawText)
@@ -84,7 +81,7 @@ public static class MailExtractor
     {
         if (type is not ("text/plain" or "text/html" or "text/enriched" or "text/richtext" or "text")) return;
         sawText = true;
-        var bytes = Encoding.Latin1.GetBytes(MimePart.DecodeTransfer(headers.Get("content-transfer-encoding"), body));
+        var bytes = MimePart.DecodeTransferBytes(headers.Get("content-transfer-encoding"), body);
         var decoded = TextDecoding.Decode(bytes, parameters.GetValueOrDefault("charset"));
         if (decoded.Text is null) return;
         var text = type == "text/html" || (type != "text/plain" && LooksHtml(decoded.Text)) ? HtmlText.ToText(decoded.Text) : decoded.Text;

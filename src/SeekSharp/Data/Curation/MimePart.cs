@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -101,25 +102,35 @@ internal static partial class MimePart
         return parts;
     }
 
-    public static string DecodeTransfer(string? encoding, string body)
+    public static string DecodeTransfer(string? encoding, string body) =>
+        IsEncoded(encoding, out var qp) ? Encoding.Latin1.GetString(qp ? QuotedPrintable(body, header: false) : Base64(body)) : body;
+
+    /// <summary>The bytes of a part body after its transfer encoding (as Latin-1 bytes when there is none).</summary>
+    public static byte[] DecodeTransferBytes(string? encoding, string body) =>
+        IsEncoded(encoding, out var qp) ? qp ? QuotedPrintable(body, header: false) : Base64(body) : Encoding.Latin1.GetBytes(body);
+
+    // The header value trimmed and lowercased (invariant), compared without making a string.
+    static bool IsEncoded(string? encoding, out bool quotedPrintable)
     {
-        var e = (encoding ?? "").Trim().ToLowerInvariant();
-        return e switch
-        {
-            "quoted-printable" => Encoding.Latin1.GetString(QuotedPrintable(body, header: false)),
-            "base64" => Encoding.Latin1.GetString(Base64(body)),
-            _ => body,
-        };
+        var e = (encoding ?? "").AsSpan().Trim();
+        Span<char> lower = stackalloc char[16];
+        quotedPrintable = false;
+        if (e.Length > lower.Length) return false;
+        e.ToLowerInvariant(lower);
+        lower = lower[..e.Length];
+        quotedPrintable = lower.SequenceEqual("quoted-printable");
+        return quotedPrintable || lower.SequenceEqual("base64");
     }
 
     public static byte[] QuotedPrintable(string s, bool header)
     {
-        var outp = new List<byte>(s.Length);
+        var outp = new byte[s.Length];   // decoding never lengthens
+        var n = 0;
         for (var i = 0; i < s.Length; i++)
         {
             var c = s[i];
-            if (header && c == '_') { outp.Add((byte)' '); continue; }
-            if (c != '=') { outp.Add((byte)c); continue; }
+            if (header && c == '_') { outp[n++] = (byte)' '; continue; }
+            if (c != '=') { outp[n++] = (byte)c; continue; }
             // Soft line break: "=" then optional trailing whitespace then end of line.
             var j = i + 1;
             while (j < s.Length && s[j] is ' ' or '\t') j++;
@@ -132,29 +143,36 @@ internal static partial class MimePart
             if (j == s.Length) { i = j; continue; }
             if (i + 2 < s.Length && char.IsAsciiHexDigit(s[i + 1]) && char.IsAsciiHexDigit(s[i + 2]))
             {
-                outp.Add(Convert.ToByte(s.Substring(i + 1, 2), 16));
+                outp[n++] = (byte)(HexValue(s[i + 1]) << 4 | HexValue(s[i + 2]));
                 i += 2;
                 continue;
             }
-            outp.Add((byte)'=');   // not an escape: keep literally
+            outp[n++] = (byte)'=';   // not an escape: keep literally
         }
-        return [.. outp];
+        return n == outp.Length ? outp : outp[..n];
     }
+
+    static int HexValue(char h) => h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10;
 
     /// <summary>Lenient base64: ignores characters outside the alphabet and a dangling partial quantum.</summary>
     public static byte[] Base64(string s)
     {
-        var sb = new StringBuilder(s.Length);
-        foreach (var c in s)
+        var chars = ArrayPool<char>.Shared.Rent(s.Length + 4);
+        try
         {
-            if (char.IsAsciiLetterOrDigit(c) || c is '+' or '/') sb.Append(c);
-            else if (c == '=') break;   // padding ends the data
+            var n = 0;
+            foreach (var c in s)
+            {
+                if (char.IsAsciiLetterOrDigit(c) || c is '+' or '/') chars[n++] = c;
+                else if (c == '=') break;   // padding ends the data
+            }
+            var usable = n - n % 4;
+            var rem = n % 4;
+            if (rem >= 2) { chars.AsSpan(n, 4 - rem).Fill('='); usable = n + 4 - rem; }
+            var bytes = new byte[usable / 4 * 3];
+            return Convert.TryFromBase64Chars(chars.AsSpan(0, usable), bytes, out var written) ? bytes[..written] : [];
         }
-        var usable = sb.Length - sb.Length % 4;
-        var rem = sb.Length % 4;
-        if (rem >= 2) { sb.Append('=', 4 - rem); usable = sb.Length; }
-        try { return Convert.FromBase64String(sb.ToString(0, usable)); }
-        catch (FormatException) { return []; }
+        finally { ArrayPool<char>.Shared.Return(chars); }
     }
 
     /// <summary>Decodes RFC 2047 encoded words (=?charset?B|Q?text?=) in a header value.</summary>

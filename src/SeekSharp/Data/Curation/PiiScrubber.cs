@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using System.Text.RegularExpressions;
 
 namespace SeekSharp.Data.Curation;
@@ -29,8 +30,7 @@ public static partial class PiiScrubber
     public static ScrubResult Scrub(string text)
     {
         int emails = 0, phones = 0, ips = 0, cards = 0;
-        // Cheap guards: the e-mail pattern can start at any letter, so text without '@' skips it.
-        var s = text.Contains('@') ? Email().Replace(text, _ => { emails++; return "<EMAIL>"; }) : text;
+        var s = ReplaceEmails(text, ref emails);
         s = Card().Replace(s, m =>
         {
             if (!IsCard(m.Value)) return m.Value;
@@ -38,7 +38,7 @@ public static partial class PiiScrubber
             return "<CARD>";
         });
         s = Ipv4().Replace(s, _ => { ips++; return "<IP>"; });
-        s = Ipv6().Replace(s, m =>
+        if (MayHoldIpv6(s)) s = Ipv6().Replace(s, m =>
         {
             if (!IsIpv6(m.Value)) return m.Value;
             ips++;
@@ -53,6 +53,47 @@ public static partial class PiiScrubber
         });
         s = PhoneNa().Replace(s, _ => { phones++; return "<PHONE>"; });
         return new ScrubResult(s, emails, phones, ips, cards);
+    }
+
+    // Speed: run naively, the e-mail pattern is tried at nearly every position (any letter may start a
+    // local part) and the IPv6 one at every hex letter, which made them most of the scrubber's time.
+    // Both are now entered only where they can match, with the same results:
+    // - Every e-mail match holds one '@' (local part and domain cannot contain one), its local part is
+    //   the whole run of [A-Za-z0-9._%+-] before that '@' (the lookbehind rejects a start inside the run),
+    //   and a later '@' cannot belong to a match that starts earlier. So the next match after position p
+    //   is the first '@' whose local run, started no earlier than p, matches there: the same pattern
+    //   anchored with \G is tried at exactly that one position per '@'.
+    // - An IPv6 match needs two colons with at most four hex digits between them; text without that
+    //   (most mail: "Subject:", "http://") skips the pattern.
+    internal static string ReplaceEmails(string text, ref int count)
+    {
+        StringBuilder? sb = null;
+        int copied = 0;   // text before this index is in sb (or unchanged)
+        for (int at = text.IndexOf('@'); at >= 0; at = text.IndexOf('@', at + 1))
+        {
+            int start = at;
+            while (start > copied && IsLocalPart(text[start - 1])) start--;
+            var m = EmailAt().Match(text, start);
+            if (!m.Success) continue;
+            (sb ??= new StringBuilder(text.Length)).Append(text, copied, m.Index - copied).Append("<EMAIL>");
+            copied = m.Index + m.Length;
+            count++;
+            at = copied - 1;
+        }
+        return sb is null ? text : sb.Append(text, copied, text.Length - copied).ToString();
+    }
+
+    static bool IsLocalPart(char c) => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '%' or '+' or '-';
+
+    internal static bool MayHoldIpv6(string s)
+    {
+        for (int c = s.IndexOf(':'); c >= 0; c = s.IndexOf(':', c + 1))
+            for (int j = c + 1; j < s.Length && j <= c + 5; j++)
+            {
+                if (s[j] == ':') return true;
+                if (!char.IsAsciiHexDigit(s[j])) break;
+            }
+        return false;
     }
 
     internal static bool IsCard(string candidate)
@@ -98,8 +139,10 @@ public static partial class PiiScrubber
         return IPAddress.TryParse(s, out var a) && a.AddressFamily == AddressFamily.InterNetworkV6;
     }
 
-    [GeneratedRegex(@"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}\b")]
-    private static partial Regex Email();
+    internal const string EmailPattern = @"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}\b";
+
+    [GeneratedRegex(@"\G" + EmailPattern)]
+    private static partial Regex EmailAt();
 
     [GeneratedRegex(@"(?<![\d.,-])\d(?:[ -]?\d){12,18}(?![\d]|[.,]\d)")]
     private static partial Regex Card();
@@ -107,7 +150,9 @@ public static partial class PiiScrubber
     [GeneratedRegex(@"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\d|\.\d)")]
     private static partial Regex Ipv4();
 
-    [GeneratedRegex(@"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")]
+    internal const string Ipv6Pattern = @"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])";
+
+    [GeneratedRegex(Ipv6Pattern)]
     private static partial Regex Ipv6();
 
     [GeneratedRegex(@"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){1,6}(?![\w-]|[.,]\d)")]

@@ -46,7 +46,7 @@ public sealed class QualityFilter
     public QualityFilter(QualityConfig cfg, IReadOnlySet<string> stopWords)
     {
         Config = cfg.Validate();
-        measurer = new QualityMeasurer(new HashSet<string>(stopWords, StringComparer.OrdinalIgnoreCase));
+        measurer = new QualityMeasurer(stopWords);
     }
 
     public QualityConfig Config { get; }
@@ -54,18 +54,37 @@ public sealed class QualityFilter
     /// <summary>All signals of <paramref name="text"/>, including the repetition pass.</summary>
     public QualitySignals Measure(string text)
     {
-        var (hashes, lengths) = (new List<ulong>(), new List<int>());
+        var (hashes, lengths) = WordBuffers();
         var s = measurer.Basic(text, hashes, lengths);
         return WithRepetition(s, hashes, lengths);
     }
 
     /// <summary>The verdict for <paramref name="text"/>; skips the repetition pass when a cheaper rule fails.</summary>
-    public FilterVerdict Evaluate(string text)
+    public FilterVerdict Evaluate(string text) => Check(text).Verdict;
+
+    /// <summary>The verdict and the signals for <paramref name="text"/>; when a cheaper rule fails, the
+    /// repetition pass is skipped and its signals are empty.</summary>
+    public (FilterVerdict Verdict, QualitySignals Signals) Check(string text)
     {
-        var (hashes, lengths) = (new List<ulong>(), new List<int>());
+        var (hashes, lengths) = WordBuffers();
         var s = measurer.Basic(text, hashes, lengths);
         var v = CheckBasic(s);
-        return v.Keep ? CheckRepetition(WithRepetition(s, hashes, lengths)) : v;
+        if (!v.Keep) return (v, s);
+        s = WithRepetition(s, hashes, lengths);
+        return (CheckRepetition(s), s);
+    }
+
+    // The per-word hashes and lengths of the document being measured, reused per thread (a filter is
+    // shared by the pipeline's workers); emptied here, and dropped after a very long document.
+    [ThreadStatic] static List<ulong>? hashBuffer;
+    [ThreadStatic] static List<int>? lengthBuffer;
+
+    static (List<ulong>, List<int>) WordBuffers()
+    {
+        if (hashBuffer is null || hashBuffer.Capacity > 1 << 20) (hashBuffer, lengthBuffer) = (new List<ulong>(1024), new List<int>(1024));
+        hashBuffer.Clear();
+        lengthBuffer!.Clear();
+        return (hashBuffer, lengthBuffer);
     }
 
     /// <summary>The verdict for signals already measured (so a caller measures once for filter and label).</summary>

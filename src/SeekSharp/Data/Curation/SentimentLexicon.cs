@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 
@@ -27,6 +28,9 @@ public sealed class SentimentLexicon
     readonly Dictionary<string, double>.AlternateLookup<ReadOnlySpan<char>> lookup;
     readonly int maxPhraseWords;
     readonly double maxAbs;
+    // Per first word of any entry: its own score (NaN when the word alone is no entry) and the most words of
+    // an entry starting with it, so scoring looks a word up once and tries phrases only where one can start.
+    readonly Dictionary<string, (double Score, int MaxWords)>.AlternateLookup<ReadOnlySpan<char>> firstWords;
 
     SentimentLexicon(Dictionary<string, double> entries)
     {
@@ -35,6 +39,16 @@ public sealed class SentimentLexicon
         maxPhraseWords = entries.Keys.Max(k => k.Count(c => c == ' ') + 1);
         maxAbs = entries.Values.Max(Math.Abs);
         if (maxAbs == 0) maxAbs = 1;
+        var first = new Dictionary<string, (double Score, int MaxWords)>(StringComparer.Ordinal);
+        foreach (var (k, v) in entries)
+        {
+            var words = k.Split(' ');
+            ref var f = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(first, words[0], out var existed);
+            if (!existed) f = (double.NaN, 1);
+            if (words.Length == 1) f.Score = v;
+            f.MaxWords = Math.Max(f.MaxWords, words.Length);
+        }
+        firstWords = first.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     /// <summary>Entries (words and phrases).</summary>
@@ -86,48 +100,58 @@ public sealed class SentimentLexicon
 
     /// <summary>Scores <paramref name="text"/>: longest lexicon phrase first at each word.</summary>
     // Same words and matches as Matches(Tokens(text)), without a string per word or per phrase tried:
-    // the words are written lowercased into one buffer separated by single spaces, so the phrase of
+    // the words are written lowercased into one pooled buffer separated by single spaces, so the phrase of
     // words i..j is one contiguous slice, looked up as a span (the labeler's hot path).
     public SentimentScore Score(string text)
     {
-        var buf = new char[text.Length + 1];
-        var starts = new List<int>();
-        var ends = new List<int>();
-        int pos = 0;
-        Span<char> small = stackalloc char[128];
-        var t = text.AsSpan();
-        for (int i = 0; i < t.Length;)
+        var buf = ArrayPool<char>.Shared.Rent(text.Length + 1);
+        var bounds = ArrayPool<int>.Shared.Rent(text.Length + 1);   // start, end of each word in buf
+        try
         {
-            while (i < t.Length && char.IsWhiteSpace(t[i])) i++;
-            int st = i;
-            while (i < t.Length && !char.IsWhiteSpace(t[i])) i++;
-            int a = st, b = i;
-            while (a < b && IsEdge(t[a])) a++;
-            while (b > a && IsEdge(t[b - 1])) b--;
-            if (a == b) continue;
-            var word = b - a <= small.Length ? small[..(b - a)] : new char[b - a];
-            t[a..b].CopyTo(word);
-            word.Replace('’', '\'');
-            pos += ((ReadOnlySpan<char>)word).ToLowerInvariant(buf.AsSpan(pos));
-            starts.Add(pos - (b - a));
-            ends.Add(pos);
-            buf[pos++] = ' ';
+            int pos = 0, words = 0;
+            var t = text.AsSpan();
+            for (int i = 0; i < t.Length;)
+            {
+                while (i < t.Length && char.IsWhiteSpace(t[i])) i++;
+                int st = i;
+                while (i < t.Length && !char.IsWhiteSpace(t[i])) i++;
+                int a = st, b = i;
+                while (a < b && IsEdge(t[a])) a++;
+                while (b > a && IsEdge(t[b - 1])) b--;
+                if (a == b) continue;
+                var word = buf.AsSpan(pos, b - a);
+                t[a..b].ToLowerInvariant(word);
+                word.Replace('’', '\'');
+                bounds[2 * words] = pos;
+                bounds[2 * words + 1] = pos += b - a;
+                buf[pos++] = ' ';
+                words++;
+            }
+            double sum = 0;
+            int scored = 0;
+            for (int i = 0; i < words;)
+            {
+                int matched = 0;
+                if (firstWords.TryGetValue(buf.AsSpan(bounds[2 * i], bounds[2 * i + 1] - bounds[2 * i]), out var first))
+                {
+                    for (int n = Math.Min(first.MaxWords, words - i); n >= 2 && matched == 0; n--)
+                        if (lookup.TryGetValue(buf.AsSpan(bounds[2 * i], bounds[2 * (i + n - 1) + 1] - bounds[2 * i]), out var v)) { sum += v; scored++; matched = n; }
+                    if (matched == 0 && !double.IsNaN(first.Score)) { sum += first.Score; scored++; matched = 1; }
+                }
+                i += Math.Max(1, matched);
+            }
+            double norm = scored == 0 ? 0 : Math.Clamp(sum / scored / maxAbs, -1, 1);
+            return new SentimentScore(norm, sum, scored, words);
         }
-        double sum = 0;
-        int scored = 0;
-        for (int i = 0; i < starts.Count;)
+        finally
         {
-            int matched = 0;
-            for (int n = Math.Min(maxPhraseWords, starts.Count - i); n >= 1 && matched == 0; n--)
-                if (lookup.TryGetValue(buf.AsSpan(starts[i], ends[i + n - 1] - starts[i]), out var v)) { sum += v; scored++; matched = n; }
-            i += Math.Max(1, matched);
+            ArrayPool<char>.Shared.Return(buf);
+            ArrayPool<int>.Shared.Return(bounds);
         }
-        double norm = scored == 0 ? 0 : Math.Clamp(sum / scored / maxAbs, -1, 1);
-        return new SentimentScore(norm, sum, scored, starts.Count);
     }
 
     // Tokens trims Edge after reading ’ as ', so ’ is an edge character too.
-    static bool IsEdge(char c) => c == '’' || Array.IndexOf(Edge, c) >= 0;
+    static bool IsEdge(char c) => EdgeOrCurly.Contains(c);
 
     /// <summary>The lexicon phrases found in <paramref name="text"/>, in order, with their scores.</summary>
     public IReadOnlyList<(string Phrase, double Score)> Matches(string text) => Matches(Tokens(text));
@@ -158,6 +182,7 @@ public sealed class SentimentLexicon
     }
 
     static readonly char[] Edge = "\"`“”‘'.,;:!?()[]{}<>*_/\\|".ToCharArray();
+    static readonly SearchValues<char> EdgeOrCurly = SearchValues.Create([.. Edge, '’']);
 
     /// <summary>Lowercased words with surrounding punctuation removed (inner ' and - kept: "can't", "well-being").</summary>
     static List<string> Tokens(string text)

@@ -51,13 +51,24 @@ public static partial class SourceReader
     public static string? DetectFormat(string file)
     {
         var ext = System.IO.Path.GetExtension(file);
-        if (ext.Length == 0 || ext.Equals(".txt", StringComparison.OrdinalIgnoreCase))
-            return LooksLikeMail(file) ? "email" : "text";
+        if (IsMailOrText(ext))
+        {
+            Span<byte> head = stackalloc byte[MailSniffBytes];
+            int n;
+            using (var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1))
+                n = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            return LooksLikeMail(head[..n]) ? "email" : "text";
+        }
         return ByExtension.GetValueOrDefault(ext);
     }
 
+    // No extension or .txt: a mail or plain text, told apart by the first bytes (see LooksLikeMail).
+    private static bool IsMailOrText(string ext) => ext.Length == 0 || ext.Equals(".txt", StringComparison.OrdinalIgnoreCase);
+
     private static IEnumerable<RawRecord> ReadFile(SourceSpec s, string file)
     {
+        if (s.Format is null && IsMailOrText(System.IO.Path.GetExtension(file)))
+            return [ReadWhole(s, file, format: null)];   // sniffed from the bytes it reads anyway
         var format = s.Format ?? DetectFormat(file);
         switch (format)
         {
@@ -71,12 +82,20 @@ public static partial class SourceReader
         }
     }
 
-    private static RawRecord ReadWhole(SourceSpec s, string file, string format)
+    // One open, one length query and one read per document (thousands of small mails make the number of
+    // system calls matter). A null format is sniffed from the bytes, as DetectFormat would from the file.
+    private static RawRecord ReadWhole(SourceSpec s, string file, string? format)
     {
-        var length = new FileInfo(file).Length;
+        using var handle = File.OpenHandle(file);
+        var length = RandomAccess.GetLength(handle);
         if (length > MaxDocumentBytes)
-            return new RawRecord(s.Name, file, format, null, null, $"{file}: {length} bytes is larger than the {MaxDocumentBytes >> 20} MiB a single document may have.");
-        return new RawRecord(s.Name, file, format, File.ReadAllBytes(file), null);
+            return new RawRecord(s.Name, file, format ?? DetectFormat(file)!, null, null, $"{file}: {length} bytes is larger than the {MaxDocumentBytes >> 20} MiB a single document may have.");
+        var bytes = new byte[length];
+        int got = 0, n;
+        while (got < bytes.Length && (n = RandomAccess.Read(handle, bytes.AsSpan(got), got)) > 0) got += n;
+        if (got < bytes.Length) Array.Resize(ref bytes, got);   // the file shrank while we read it
+        format ??= LooksLikeMail(bytes.AsSpan(0, Math.Min(bytes.Length, MailSniffBytes))) ? "email" : "text";
+        return new RawRecord(s.Name, file, format, bytes, null);
     }
 
     private static IEnumerable<RawRecord> ReadJsonl(SourceSpec s, string file)
@@ -112,16 +131,14 @@ public static partial class SourceReader
         }
     }
 
+    private const int MailSniffBytes = 2048;
+
     // A mail starts with an mbox "From " line or a header we know, and the next line continues the
     // header block (another header or a folded line): one header-like first line alone, as a .txt
     // note might have ("Subject: my essay"), is not enough.
-    private static bool LooksLikeMail(string file)
+    private static bool LooksLikeMail(ReadOnlySpan<byte> head)
     {
-        Span<byte> head = stackalloc byte[2048];
-        int n;
-        using (var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1))
-            n = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
-        var text = Encoding.Latin1.GetString(head[..n]);
+        var text = Encoding.Latin1.GetString(head);
         var lines = text.Split('\n', 3);
         if (lines.Length < 2) return false;
         var first = lines[0].TrimEnd('\r');
