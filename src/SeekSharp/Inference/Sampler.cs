@@ -25,6 +25,7 @@ public static class Sampler
     public static int Sample(ReadOnlySpan<float> logits, SamplingOptions opt, Random rng)
     {
         if (opt.Temperature == 0) return ArgMax(logits);
+        if (opt.TopP >= 1 && opt.TopK == 0) return SampleFull(logits, opt.Temperature, rng);
         int v = logits.Length;
         var idx = new int[v];
         var p = new double[v];
@@ -46,6 +47,24 @@ public static class Sampler
         double r = rng.NextDouble() * total;
         for (int i = 0; i < keep; i++) { r -= p[i]; if (r <= 0) return idx[i]; }
         return idx[keep - 1];
+    }
+
+    // Without truncation there is nothing to sort: one pass for the normalizer, one to walk the CDF.
+    // RL samples this way (the loss must score the distribution that sampled), many rows per token,
+    // where sorting the vocabulary per row cost more than the model's decoding step.
+    static int SampleFull(ReadOnlySpan<float> logits, double temperature, Random rng)
+    {
+        double max = double.NegativeInfinity;
+        for (int i = 0; i < logits.Length; i++) max = Math.Max(max, logits[i]);
+        double sum = 0;
+        for (int i = 0; i < logits.Length; i++) sum += Math.Exp((logits[i] - max) / temperature);
+        double r = rng.NextDouble() * sum;
+        for (int i = 0; i < logits.Length; i++)
+        {
+            r -= Math.Exp((logits[i] - max) / temperature);
+            if (r <= 0) return i;
+        }
+        return ArgMax(logits);
     }
 
     public static int ArgMax(ReadOnlySpan<float> logits)
