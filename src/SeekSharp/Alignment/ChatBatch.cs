@@ -6,7 +6,10 @@ namespace SeekSharp.Alignment;
 // no document mask, so packing several conversations into one row would let each attend to the ones
 // before it; with causal attention, right padding cannot affect real positions, so a padded row computes
 // exactly what the conversation alone would. The cost is compute on pad positions, small when
-// conversations of one task have similar lengths (synthetic problems do).
+// conversations of one task have similar lengths (synthetic problems do). The padded length is rounded
+// up to a multiple of LengthQuantum: with a new length every batch, bf16 matmuls (oneDNN primitives built
+// per shape) and the allocator never warm up. Measured on this CPU, tiny preset, 30 SFT steps of 16
+// arithmetic conversations: exact lengths ran 1,127 tokens/s in bf16 against 5,611 in fp32.
 
 /// <summary>A right-padded (Rows, Length) batch for next-token training with a loss mask.</summary>
 /// <param name="Inputs">(Rows·Length) input ids, padded with the tokenizer's pad id.</param>
@@ -16,10 +19,16 @@ namespace SeekSharp.Alignment;
 /// <param name="Tokens">Real (non-pad) input positions.</param>
 public sealed record ChatBatch(long[] Inputs, long[] Targets, int Rows, int Length, int LossTokens, int Tokens)
 {
-    public static ChatBatch Collate(IReadOnlyList<ChatTokens> rows, int padId)
+    /// <summary>Padded lengths are multiples of this (unless capped by the context).</summary>
+    public const int LengthQuantum = 16;
+
+    /// <param name="maxLength">The model's context: the padded length never exceeds it.</param>
+    public static ChatBatch Collate(IReadOnlyList<ChatTokens> rows, int padId, int maxLength)
     {
         if (rows.Count == 0) throw new ArgumentException("empty batch", nameof(rows));
-        int length = rows.Max(r => r.Ids.Length) - 1;
+        int longest = rows.Max(r => r.Ids.Length) - 1;
+        if (longest > maxLength) throw new ArgumentException($"a conversation of {longest + 1} tokens does not fit {maxLength}", nameof(rows));
+        int length = Math.Min(maxLength, (longest + LengthQuantum - 1) / LengthQuantum * LengthQuantum);
         var inputs = new long[rows.Count * length];
         var targets = new long[rows.Count * length];
         int lossTokens = 0, tokens = 0;

@@ -1,6 +1,6 @@
-using System.Text;
 using System.Text.Json;
 using SeekSharp.Data.Synthetic;
+using SeekSharp.IO;
 using SeekSharp.Reasoning;
 using SeekSharp.Tokenization;
 
@@ -31,15 +31,7 @@ public static class ChatData
     /// <summary>Reads every conversation of a JSONL file (blank lines skipped).</summary>
     public static List<ChatExample> Read(string path)
     {
-        if (!File.Exists(path)) throw new SeekSharpException($"{path}: chat data file not found (expected JSONL with \"messages\" or `seek data synth` records).");
-        var list = new List<ChatExample>();
-        int lineNo = 0;
-        foreach (var line in File.ReadLines(path, Encoding.UTF8))
-        {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            list.Add(ParseLine(line, $"{path}:{lineNo}"));
-        }
+        var list = JsonLines.Read(path, "chat JSONL with \"messages\" or `seek data synth` records").Select(l => ParseLine(l.Line, l.Where)).ToList();
         if (list.Count == 0) throw new SeekSharpException($"{path}: no conversations (the file is empty).");
         return list;
     }
@@ -47,20 +39,13 @@ public static class ChatData
     /// <summary>Parses one line of either shape; errors are SeekSharpExceptions starting with <paramref name="where"/>.</summary>
     public static ChatExample ParseLine(string line, string where)
     {
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(line); }
-        catch (JsonException e) { throw new SeekSharpException($"{where}: malformed JSON: {e.Message}"); }
-        using (doc)
-        {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new SeekSharpException($"{where}: expected a JSON object with \"messages\" or a synthetic problem record.");
-            if (root.TryGetProperty("messages", out var messages)) return new ChatExample(ParseMessages(messages, where), where);
-            if (!root.TryGetProperty("prompt", out _))
-                throw new SeekSharpException($"{where}: expected a \"messages\" array or a synthetic problem (\"prompt\", \"solution\", \"answer\", \"checker\").");
-            try { return new ChatExample(R1Format.Chat(SyntheticData.Parse(root).Problem), where); }
-            catch (FormatException e) { throw new SeekSharpException($"{where}: synthetic problem record: {e.Message}"); }
-        }
+        using var doc = JsonLines.ParseObject(line, where);
+        var root = doc.RootElement;
+        if (root.TryGetProperty("messages", out var messages)) return new ChatExample(ParseMessages(messages, where), where);
+        if (!root.TryGetProperty("prompt", out _))
+            throw new SeekSharpException($"{where}: expected a \"messages\" array or a synthetic problem (\"prompt\", \"solution\", \"answer\", \"checker\").");
+        try { return new ChatExample(R1Format.Chat(SyntheticData.Parse(root).Problem), where); }
+        catch (FormatException e) { throw new SeekSharpException($"{where}: synthetic problem record: {e.Message}"); }
     }
 
     static List<ChatMessage> ParseMessages(JsonElement messages, string where)

@@ -1,5 +1,5 @@
-using System.Text;
 using System.Text.Json;
+using SeekSharp.IO;
 
 namespace SeekSharp.Alignment;
 
@@ -20,15 +20,10 @@ public static class RewardData
     /// <summary>Reads a reward file and the objective its records imply.</summary>
     public static (List<RewardRecord> Records, RewardObjective Objective) Read(string path)
     {
-        if (!File.Exists(path)) throw new SeekSharpException($"{path}: reward data file not found (expected JSONL of prompt/chosen/rejected or prompt/completion/label records).");
         var list = new List<RewardRecord>();
         RewardObjective? kind = null;
-        int lineNo = 0;
-        foreach (var line in File.ReadLines(path, Encoding.UTF8))
+        foreach (var (line, where) in JsonLines.Read(path, "JSONL of prompt/chosen/rejected or prompt/completion/label records"))
         {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            var where = $"{path}:{lineNo}";
             var r = ParseLine(line, where);
             var k = r.Rejected is null ? RewardObjective.BinaryCrossEntropy : RewardObjective.BradleyTerry;
             kind ??= k;
@@ -44,32 +39,26 @@ public static class RewardData
 
     public static RewardRecord ParseLine(string line, string where)
     {
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(line); }
-        catch (JsonException e) { throw new SeekSharpException($"{where}: malformed JSON: {e.Message}"); }
-        using (doc)
+        using var doc = JsonLines.ParseObject(line, where);
+        var root = doc.RootElement;
+        string? Str(string name) => root.TryGetProperty(name, out var v)
+            ? v.ValueKind == JsonValueKind.String ? v.GetString() : throw new SeekSharpException($"{where}: field '{name}' must be a string.")
+            : null;
+        var prompt = Str("prompt") ?? throw new SeekSharpException($"{where}: missing field 'prompt'.");
+        if (Str("chosen") is { } chosen)
         {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw new SeekSharpException($"{where}: expected a JSON object.");
-            string? Str(string name) => root.TryGetProperty(name, out var v)
-                ? v.ValueKind == JsonValueKind.String ? v.GetString() : throw new SeekSharpException($"{where}: field '{name}' must be a string.")
-                : null;
-            var prompt = Str("prompt") ?? throw new SeekSharpException($"{where}: missing field 'prompt'.");
-            if (Str("chosen") is { } chosen)
-            {
-                var rejected = Str("rejected") ?? throw new SeekSharpException($"{where}: missing field 'rejected' (a preference pair needs chosen and rejected).");
-                return new RewardRecord(prompt, chosen, rejected, null, where);
-            }
-            var completion = Str("completion")
-                ?? throw new SeekSharpException($"{where}: expected 'chosen' and 'rejected' (preference pair) or 'completion' and 'label' (labelled sample).");
-            if (!root.TryGetProperty("label", out var l)) throw new SeekSharpException($"{where}: missing field 'label' (0 or 1).");
-            double label = l.ValueKind switch
-            {
-                JsonValueKind.True => 1, JsonValueKind.False => 0,
-                JsonValueKind.Number when l.GetDouble() is 0 or 1 => l.GetDouble(),
-                _ => throw new SeekSharpException($"{where}: field 'label' must be 0 or 1 (or true/false), got {l.GetRawText()}."),
-            };
-            return new RewardRecord(prompt, completion, null, label, where);
+            var rejected = Str("rejected") ?? throw new SeekSharpException($"{where}: missing field 'rejected' (a preference pair needs chosen and rejected).");
+            return new RewardRecord(prompt, chosen, rejected, null, where);
         }
+        var completion = Str("completion")
+            ?? throw new SeekSharpException($"{where}: expected 'chosen' and 'rejected' (preference pair) or 'completion' and 'label' (labelled sample).");
+        if (!root.TryGetProperty("label", out var l)) throw new SeekSharpException($"{where}: missing field 'label' (0 or 1).");
+        double label = l.ValueKind switch
+        {
+            JsonValueKind.True => 1, JsonValueKind.False => 0,
+            JsonValueKind.Number when l.GetDouble() is 0 or 1 => l.GetDouble(),
+            _ => throw new SeekSharpException($"{where}: field 'label' must be 0 or 1 (or true/false), got {l.GetRawText()}."),
+        };
+        return new RewardRecord(prompt, completion, null, label, where);
     }
 }

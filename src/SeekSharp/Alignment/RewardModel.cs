@@ -140,7 +140,9 @@ public sealed class RewardModel : IDisposable
     public Tensor Scores(IReadOnlyList<int[]> sequences)
     {
         using var scope = NewDisposeScope();
-        int length = sequences.Max(s => s.Length), rows = sequences.Count;
+        // Lengths rounded up as SFT batches are (ChatBatch.LengthQuantum): fewer distinct shapes for bf16 matmuls.
+        int longest = sequences.Max(s => s.Length), rows = sequences.Count;
+        int length = Math.Min(Backbone.Config.MaxPositionEmbeddings, (longest + ChatBatch.LengthQuantum - 1) / ChatBatch.LengthQuantum * ChatBatch.LengthQuantum);
         var ids = new long[rows * length];
         Array.Fill(ids, Tokenizer.PadId);
         var last = new long[rows];

@@ -38,6 +38,8 @@ public sealed record SftConfig
         if (Epochs < 0) throw new SeekSharpException($"sft config: 'epochs' must be 0 (use steps) or positive, got {Epochs}.");
         if (ValFraction is < 0 or >= 1) throw new SeekSharpException($"sft config: 'val_fraction' must be in [0, 1), got {ValFraction}.");
         Lora?.Validate("sft config: lora");
+        if (Lora is not null && Train.WeightDecay != 0)
+            throw new SeekSharpException($"sft config: 'weight_decay' must be 0 with LoRA (it would decay frozen embedding rows), got {Train.WeightDecay}.");
         Train.Validate("sft config: train");
         return this;
     }

@@ -15,7 +15,9 @@ namespace SeekSharp.Alignment;
 // over every assistant token of its grad_accum micro-batches (each micro-batch's summed loss is divided by
 // the step's total), so long and short answers weigh by their tokens, as in one big batch. Micro-batches
 // are right-padded (ChatBatch). With LoRA the base is frozen, router biases included, and only adapters
-// train; at the end they are saved in OUT/adapter/ and merged, so OUT is always a plain model folder.
+// train (and the special tokens' embedding rows, see Lora); at the end they are saved in OUT/adapter/ and
+// merged, so OUT is always a plain model folder. LoRA runs without weight decay: AdamW would decay every
+// row of the embedding matrix, not just the trained ones.
 // The architecture comes from the base model's config.json unchanged; the tokenizer files are copied.
 
 /// <summary>What a finished SFT run reports.</summary>
@@ -57,11 +59,13 @@ public static class SftTrainer
         if (config.Lora is not null) tc = tc with { BiasUpdateSpeed = 0 };
         var saved = config with { Train = tc };
 
-        var trainable = config.Lora is { } lora ? Lora.Attach(model, lora, tc.Seed) : model.named_parameters().ToList();
+        var attachment = config.Lora is { } lora
+            ? Lora.Attach(model, lora, tc.Seed, lora.TrainSpecialTokens ? tok.Specials.Values.ToList() : null)
+            : null;
         model.SetComputeType(tc.Precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32);
         model.train();
-        using var optimizer = new AdamW(trainable, tc);
-        var stepper = new TrainStep(model, optimizer, tc, 0, device);
+        using var optimizer = new AdamW(attachment?.Parameters ?? model.named_parameters().ToList(), tc);
+        var stepper = new TrainStep(model, optimizer, tc, 0, device) { OnGradients = attachment is null ? null : attachment.MaskGradients };
         var sampler = new EpochSampler(train.Count, tc.Seed);
         int batch = Math.Min(tc.BatchSize, train.Count);
 
@@ -73,7 +77,7 @@ public static class SftTrainer
         var loop = StepLoop.Run(tc, metrics, ledger, cost.TrainingFlopsPerToken, observer, (step, lr) =>
         {
             var micro = Enumerable.Range(0, tc.GradAccum)
-                .Select(m => ChatBatch.Collate(sampler.Batch((long)step * tc.GradAccum + m, batch).Select(i => train[i]).ToList(), tok.PadId))
+                .Select(m => ChatBatch.Collate(sampler.Batch((long)step * tc.GradAccum + m, batch).Select(i => train[i]).ToList(), tok.PadId, maxTokens))
                 .ToList();
             double lossTokens = Math.Max(1, micro.Sum(b => b.LossTokens));
             var outcome = stepper.Run(lr, m =>
@@ -84,13 +88,13 @@ public static class SftTrainer
             });
             return new LoopStep(outcome, micro.Sum(b => (long)b.Tokens),
                 new Dictionary<string, double> { ["assistant_tokens"] = lossTokens });
-        }, val.Count > 0 ? () => new LoopEval(Evaluate(model, val, Math.Min(tc.BatchSize, val.Count), tc.EvalBatches, tok.PadId, device)) : null);
+        }, val.Count > 0 ? () => new LoopEval(Evaluate(model, val, Math.Min(tc.BatchSize, val.Count), tc.EvalBatches, tok.PadId, maxTokens, device)) : null);
 
         string? adapterDir = null;
         if (config.Lora is { } l)
         {
             adapterDir = Path.Combine(config.OutDir, AdapterFolder);
-            Lora.Save(adapterDir, model, l, config.ModelDir);
+            Lora.Save(adapterDir, model, l, config.ModelDir, attachment!.TokenRows);
             Lora.Merge(model);
         }
         ModelFiles.Save(config.OutDir, model);
@@ -104,14 +108,14 @@ public static class SftTrainer
     }
 
     /// <summary>Mean cross-entropy per assistant token over the first <paramref name="maxBatches"/> batches of <paramref name="val"/>.</summary>
-    public static double Evaluate(Transformer model, IReadOnlyList<ChatTokens> val, int batchSize, int maxBatches, int padId, Device device)
+    public static double Evaluate(Transformer model, IReadOnlyList<ChatTokens> val, int batchSize, int maxBatches, int padId, int maxLength, Device device)
     {
         using var _ = no_grad();
         double sum = 0, count = 0;
         for (int b = 0; b < maxBatches && b * batchSize < val.Count; b++)
         {
             using var scope = NewDisposeScope();
-            var batch = ChatBatch.Collate(val.Skip(b * batchSize).Take(batchSize).ToList(), padId);
+            var batch = ChatBatch.Collate(val.Skip(b * batchSize).Take(batchSize).ToList(), padId, maxLength);
             var (logits, _) = model.Forward(tensor(batch.Inputs, [batch.Rows, batch.Length]).to(device));
             sum += LmLoss.Sum(logits, tensor(batch.Targets).to(device)).item<float>();
             count += batch.LossTokens;

@@ -47,24 +47,14 @@ public sealed class TrainingPrompts
     /// <summary>Adds every prompt of a synth-record or chat-record JSONL file; a malformed line is an error naming file and line.</summary>
     public void AddFile(string path)
     {
-        if (!File.Exists(path)) throw new SeekSharpException($"{path}: training prompts file not found (expected JSONL of `seek data synth` or chat records).");
-        int lineNo = 0, before = Count;
-        foreach (var line in File.ReadLines(path, Encoding.UTF8))
-        {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            string where = $"{path}:{lineNo}";
-            JsonDocument doc;
-            try { doc = JsonDocument.Parse(line); }
-            catch (JsonException e) { throw new SeekSharpException($"{where}: malformed JSON: {e.Message}"); }
-            using (doc) AddRecord(doc.RootElement, where);
-        }
+        int before = Count;
+        foreach (var (line, where) in JsonLines.Read(path, "training prompts: JSONL of `seek data synth` or chat records"))
+            using (var doc = JsonLines.ParseObject(line, where)) AddRecord(doc.RootElement, where);
         sources.Add($"{Path.GetFileName(path)} (+{Count - before})");
     }
 
     void AddRecord(JsonElement root, string where)
     {
-        if (root.ValueKind != JsonValueKind.Object) throw new SeekSharpException($"{where}: expected a JSON object.");
         if (root.TryGetProperty("messages", out var messages))
         {
             if (messages.ValueKind != JsonValueKind.Array) throw new SeekSharpException($"{where}: \"messages\" must be an array.");

@@ -167,11 +167,14 @@ public static class R1Recipe
         return GrpoTrainer.Run(cfg, observer).Ledger;
     }
 
-    /// <summary>The ledger of a finished stage folder (written last), or null.</summary>
+    /// <summary>The ledger of a finished stage folder (written last), or null; an unfinished one (an interrupted run) is removed
+    /// so the stage starts afresh.</summary>
     static LedgerEntry? Finished(string dir)
     {
         var ledger = Path.Combine(dir, "ledger.json");
-        return File.Exists(ledger) && File.Exists(Path.Combine(dir, ModelFiles.WeightsFile)) ? LedgerEntry.Read(ledger) : null;
+        if (File.Exists(ledger) && File.Exists(Path.Combine(dir, ModelFiles.WeightsFile))) return LedgerEntry.Read(ledger);
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        return null;
     }
 
     static R1Stage Evaluate(R1Options o, string name, string dir, LedgerEntry cost, Action<string> say, string note)

@@ -27,6 +27,10 @@ public sealed class TrainStep(Transformer model, AdamW optimizer, TrainConfig tc
     public long[] Targets { get; } = new long[tc.BatchSize * seqLen];
     public int TokensPerStep => tc.BatchSize * seqLen * tc.GradAccum;
 
+    /// <summary>Called once per step after every micro-batch's backward and before clipping: a place to edit
+    /// gradients (LoRA zeroes the embedding rows it does not train).</summary>
+    public Action? OnGradients { get; set; }
+
     /// <summary>A pretraining step: mean next-token cross-entropy over fixed (batch, seq_len) micro-batches.</summary>
     /// <param name="fillBatch">Fills <see cref="Inputs"/> and <see cref="Targets"/> for micro-batch i.</param>
     public StepOutcome Run(double lr, Action<int> fillBatch) => Run(lr, micro =>
@@ -52,6 +56,7 @@ public sealed class TrainStep(Transformer model, AdamW optimizer, TrainConfig tc
             lossSum += loss.item<float>();
             if (aux is not null) auxSum += aux.item<float>();
         }
+        OnGradients?.Invoke();
         using (NewDisposeScope())
             gradNorm = tc.GradClip > 0 ? nn.utils.clip_grad_norm_(optimizer.Parameters, tc.GradClip) : GlobalNorm();
         optimizer.Update(lr);

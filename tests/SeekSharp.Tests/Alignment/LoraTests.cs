@@ -82,7 +82,7 @@ public class LoraTests(ChatModelFolder folder) : IClassFixture<ChatModelFolder>
     }
 
     [Fact]
-    public void LoraFineTuningChangesOnlyTheAdaptedProjections()
+    public void LoraFineTuningChangesOnlyTheAdaptedProjectionsAndSpecialTokenRows()
     {
         var outDir = folder.NewDir();
         var r = SftTrainer.Run(new SftConfig
@@ -100,11 +100,19 @@ public class LoraTests(ChatModelFolder folder) : IClassFixture<ChatModelFolder>
         int changed = 0;
         foreach (var (name, t) in before)
         {
+            if (name == "model.embed_tokens.weight") continue;
             bool same = t.eq(after[name]).all().item<bool>();
             if (adapted.Contains(name)) { if (!same) changed++; }
-            else Assert.True(same, $"{name} is not adapted but changed");   // embeddings, norms, routers and their biases, routed experts
+            else Assert.True(same, $"{name} is not adapted but changed");   // norms, routers and their biases, routed experts
         }
         Assert.True(changed > adapted.Count / 2, $"only {changed} of {adapted.Count} adapted weights moved");
+
+        // Embedding rows: the special tokens' rows train (pretraining never saw them), every other row is bitwise the base's.
+        var specials = folder.Tokenizer.Specials.Values.ToHashSet();
+        var rowSame = before["model.embed_tokens.weight"].eq(after["model.embed_tokens.weight"]).all(1).data<bool>().ToArray();
+        for (int id = 0; id < rowSame.Length; id++)
+            if (!specials.Contains(id)) Assert.True(rowSame[id], $"row {id} changed");
+        Assert.Contains(specials, id => !rowSame[id]);
 
         // The saved adapter on the base reproduces the merged output model.
         var ids = Ids(folder.Config.VocabSize);

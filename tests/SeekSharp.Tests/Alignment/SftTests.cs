@@ -28,7 +28,7 @@ public class SftTests(ChatModelFolder folder) : IClassFixture<ChatModelFolder>
         ChatMessage[] a = [new("user", "what is one plus one"), new("assistant", "two")];
         ChatMessage[] b = [new("system", "be terse"), new("user", "hi"), new("assistant", "<think>greet</think>hello"), new("user", "bye"), new("assistant", "ciao")];
         var rows = new[] { a, b }.Select(m => { var (ids, mask) = ChatTemplate.EncodeChat(tok, m); return new ChatTokens(ids, mask); }).ToList();
-        var batch = ChatBatch.Collate(rows, tok.PadId);
+        var batch = ChatBatch.Collate(rows, tok.PadId, folder.Config.MaxPositionEmbeddings);
 
         // Targets: exactly the assistant tokens (content + closing eos), each predicted from the position before it.
         Assert.Equal(rows.Sum(r => r.AssistantTokens), batch.LossTokens);

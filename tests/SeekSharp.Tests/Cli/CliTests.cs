@@ -68,6 +68,38 @@ public class CliTests : TempDirTest
         Assert.Contains("1 of 20", output);
     }
 
+    [Fact]
+    public void ChatCommandsFineTuneMergeAndTrainARewardModel()
+    {
+        using var folder = new SeekSharp.Tests.Alignment.ChatModelFolder();
+        var data = folder.PingPong(8);
+        var sft = folder.NewDir();
+        var (code, output) = Run("chat", "sft", "--model", folder.ModelDir, "--data", data, "--out", sft, "--steps", "2", "--batch-size", "4",
+            "--lora", "2", "--precision", "fp32", "--val-fraction", "0.25");
+        Assert.True(code == 0, output);
+        Assert.Contains("6+2", output);                                     // records: train+val
+        Assert.Contains("LoRA adapter:", output);
+        Assert.Contains("\"lora_alpha\": 4", File.ReadAllText(Path.Combine(sft, "adapter", "adapter_config.json")));   // default alpha = 2r
+
+        var merged = folder.NewDir();
+        (code, output) = Run("chat", "merge", "--model", folder.ModelDir, "--adapter", Path.Combine(sft, "adapter"), "--out", merged);
+        Assert.True(code == 0, output);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(sft, "model.safetensors")), File.ReadAllBytes(Path.Combine(merged, "model.safetensors")));
+
+        var pairs = Path.Combine(NewDir(), "pairs.jsonl");
+        File.WriteAllLines(pairs, Enumerable.Range(0, 6).Select(i => $$"""{"prompt":"p{{i}}","chosen":"good","rejected":"bad"}"""));
+        var rm = folder.NewDir();
+        (code, output) = Run("chat", "rm", "--model", sft, "--data", pairs, "--out", rm, "--steps", "2", "--precision", "fp32");
+        Assert.True(code == 0, output);
+        Assert.Contains("reward model:", output);
+        Assert.Contains("bradley_terry", File.ReadAllText(Path.Combine(rm, "reward_config.json")));
+
+        File.AppendAllText(data, "{\"messages\": []}\n");
+        (code, output) = Run("chat", "sft", "--model", folder.ModelDir, "--data", data, "--out", folder.NewDir());
+        Assert.Equal(1, code);
+        Assert.Contains($"{data}:9", output.Replace("\n", ""));
+    }
+
     /// <summary>The CLI surface is part of the user's contract: changing it must be deliberate (update this list and the README).</summary>
     [Fact]
     public void CommandSurfaceIsFrozen()
