@@ -13,12 +13,13 @@ using static TorchSharp.torch;
 
 namespace SeekSharp.Reasoning;
 
-// GRPO (DeepSeekMath; the RL of DeepSeek-R1) on a model folder. Each step: P training prompts, G sampled
-// completions each (RolloutSampler), rewards (RewardSet), group-relative advantages (GroupAdvantages),
-// zero-variance groups dropped, then GrpoUpdate. The run stops after train.steps steps or, when minutes
-// is set, once that much RL time (sampling + updates) has passed; held-out evaluations every eval_every
-// steps are not counted in it, so a time budget buys the same RL with or without them. The output is a
-// normal model folder (plus grpo_config.json, train_prompts.jsonl, metrics.jsonl, ledger.json, report).
+// GRPO (DeepSeekMath; the RL of DeepSeek-R1) on a model folder. Each step: P training prompts of one
+// token length (PromptBuckets), G sampled completions each (RolloutSampler), rewards (RewardSet),
+// group-relative advantages (GroupAdvantages), zero-variance groups dropped, then GrpoUpdate. The run
+// stops after train.steps steps or, when minutes is set, once that much RL time (sampling + updates)
+// has passed; held-out evaluations every eval_every steps are not counted in it, so a time budget buys
+// the same RL with or without them. The output is a normal model folder (plus grpo_config.json,
+// train_prompts.jsonl, metrics.jsonl, ledger.json, report.md and charts).
 
 /// <summary>What a finished GRPO run reports.</summary>
 public sealed record GrpoResult(string OutDir, int Steps, double RlSeconds, double FirstReward, double LastReward,
@@ -59,6 +60,7 @@ public static class GrpoTrainer
         using var optimizer = new AdamW(policy.named_parameters(), tc);
         var update = new GrpoUpdate(policy, reference, optimizer, cfg, tok.PadId, device);
         var sampler = new RolloutSampler(policy, tok);
+        var buckets = new PromptBuckets(prompts, p => sampler.EncodePrompt(p).Length, cfg.PromptsPerStep);
         AtomicFile.WriteAllText(Path.Combine(cfg.OutDir, ConfigFile), JsonSerializer.Serialize(cfg, GrpoConfig.Json));
         using var metrics = MetricsLog.Open(Path.Combine(cfg.OutDir, MetricsLog.FileName));
         using var ledger = RunLedger.Start("grpo", HardwareProfile.Resolve(cfg.HardwareProfilePath));
@@ -85,7 +87,7 @@ public static class GrpoTrainer
         while (step < tc.Steps && (cfg.Minutes == 0 || rlSeconds < cfg.Minutes * 60))
         {
             var t0 = clock.Elapsed.TotalSeconds;
-            var problems = Enumerable.Range(0, cfg.PromptsPerStep).Select(_ => { prompts.MoveNext(); return prompts.Current; }).ToList();
+            var problems = buckets.Next();
             used.AddRange(problems);
             long decodedBefore = sampler.DecodedTokens;
             var rollouts = sampler.Sample(problems, cfg.GroupSize, cfg.MaxTokens, new SamplingOptions(cfg.Temperature, 1.0),
