@@ -43,10 +43,17 @@ public sealed class TrainingProgress : ITrainingObserver
     public void OnStep(StepMetrics m)
     {
         var val = m.ValLoss is { } v ? $" val {v:F3}" : "";
-        var line = $"step {m.Step}/{total} loss {m.Loss:F3}{val} {m.TokensPerSecond:N0} tok/s";
+        // Loops bounded by a clock revise their step count as they go.
+        if (m.TotalSteps != total)
+        {
+            total = m.TotalSteps;
+            every = Math.Max(1, (total - first) / 20);
+        }
+        var line = $"step {m.Step}/{total} {m.Summary ?? $"loss {m.Loss:F3}{val}"} {m.TokensPerSecond:N0} tok/s";
         if (task is not null)
         {
             task.Description = line;
+            task.MaxValue = total;
             task.Value = m.Step;
         }
         else if (m.Step == total || (m.Step - first) % every == 0)

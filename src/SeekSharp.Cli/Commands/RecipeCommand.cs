@@ -25,6 +25,6 @@ public static class RecipeCommand
             AnsiConsole.MarkupLineInterpolated($"recipe written to [bold]{r.OutDir}[/]");
             return 0;
         }));
-        return new Command("recipe", "End-to-end data recipes.") { finance };
+        return new Command("recipe", "End-to-end recipes.") { finance, RecipeR1Command.Create() };
     }
 }

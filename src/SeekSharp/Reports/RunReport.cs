@@ -19,7 +19,6 @@ public static class RunReport
     {
         var records = MetricsLog.Read(Path.Combine(runDir, MetricsLog.FileName));
         var cfg = ModelConfig.Load(Path.Combine(runDir, "config.json"));
-        var cost = ModelCost.Of(cfg);
         var ledgerPath = Path.Combine(runDir, "ledger.json");
         var ledger = File.Exists(ledgerPath) ? LedgerEntry.Read(ledgerPath) : null;
 
@@ -38,11 +37,7 @@ public static class RunReport
 
         var md = new StringBuilder();
         md.AppendLine($"# {title}").AppendLine();
-        md.AppendLine($"Preset `{cfg.Preset ?? "custom"}`: {cfg.NumHiddenLayers} layers, width {cfg.HiddenSize}, {cfg.AttentionType.ToUpperInvariant()} attention, " +
-                      (cfg.NRoutedExperts > 0 ? $"MoE {cfg.NSharedExperts} shared + top-{cfg.NumExpertsPerTok} of {cfg.NRoutedExperts} routed experts." : "dense SwiGLU.")).AppendLine();
-        md.AppendLine("| parameters (total) | parameters (active) | training GFLOP/token | KV cache bytes/token (bf16) |");
-        md.AppendLine("|---|---|---|---|");
-        md.AppendLine($"| {cost.TotalParams:N0} | {cost.ActiveParams:N0} | {cost.TrainingFlopsPerToken / 1e9:F3} | {cost.KvCacheBytesPerToken:N0} |").AppendLine();
+        ModelSection(md, cfg);
         if (train.Count > 0)
         {
             var last = records[^1];
@@ -53,15 +48,7 @@ public static class RunReport
         if (imbalance.Count > 0)
             md.AppendLine($"Expert load, max/mean in the worst layer: {imbalance[0].Max:F2} at step {imbalance[0].Step:F0}, {imbalance[^1].Max:F2} at the end (1.00 is perfectly balanced).").AppendLine()
               .AppendLine("![expert load](expert_load.png)").AppendLine();
-        if (ledger is not null)
-        {
-            md.AppendLine("## Cost").AppendLine();
-            md.AppendLine("| wall | CPU seconds | tokens | model FLOPs | energy (kWh) | method | CO2 (g) | USD |");
-            md.AppendLine("|---|---|---|---|---|---|---|---|");
-            md.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {TimeSpan.FromSeconds(ledger.WallSeconds):hh\\:mm\\:ss} | {ledger.CpuSeconds:F0} | {ledger.Tokens:N0} | {ledger.ModelFlops:E2} | {ledger.EnergyKwh:F4} | {ledger.EnergyMethod} | {ledger.Co2Grams:F1} | {ledger.Usd:F4} |"));
-            md.AppendLine().AppendLine($"Priced with hardware profile \"{ledger.Hardware.Name}\" (edit it with `--hardware FILE`).").AppendLine();
-        }
+        if (ledger is not null) CostSection(md, ledger);
         if (samples is { Count: > 0 })
         {
             md.AppendLine("## Samples").AppendLine();
@@ -72,8 +59,37 @@ public static class RunReport
         return path;
     }
 
-    static List<(double X, double Y)> Series(IReadOnlyList<JsonObject> records, string key) =>
+    /// <summary>The preset line and the model's own cost (parameters, FLOPs, KV bytes).</summary>
+    public static void ModelSection(StringBuilder md, ModelConfig cfg)
+    {
+        var cost = ModelCost.Of(cfg);
+        md.AppendLine($"Preset `{cfg.Preset ?? "custom"}`: {cfg.NumHiddenLayers} layers, width {cfg.HiddenSize}, {cfg.AttentionType.ToUpperInvariant()} attention, " +
+                      (cfg.NRoutedExperts > 0 ? $"MoE {cfg.NSharedExperts} shared + top-{cfg.NumExpertsPerTok} of {cfg.NRoutedExperts} routed experts." : "dense SwiGLU.")).AppendLine();
+        md.AppendLine("| parameters (total) | parameters (active) | training GFLOP/token | KV cache bytes/token (bf16) |");
+        md.AppendLine("|---|---|---|---|");
+        md.AppendLine($"| {cost.TotalParams:N0} | {cost.ActiveParams:N0} | {cost.TrainingFlopsPerToken / 1e9:F3} | {cost.KvCacheBytesPerToken:N0} |").AppendLine();
+    }
+
+    /// <summary>The ledger as a "## Cost" table.</summary>
+    public static void CostSection(StringBuilder md, LedgerEntry ledger)
+    {
+        md.AppendLine("## Cost").AppendLine();
+        md.AppendLine("| wall | CPU seconds | tokens | model FLOPs | energy (kWh) | method | CO2 (g) | USD |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|");
+        md.AppendLine(CostRow(ledger));
+        md.AppendLine().AppendLine($"Priced with hardware profile \"{ledger.Hardware.Name}\" (edit it with `--hardware FILE`).").AppendLine();
+    }
+
+    /// <summary>One ledger as the cells of the cost table: "| wall | CPU s | tokens | FLOPs | kWh | method | CO2 | USD |".</summary>
+    public static string CostRow(LedgerEntry l) => string.Create(CultureInfo.InvariantCulture,
+        $"| {TimeSpan.FromSeconds(l.WallSeconds):hh\\:mm\\:ss} | {l.CpuSeconds:F0} | {l.Tokens:N0} | {l.ModelFlops:E2} | {l.EnergyKwh:F4} | {l.EnergyMethod} | {l.Co2Grams:F1} | {l.Usd:F4} |");
+
+    /// <summary>(step, value) of every record that has <paramref name="key"/>.</summary>
+    public static List<(double X, double Y)> Series(IReadOnlyList<JsonObject> records, string key) =>
         records.Where(r => r[key] is JsonValue).Select(r => (Num(r["step"]), Num(r[key]))).ToList();
 
-    static double Num(JsonNode? n) => n is JsonValue v ? v.GetValue<double>() : double.NaN;
+    /// <summary>A number of a metrics record; NaN when absent or not a number (MetricsLog writes NaN/Infinity as strings).</summary>
+    public static double Num(JsonNode? n) => n is JsonValue v && v.TryGetValue<double>(out var d) ? d
+        : n is JsonValue s && s.TryGetValue<string>(out var text) && double.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var parsed) ? parsed
+        : double.NaN;
 }

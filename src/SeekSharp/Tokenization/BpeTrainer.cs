@@ -14,11 +14,14 @@ namespace SeekSharp.Tokenization;
 /// Ties between equally frequent pairs go to the smaller (left id, right id) so results are
 /// deterministic regardless of thread scheduling. As in Hugging Face's trainer, a merge whose result
 /// string already exists reuses that id, and training stops when the vocabulary is full or no pair
-/// is left.
+/// is left. With splitDigits, runs of ASCII digits take part in no merge, so every number encodes one
+/// token per digit (as LLaMA's tokenizer does): a small model then sees the digits column arithmetic
+/// works on, instead of having to learn the digits of hundreds of multi-digit tokens. The tokenizer
+/// file stays a standard one: it simply has no merges between digits.
 /// </summary>
 public static class BpeTrainer
 {
-    public static BpeTokenizer Train(IEnumerable<string> documents, int vocabSize, Action<int, int>? progress = null)
+    public static BpeTokenizer Train(IEnumerable<string> documents, int vocabSize, Action<int, int>? progress = null, bool splitDigits = false)
     {
         ArgumentNullException.ThrowIfNull(documents);
         var minimum = 256 + SpecialTokens.All.Count + 1;
@@ -27,6 +30,8 @@ public static class BpeTrainer
                 $"vocab size {vocabSize} is too small: it must be at least {minimum} (256 bytes + {SpecialTokens.All.Count} special tokens + 1 merge)");
 
         var words = CountWords(documents);
+        // The pre-tokenizer gives digit runs words of their own, so leaving those words out is enough.
+        if (splitDigits) foreach (var w in words.Keys.Where(w => w.All(char.IsAsciiDigit)).ToList()) words.Remove(w);
         var targetMerged = vocabSize - SpecialTokens.All.Count;
         var (tokens, merges) = RunMerges(words, targetMerged, progress);
 

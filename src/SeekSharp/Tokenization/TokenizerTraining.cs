@@ -27,7 +27,7 @@ public sealed record TokenizerTrainReport(
 public static class TokenizerTraining
 {
     public static TokenizerTrainReport Run(IReadOnlyList<string> inputs, int vocabSize, string outDir,
-        double heldOutFraction = 0.02, Action<string>? log = null)
+        double heldOutFraction = 0.02, Action<string>? log = null, bool splitDigits = false)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         if (heldOutFraction is < 0 or >= 1 || double.IsNaN(heldOutFraction))
@@ -55,7 +55,7 @@ public static class TokenizerTraining
             return d.Text;
         });
         var tok = BpeTrainer.Train(training, vocabSize,
-            log is null ? null : (done, total) => { if (done % 1024 == 0 || done == total) log($"merges {done}/{total}"); });
+            log is null ? null : (done, total) => { if (done % 1024 == 0 || done == total) log($"merges {done}/{total}"); }, splitDigits);
         var seconds = sw.Elapsed.TotalSeconds;
         log?.Invoke($"trained {tok.MergeCount} merges on {trainBytes:N0} bytes in {seconds:F1} s");
 

@@ -6,6 +6,9 @@ public sealed record StepMetrics(
     double StepSeconds, double TokensPerSecond, long TokensSeen, double ElapsedSeconds,
     double? ValLoss, IReadOnlyDictionary<int, double[]>? ExpertLoad)
 {
+    /// <summary>What a progress line shows instead of the loss, for loops whose loss says little (RL: reward, accuracy).</summary>
+    public string? Summary { get; init; }
+
     /// <summary>The metrics.jsonl record (snake_case keys; expert load rounded).</summary>
     public Dictionary<string, object?> ToRecord()
     {

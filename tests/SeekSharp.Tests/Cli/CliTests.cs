@@ -56,6 +56,20 @@ public class CliTests : TempDirTest
     }
 
     [Fact]
+    public void ChatEvalRefusesAHeldOutSetThatOverlapsTheTrainingPrompts()
+    {
+        var dir = NewDir();
+        var overlap = Path.Combine(dir, "sft.jsonl");
+        var victim = SeekSharp.Reasoning.HeldOut.Problems(SeekSharp.Data.Synthetic.ArithmeticTask.Instance, 20)[3];
+        File.WriteAllText(overlap, SeekSharp.Data.Synthetic.SyntheticData.ToJsonLine(new("x", victim)) + "\n");
+        // The check runs before the model is loaded, so no model is needed to see it refuse.
+        var (code, output) = Run("chat", "eval", "--model", Path.Combine(dir, "model"), "--task", "arithmetic", "--count", "20", "--train-prompts", overlap);
+        Assert.Equal(1, code);
+        Assert.Contains("overlaps the training prompts", output);
+        Assert.Contains("1 of 20", output);
+    }
+
+    [Fact]
     public void ChatCommandsFineTuneMergeAndTrainARewardModel()
     {
         using var folder = new SeekSharp.Tests.Alignment.ChatModelFolder();
@@ -109,8 +123,11 @@ public class CliTests : TempDirTest
             "seek bench serve: --api-key --clients --device --duration --max-batch --max-tokens --model --out --precision --requests --url",
             "seek bench train: --batch-size --device --json --precision --preset --rounds --steps --warmup",
             "seek chat: ",
+            "seek chat eval: --count --device --k --max-tokens --model --out --samples --seed --show --task --temperature --top-p --train-prompts",
             "seek chat merge: --adapter --model --out",
+            "seek chat rl: --beta --device --epsilon --epsilon-high --eval-count --eval-every --format-weight --group --hardware --loss --lr --max-tokens --minutes --model --mu --out --precision --prompts-per-step --rm --rm-weight --seed --steps --task --temperature --warmup",
             "seek chat rm: --batch-size --data --device --epochs --eval-every --hardware --lr --model --out --precision --seed --steps --val-fraction",
+            "seek chat sample: --count --device --max-tokens --model --out --samples --seed --task --temperature",
             "seek chat sft: --batch-size --data --device --epochs --eval-every --grad-accum --hardware --lora --lora-alpha --lr --model --out --precision --seed --steps --val-fraction --warmup",
             "seek data: ",
             "seek data prepare: --column --dedup-threshold --field --format --lexicon --out --source --tokenizer --val-fraction",
@@ -120,6 +137,7 @@ public class CliTests : TempDirTest
             "seek quickstart: --device --documents --out --steps",
             "seek recipe: ",
             "seek recipe finance: --companies --days --lexicon --out --seed",
+            "seek recipe r1: --base --beta --cold-start --cold-start-steps --device --documents --eval-count --group --hardware --loss --lr --max-tokens --minutes-rl --minutes-rl2 --out --preset --pretrain-steps --prompts-per-step --seed --task",
             "seek serve: --api-keys --device --host --max-batch --model --name --port --precision --pricing",
             "seek serve keys: ",
             "seek serve keys add: --budget-usd --file --name --rpm",

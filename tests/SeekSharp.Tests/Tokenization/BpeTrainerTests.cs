@@ -31,6 +31,19 @@ public class BpeTrainerTests
     }
 
     [Fact]
+    public void SplitDigitsLeavesEveryNumberOneTokenPerDigit()
+    {
+        var docs = Enumerable.Repeat("So 347 + 589 = 936, write 6 carry 1. 12 + 12 = 24.", 50).ToList();
+        var merged = BpeTrainer.Train(docs, Min + 40);
+        var split = BpeTrainer.Train(docs, Min + 40, splitDigits: true);
+        Assert.True(merged.Encode("347").Length < 3);
+        Assert.Equal(3, split.Encode("347").Length);
+        Assert.Equal(5, split.Encode("12345").Length);
+        Assert.Single(split.Encode(" carry"));                 // words still merge
+        Assert.Equal("So 347 + 589 = 936", split.Decode(split.Encode("So 347 + 589 = 936")));
+    }
+
+    [Fact]
     public void RejectsTooSmallVocab()
     {
         var e = Assert.Throws<SeekSharpException>(() => BpeTrainer.Train(["abc"], Min - 1));

@@ -13,12 +13,18 @@ public static class SyntheticCorpus
 {
     /// <summary>Writes <paramref name="documents"/> documents, one per line of a JSONL file (field "text"); returns the path.</summary>
     /// <param name="problemFraction">Share of documents that are task problems; the rest is templated English.</param>
-    public static string Write(string path, int documents, int seed, double problemFraction = 0.6)
-    {
-        var rng = new Random(seed);
+    public static string Write(string path, int documents, int seed, double problemFraction = 0.6) =>
         // Arithmetic dominates: it is the task the reasoning recipes train on first.
-        (ISyntheticTask Task, double Share)[] mix =
-            [(ArithmeticTask.Instance, 0.6), (CountdownTask.Instance, 0.2), (FinanceTask.Instance, 0.2)];
+        Write(path, documents, seed, [(ArithmeticTask.Instance, 0.6), (CountdownTask.Instance, 0.2), (FinanceTask.Instance, 0.2)], problemFraction);
+
+    /// <summary>Like <see cref="Write(string, int, int, double)"/> with a task mix (shares summing to 1) and, when
+    /// <paramref name="keep"/> is given, only problems it accepts (rejected ones are redrawn): the r1 recipe keeps the
+    /// held-out evaluation problems out of pretraining this way.</summary>
+    public static string Write(string path, int documents, int seed, IReadOnlyList<(ISyntheticTask Task, double Share)> mix,
+        double problemFraction, Func<SyntheticProblem, bool>? keep = null)
+    {
+        if (mix.Count == 0) throw new ArgumentException("empty task mix", nameof(mix));
+        var rng = new Random(seed);
         var sb = new StringBuilder();
         for (int i = 0; i < documents; i++)
         {
@@ -27,8 +33,12 @@ public static class SyntheticCorpus
             {
                 double r = rng.NextDouble(), acc = 0;
                 var task = mix.First(m => (acc += m.Share) >= r || m == mix[^1]).Task;
-                var problem = task.Generate(rng);
-                if (rng.Next(2) == 1) problem = task.Augment(problem, rng);
+                SyntheticProblem problem;
+                do
+                {
+                    problem = task.Generate(rng);
+                    if (rng.Next(2) == 1) problem = task.Augment(problem, rng);
+                } while (keep is not null && !keep(problem));
                 text = problem.ToDocument();
             }
             else text = TemplatedText.Paragraph(rng);

@@ -58,6 +58,14 @@ public static class SyntheticData
         return records;
     }
 
+    /// <summary>One record as the JSON line Write writes (without the newline), for callers that log problems they used.</summary>
+    public static string ToJsonLine(SyntheticRecord r)
+    {
+        var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, WriterOptions)) WriteRecord(w, r);
+        return Encoding.UTF8.GetString(ms.ToArray());
+    }
+
     static void WriteRecord(Utf8JsonWriter w, SyntheticRecord r)
     {
         var p = r.Problem;

@@ -1,0 +1,79 @@
+using System.CommandLine;
+using SeekSharp.Reasoning;
+using Spectre.Console;
+
+namespace SeekSharp.Cli.Commands;
+
+/// <summary>`seek chat rl`: GRPO with verifiable rewards (format + accuracy, optionally a reward model).</summary>
+public static class ChatRlCommand
+{
+    public static Command Create()
+    {
+        var d = new GrpoConfig();
+        var t = GrpoConfig.DefaultTrain;
+        var model = new Option<string>("--model") { Description = "Model folder to start from (usually a cold-start SFT); also the KL reference.", Required = true };
+        var task = new Option<string>("--task") { Description = "arithmetic, countdown, finance, or a `seek data synth` JSONL of prompts.", Required = true };
+        var output = Options.Out("Output model folder: model files, grpo_config.json, train_prompts.jsonl, metrics.jsonl, ledger.json, report.md + PNGs.");
+        var group = new Option<int>("--group") { Description = "Completions per prompt (G).", DefaultValueFactory = _ => d.GroupSize };
+        var ppStep = new Option<int>("--prompts-per-step") { Description = "Prompts per optimizer step.", DefaultValueFactory = _ => d.PromptsPerStep };
+        var steps = new Option<int>("--steps") { Description = "Steps (an upper bound when --minutes is given).", DefaultValueFactory = _ => t.Steps };
+        var minutes = new Option<double>("--minutes") { Description = "Stop after this many minutes of RL (periodic evaluation not counted); 0 = no limit.", DefaultValueFactory = _ => 0 };
+        var lr = new Option<double>("--lr") { Description = "Learning rate (constant after warmup).", DefaultValueFactory = _ => t.LearningRate };
+        var warmup = new Option<int>("--warmup") { Description = "Warmup steps.", DefaultValueFactory = _ => t.WarmupSteps };
+        var beta = new Option<double>("--beta") { Description = "KL penalty weight (k3); 0 loads no reference model.", DefaultValueFactory = _ => d.Beta };
+        var eps = new Option<double>("--epsilon") { Description = "Clip range: ratio kept in [1 - epsilon, 1 + epsilon-high].", DefaultValueFactory = _ => d.Epsilon };
+        var epsHigh = new Option<double?>("--epsilon-high") { Description = "Upper clip (DAPO clip-higher); default = --epsilon." };
+        var loss = new Option<string>("--loss") { Description = "Loss aggregation: grpo or dr_grpo.", DefaultValueFactory = _ => "grpo" };
+        loss.AcceptOnlyFromAmong("grpo", "dr_grpo");
+        var mu = new Option<int>("--mu") { Description = "Optimizer steps per batch of rollouts.", DefaultValueFactory = _ => d.Mu };
+        var temperature = new Option<double>("--temperature") { Description = "Sampling temperature of the rollouts.", DefaultValueFactory = _ => d.Temperature };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Completion tokens at most.", DefaultValueFactory = _ => d.MaxTokens };
+        var formatWeight = new Option<double>("--format-weight") { Description = "Weight of the format reward (accuracy has weight 1).", DefaultValueFactory = _ => d.FormatWeight };
+        var rm = new Option<string?>("--rm") { Description = "Reward model folder (`seek chat rm`) to weigh into the reward." };
+        var rmWeight = new Option<double>("--rm-weight") { Description = "Weight of the reward model's score (squashed to 0..1).", DefaultValueFactory = _ => d.RewardModelWeight };
+        var evalEvery = new Option<int>("--eval-every") { Description = "Greedy held-out pass@1 every N steps (0 = never).", DefaultValueFactory = _ => 0 };
+        var evalCount = new Option<int>("--eval-count") { Description = "Held-out problems per periodic evaluation.", DefaultValueFactory = _ => d.EvalCount };
+        var precision = new Option<string>("--precision") { Description = "bf16 (fast path) or fp32.", DefaultValueFactory = _ => "bf16" };
+        precision.AcceptOnlyFromAmong("bf16", "fp32");
+        var seed = new Option<int>("--seed") { Description = "Seed for prompts and sampling.", DefaultValueFactory = _ => t.Seed };
+        var device = Options.Device();
+        var hardware = Options.Hardware();
+        var cmd = new Command("rl", "GRPO: group-sampled completions, rule-based rewards, group-relative advantages, clipped ratio, KL.")
+        {
+            model, task, output, group, ppStep, steps, minutes, lr, warmup, beta, eps, epsHigh, loss, mu, temperature, maxTokens,
+            formatWeight, rm, rmWeight, evalEvery, evalCount, precision, seed, device, hardware,
+        };
+        cmd.SetAction(p => SeekApp.Guard(() =>
+        {
+            var config = new GrpoConfig
+            {
+                ModelDir = p.GetValue(model)!, OutDir = p.GetValue(output)!, Task = p.GetValue(task)!, GroupSize = p.GetValue(group),
+                PromptsPerStep = p.GetValue(ppStep), Minutes = p.GetValue(minutes), Temperature = p.GetValue(temperature),
+                MaxTokens = p.GetValue(maxTokens), Beta = p.GetValue(beta), Epsilon = p.GetValue(eps), EpsilonHigh = p.GetValue(epsHigh),
+                Loss = GrpoConfig.ParseLoss(p.GetValue(loss)!), Mu = p.GetValue(mu), FormatWeight = p.GetValue(formatWeight),
+                RewardModelDir = p.GetValue(rm), RewardModelWeight = p.GetValue(rmWeight), EvalEvery = p.GetValue(evalEvery),
+                EvalCount = p.GetValue(evalCount), HardwareProfilePath = p.GetValue(hardware),
+                Train = t with
+                {
+                    Steps = p.GetValue(steps), LearningRate = p.GetValue(lr), WarmupSteps = p.GetValue(warmup),
+                    Precision = p.GetValue(precision)!, Seed = p.GetValue(seed), Device = p.GetValue(device)!,
+                },
+            };
+            var r = new TrainingProgress().Run("GRPO", obs => GrpoTrainer.Run(config, obs));
+            Print(r);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static void Print(GrpoResult r)
+    {
+        var t = new Table().AddColumns("steps", "RL minutes", "reward (first)", "reward (last)", "held-out pass@1", "wall", "kWh", "gCO2", "USD");
+        var l = r.Ledger;
+        var held = r.Evals.Count > 0 ? $"{r.Evals[0].Eval.PassAt1:P1} → {r.Evals[^1].Eval.PassAt1:P1}" : "-";
+        t.AddRow($"{r.Steps}", $"{r.RlSeconds / 60:F1}", $"{r.FirstReward:F3}", $"{r.LastReward:F3}", held,
+            $"{TimeSpan.FromSeconds(l.WallSeconds):hh\\:mm\\:ss}", $"{l.EnergyKwh:F4}", $"{l.Co2Grams:F1}", $"{l.Usd:F4}");
+        AnsiConsole.Write(t);
+        AnsiConsole.MarkupLineInterpolated($"model folder: [bold]{r.OutDir}[/] (model.safetensors, config.json, tokenizer, grpo_config.json, train_prompts.jsonl, metrics.jsonl, ledger.json, report.md, reward.png, accuracy.png, length.png)");
+    }
+}

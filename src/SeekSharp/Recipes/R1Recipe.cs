@@ -1,0 +1,211 @@
+using System.Text.Json;
+using SeekSharp.Alignment;
+using SeekSharp.Checkpoints;
+using SeekSharp.Data;
+using SeekSharp.Data.Synthetic;
+using SeekSharp.IO;
+using SeekSharp.Ledger;
+using SeekSharp.Modeling;
+using SeekSharp.Reasoning;
+using SeekSharp.Reports;
+using SeekSharp.Tokenization;
+using SeekSharp.Training;
+
+namespace SeekSharp.Recipes;
+
+// DeepSeek-R1's pipeline at laptop scale, every stage the library call its own command makes, folders in
+// between: (1) a pretraining corpus of the task's worked problems (held-out bucket excluded) plus some
+// English, a tokenizer, shards, pretraining; (2) a deliberately small cold-start SFT in the R1 format
+// (enough to learn the shape, little enough to leave accuracy for RL to win); (3) GRPO for a fixed
+// number of minutes; (4) rejection sampling from the RL model; (5) SFT on the kept samples; (6) a second
+// GRPO round. Held-out pass@1 is measured after every stage after pretraining (the base model does not
+// speak the chat format). A stage whose folder already holds a finished model (ledger.json written last)
+// is reused, so an interrupted recipe continues where it stopped. `--base RUN` starts from an existing
+// pretrained model folder instead of stage 1. Why the defaults are what they are: docs/decisions/0009.
+
+/// <summary>Settings of `seek recipe r1`.</summary>
+public sealed record R1Options
+{
+    public string OutDir { get; init; } = "r1";
+    /// <summary>Model preset to pretrain.</summary>
+    public string Preset { get; init; } = "small";
+    /// <summary>Synthetic task of every stage (arithmetic, countdown or finance).</summary>
+    public string Task { get; init; } = "arithmetic";
+    /// <summary>Pretrained model folder to start from; null = build corpus, tokenizer and pretrain.</summary>
+    public string? BaseModel { get; init; }
+    public int Documents { get; init; } = 60_000;
+    /// <summary>Share of corpus documents that are the task's problems (the rest: templated English).</summary>
+    public double ProblemFraction { get; init; } = 0.9;
+    public int Vocab { get; init; } = 1024;
+    public int PretrainSteps { get; init; } = 800;
+    public double PretrainLr { get; init; } = 1.5e-3;
+    public int BatchSize { get; init; } = 16;
+    /// <summary>Problems in the cold-start SFT set.</summary>
+    public int ColdStartExamples { get; init; } = 200;
+    public int ColdStartSteps { get; init; } = 30;
+    public double SftLr { get; init; } = 3e-4;
+    /// <summary>Minutes of the first and second GRPO rounds.</summary>
+    public double MinutesRl { get; init; } = 30;
+    public double MinutesRl2 { get; init; } = 10;
+    /// <summary>GRPO settings of both rounds (model, out, task and minutes are set per round).</summary>
+    public GrpoConfig Grpo { get; init; } = new() { EvalEvery = 25, EvalCount = 100 };
+    /// <summary>Prompts and samples per prompt of rejection sampling.</summary>
+    public int SamplePrompts { get; init; } = 256;
+    public int SampleK { get; init; } = 8;
+    public int RsSftSteps { get; init; } = 60;
+    /// <summary>Held-out problems and samples per problem of each stage's evaluation.</summary>
+    public int EvalCount { get; init; } = 200;
+    public EvalOptions Eval { get; init; } = new(Samples: 8, K: 8);
+    public int Seed { get; init; } = 1337;
+    public string Precision { get; init; } = "bf16";
+    public string Device { get; init; } = "cpu";
+    public string? HardwareProfilePath { get; init; }
+}
+
+/// <summary>One stage of the recipe: its folder, evaluation (if any) and cost.</summary>
+public sealed record R1Stage(string Name, string Dir, EvalResult? Eval, LedgerEntry Ledger, LedgerEntry? EvalLedger, string Note);
+
+public sealed record R1Result(string OutDir, IReadOnlyList<R1Stage> Stages, string ReportPath);
+
+public static class R1Recipe
+{
+    public static R1Result Run(R1Options o, ITrainingObserver? observer = null)
+    {
+        void Say(string m) => observer?.OnMessage(m);
+        var task = SyntheticTasks.Get(o.Task);
+        Directory.CreateDirectory(o.OutDir);
+        var stages = new List<R1Stage>();
+        string Dir(string name) => Path.Combine(o.OutDir, name);
+
+        var baseDir = o.BaseModel ?? Pretrain(o, task, Dir, Say, observer, stages);
+        if (o.BaseModel is not null) Say($"[1/6] starting from the pretrained model {o.BaseModel}");
+
+        Say($"[2/6] cold-start SFT on {o.ColdStartExamples} {task.Id} problems in the R1 format -> {Dir("sft-cold")}");
+        var coldProblems = TaskSource.Training(task.Id, o.Seed + 1).Take(o.ColdStartExamples).ToList();
+        var cold = Finished(Dir("sft-cold")) ?? Sft(o, baseDir, Dir("sft-cold"), ChatData.FromProblems(coldProblems, "cold-start"), o.ColdStartSteps, null, coldProblems, observer);
+        stages.Add(Evaluate(o, "cold-start SFT", Dir("sft-cold"), cold, Say, $"{o.ColdStartExamples} examples, {o.ColdStartSteps} steps"));
+
+        Say($"[3/6] GRPO for {o.MinutesRl} minutes -> {Dir("rl1")}");
+        var rl1 = Finished(Dir("rl1")) ?? Grpo(o, Dir("sft-cold"), Dir("rl1"), o.MinutesRl, o.Seed + 2, observer);
+        stages.Add(Evaluate(o, "GRPO round 1", Dir("rl1"), rl1, Say, RlNote(Dir("rl1"))));
+
+        var samplesPath = Dir("samples.jsonl");
+        Say($"[4/6] rejection sampling: {o.SampleK} completions of {o.SamplePrompts} prompts -> {samplesPath}");
+        var rs = RejectionSampling.Run(Dir("rl1"), task.Id, o.SamplePrompts, o.SampleK, samplesPath, o.Grpo.MaxTokens, 1.0, o.Seed + 3,
+            o.Precision, o.Device, o.HardwareProfilePath);
+        stages.Add(new R1Stage("rejection sampling", samplesPath, null, rs.Ledger, null,
+            $"{rs.Correct} of {rs.Samples} samples correct, {rs.Kept} distinct kept from {rs.PromptsWithKept} prompts"));
+
+        string last = Dir("rl1");
+        if (rs.Kept > 0)
+        {
+            Say($"[5/6] SFT on the {rs.Kept} kept samples -> {Dir("sft-rs")}");
+            var examples = ChatData.Read(samplesPath);
+            var sft = Finished(Dir("sft-rs")) ?? Sft(o, Dir("rl1"), Dir("sft-rs"), examples, o.RsSftSteps, Dir("rl1"), rs.Problems, observer);
+            stages.Add(Evaluate(o, "rejection-sampling SFT", Dir("sft-rs"), sft, Say, $"{rs.Kept} samples, {o.RsSftSteps} steps"));
+            last = Dir("sft-rs");
+        }
+        else Say("[5/6] no sample was correct: skipping the rejection-sampling SFT");
+
+        Say($"[6/6] GRPO round 2 for {o.MinutesRl2} minutes -> {Dir("rl2")}");
+        var rl2 = Finished(Dir("rl2")) ?? Grpo(o, last, Dir("rl2"), o.MinutesRl2, o.Seed + 4, observer);
+        stages.Add(Evaluate(o, "GRPO round 2", Dir("rl2"), rl2, Say, RlNote(Dir("rl2"))));
+
+        var report = R1Report.Write(o, stages);
+        return new R1Result(o.OutDir, stages, report);
+    }
+
+    static string Pretrain(R1Options o, ISyntheticTask task, Func<string, string> dir, Action<string> say, ITrainingObserver? observer, List<R1Stage> stages)
+    {
+        var runDir = dir("pretrain");
+        if (Finished(runDir) is { } done)
+        {
+            stages.Add(new R1Stage("pretraining", runDir, null, done, null, "reused"));
+            return runDir;
+        }
+        var corpus = Path.Combine(dir("corpus"), "corpus.jsonl");
+        say($"[1/6] corpus of {o.Documents:N0} documents ({o.ProblemFraction:P0} {task.Id} problems, held-out bucket excluded), tokenizer, shards, pretraining '{o.Preset}' for {o.PretrainSteps} steps -> {runDir}");
+        SyntheticCorpus.Write(corpus, o.Documents, o.Seed, [(task, 1.0)], o.ProblemFraction, p => !HeldOut.IsHeldOut(p));
+        TokenizerTraining.Run([corpus], o.Vocab, dir("tokenizer"), splitDigits: true);
+        DatasetBuilder.Tokenize([corpus], dir("tokenizer"), dir("data"));
+        var tc = new TrainConfig
+        {
+            Steps = o.PretrainSteps, BatchSize = o.BatchSize, LearningRate = o.PretrainLr, Precision = o.Precision, Seed = o.Seed, Device = o.Device,
+            WarmupSteps = Math.Min(40, o.PretrainSteps / 10), EvalEvery = Math.Max(1, o.PretrainSteps / 8), CheckpointEvery = Math.Max(1, o.PretrainSteps / 4),
+            BiasUpdateSpeed = 0.01,
+        };
+        var r = Pretrainer.Run(new PretrainOptions(dir("data"), runDir, Presets.Get(o.Preset), tc, HardwareProfilePath: o.HardwareProfilePath), observer);
+        RunReport.Write(runDir, "r1 recipe: pretraining");
+        stages.Add(new R1Stage("pretraining", runDir, null, r.Ledger, null, $"{o.PretrainSteps} steps, final loss {r.FinalLoss:F3}"));
+        return runDir;
+    }
+
+    static LedgerEntry Sft(R1Options o, string from, string outDir, IReadOnlyList<ChatExample> examples, int steps, string? lineageParent,
+        IEnumerable<SyntheticProblem> problems, ITrainingObserver? observer)
+    {
+        var cfg = new SftConfig
+        {
+            ModelDir = from, OutDir = outDir, ValFraction = 0.05, HardwareProfilePath = o.HardwareProfilePath,
+            Train = SftConfig.DefaultTrain with
+            {
+                Steps = steps, LearningRate = o.SftLr, WarmupSteps = Math.Min(5, steps / 5), BatchSize = o.BatchSize, Precision = o.Precision,
+                Seed = o.Seed, Device = o.Device, EvalEvery = Math.Max(1, steps / 3),
+            },
+        };
+        var r = SftTrainer.Run(cfg, examples, observer);
+        TrainingPrompts.WriteLineage(outDir, lineageParent, problems, "sft");
+        return r.Ledger;
+    }
+
+    static LedgerEntry Grpo(R1Options o, string from, string outDir, double minutes, int seed, ITrainingObserver? observer)
+    {
+        var cfg = o.Grpo with
+        {
+            ModelDir = from, OutDir = outDir, Task = o.Task, Minutes = minutes, HardwareProfilePath = o.HardwareProfilePath,
+            Train = o.Grpo.Train with { Steps = minutes > 0 ? Math.Max(o.Grpo.Train.Steps, 100_000) : o.Grpo.Train.Steps, Seed = seed, Precision = o.Precision, Device = o.Device },
+        };
+        return GrpoTrainer.Run(cfg, observer).Ledger;
+    }
+
+    /// <summary>The ledger of a finished stage folder (written last), or null; an unfinished one (an interrupted run) is removed
+    /// so the stage starts afresh.</summary>
+    static LedgerEntry? Finished(string dir)
+    {
+        var ledger = Path.Combine(dir, "ledger.json");
+        if (File.Exists(ledger) && File.Exists(Path.Combine(dir, ModelFiles.WeightsFile))) return LedgerEntry.Read(ledger);
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        return null;
+    }
+
+    static R1Stage Evaluate(R1Options o, string name, string dir, LedgerEntry cost, Action<string> say, string note)
+    {
+        var cached = Path.Combine(dir, "eval.json");
+        EvalResult r;
+        LedgerEntry evalCost;
+        if (File.Exists(cached) && File.Exists(cached + ".ledger"))
+        {
+            r = JsonSerializer.Deserialize<EvalResult>(File.ReadAllText(cached))!;
+            evalCost = LedgerEntry.Read(cached + ".ledger");
+        }
+        else
+        {
+            using var ledger = RunLedger.Start("eval", HardwareProfile.Resolve(o.HardwareProfilePath));
+            r = Evaluation.RunFolder(dir, o.Task, o.EvalCount, [], o.Eval, o.Precision, o.Device);
+            long tokens = (long)(r.MeanTokens * r.Problems * r.Samples);
+            ledger.AddTokens(tokens);
+            ledger.AddFlops(ModelCost.Of(ModelConfig.Load(Path.Combine(dir, ModelFiles.ConfigFile))).ForwardFlopsPerToken * tokens);
+            evalCost = ledger.Finish();
+            AtomicFile.WriteAllText(cached, JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true }));
+            evalCost.Write(cached + ".ledger");
+        }
+        say($"{name}: held-out pass@1 {r.PassAt1:P1}, pass@{r.K} {r.PassAtK:P1}, format {r.FormatRate:P1}, {r.MeanTokens:F0} tokens");
+        return new R1Stage(name, dir, r, cost, evalCost, note);
+    }
+
+    static string RlNote(string dir)
+    {
+        var records = MetricsLog.Read(Path.Combine(dir, MetricsLog.FileName)).Where(r => r["reward"] is not null).ToList();
+        if (records.Count == 0) return "no steps";
+        return $"{records.Count} steps, {RunReport.Num(records[^1]["rl_seconds"]) / 60:F1} min of RL";
+    }
+}

@@ -1,0 +1,67 @@
+using SeekSharp.Checkpoints;
+using SeekSharp.Ledger;
+using SeekSharp.Reasoning;
+using SeekSharp.Tests.Alignment;
+using SeekSharp.Training;
+
+namespace SeekSharp.Tests.Reasoning;
+
+public class GrpoTrainerTests(ChatModelFolder folder) : IClassFixture<ChatModelFolder>
+{
+    /// <summary>A trivially learnable reward: the fraction of the completion's characters that are digits.</summary>
+    sealed class DigitReward : IReward
+    {
+        public string Name => "digits";
+        public double[] Score(IReadOnlyList<Rollout> rollouts) =>
+            rollouts.Select(r => r.Text.Length == 0 ? 0.0 : r.Text.Count(char.IsAsciiDigit) / (double)r.Text.Length).ToArray();
+    }
+
+    GrpoConfig Config(string outDir, int steps) => new()
+    {
+        ModelDir = folder.ModelDir, OutDir = outDir, Task = "arithmetic", GroupSize = 8, PromptsPerStep = 2, MaxTokens = 4,
+        Beta = 0.04, Train = GrpoConfig.DefaultTrain with { Steps = steps, LearningRate = 3e-2, WarmupSteps = 1, Precision = "fp32", Seed = 5 },
+    };
+
+    sealed class Recorder : ITrainingObserver
+    {
+        public List<StepMetrics> Steps { get; } = [];
+        public void OnStep(StepMetrics m) => Steps.Add(m);
+    }
+
+    [Fact]
+    public void A_few_steps_raise_a_learnable_reward_and_write_a_model_folder()
+    {
+        var outDir = folder.NewDir();
+        var rec = new Recorder();
+        var r = GrpoTrainer.Run(Config(outDir, 12), rec, new RewardSet([(new DigitReward(), 1.0)]));
+        var records = MetricsLog.Read(Path.Combine(outDir, MetricsLog.FileName));
+        var rewards = records.Select(x => (double)x["reward"]!).ToList();
+        double first = rewards.Take(3).Average(), last = rewards.TakeLast(3).Average();
+        Assert.True(last > first + 0.2, $"reward {first:F3} -> {last:F3}: {string.Join(" ", rewards.Select(x => x.ToString("F2")))}");
+
+        Assert.Equal(12, r.Steps);
+        Assert.Equal(12, rec.Steps.Count);
+        foreach (var key in new[] { "reward/digits", "completion_tokens", "kl", "clip_fraction", "entropy", "zero_variance_groups", "tokens_per_second" })
+            Assert.True(records[^1].ContainsKey(key), key);
+        Assert.True((double)records[^1]["kl"]! > 0);                   // the policy moved away from the reference
+        using var model = ModelFiles.Load(outDir);                       // a normal model folder
+        Assert.True(File.Exists(Path.Combine(outDir, "tokenizer.json")));
+        Assert.True(File.Exists(Path.Combine(outDir, "reward.png")));
+        Assert.Equal(12 * 2, File.ReadAllLines(Path.Combine(outDir, TrainingPrompts.FileName)).Length);
+    }
+
+    [Fact]
+    public void Groups_without_reward_variance_are_skipped_and_counted()
+    {
+        var outDir = folder.NewDir();
+        // A random model never writes the R1 format: every reward is 0, every group has zero variance, nothing is updated.
+        GrpoTrainer.Run(Config(outDir, 2) with { Beta = 0 });
+        var records = MetricsLog.Read(Path.Combine(outDir, MetricsLog.FileName));
+        Assert.All(records, x => Assert.Equal(2, (int)x["zero_variance_groups"]!));
+        Assert.All(records, x => Assert.False(x.ContainsKey("kl")));
+        using var before = ModelFiles.Load(folder.ModelDir);
+        using var after = ModelFiles.Load(outDir);
+        var a = before.state_dict();
+        foreach (var (name, t) in after.state_dict()) Assert.True(t.allclose(a[name], 0, 0), name);
+    }
+}

@@ -1,0 +1,36 @@
+using SeekSharp.Reasoning;
+using SeekSharp.Recipes;
+
+namespace SeekSharp.Tests.Recipes;
+
+public class R1RecipeTests : TempDirTest
+{
+    [Fact]
+    public void The_recipe_chains_every_stage_into_one_report_and_reuses_finished_stages()
+    {
+        var outDir = NewDir();
+        var o = new R1Options
+        {
+            OutDir = outDir, Preset = "tiny", Documents = 300, Vocab = 300, PretrainSteps = 2, BatchSize = 4, Precision = "fp32",
+            ColdStartExamples = 8, ColdStartSteps = 2, MinutesRl = 0, MinutesRl2 = 0, SamplePrompts = 2, SampleK = 2, RsSftSteps = 1,
+            EvalCount = 2, Eval = new EvalOptions(Samples: 2, K: 2, MaxTokens: 8),
+            Grpo = new GrpoConfig { GroupSize = 2, PromptsPerStep = 2, MaxTokens = 8, EvalEvery = 1, EvalCount = 2, Train = GrpoConfig.DefaultTrain with { Steps = 1 } },
+        };
+        var r = R1Recipe.Run(o);
+        Assert.Equal(["pretraining", "cold-start SFT", "GRPO round 1", "rejection sampling", "GRPO round 2"],
+            r.Stages.Select(s => s.Name).Where(n => n != "rejection-sampling SFT"));
+        foreach (var f in new[] { "pretrain/model.safetensors", "sft-cold/model.safetensors", "sft-cold/train_prompts.jsonl", "rl1/model.safetensors",
+                     "rl1/report.md", "samples.jsonl", "rl2/model.safetensors", "report.md", "ledger.json", "reward.png", "accuracy.png", "length.png" })
+            Assert.True(File.Exists(Path.Combine(outDir, f)), f);
+        var report = File.ReadAllText(r.ReportPath);
+        foreach (var s in new[] { "| cold-start SFT |", "| GRPO round 1 |", "GRPO round 1 changed held-out pass@1", "## Cost by stage", "**total**", "![reward.png](reward.png)" })
+            Assert.Contains(s, report);
+        // The cold-start problems are in the lineage every later stage carries.
+        Assert.Equal(8, File.ReadAllLines(Path.Combine(outDir, "sft-cold", TrainingPrompts.FileName)).Length);
+        Assert.True(File.ReadAllLines(Path.Combine(outDir, "rl1", TrainingPrompts.FileName)).Length > 8);
+
+        var again = R1Recipe.Run(o);
+        Assert.Equal("reused", again.Stages[0].Note);
+        Assert.Equal(r.Stages[1].Eval!.PassAt1, again.Stages[1].Eval!.PassAt1);
+    }
+}
