@@ -6,8 +6,8 @@ using System.Text.RegularExpressions;
 namespace SeekSharp.Tokenization;
 
 /// <summary>
-/// A byte-level BPE tokenizer (Hugging Face ByteLevel format). Encoding splits text with the GPT-4
-/// regex, then turns each pre-token into ids through two caches: a per-thread dictionary, read without
+/// A byte-level BPE tokenizer (Hugging Face ByteLevel format). Encoding splits text as the GPT-4
+/// regex does (<see cref="PreTokenizer"/>, a hand-written scanner with the same cuts), then turns each pre-token into ids through two caches: a per-thread dictionary, read without
 /// any synchronization (and with the non-randomized string hashing of an ordinary dictionary), and
 /// behind it a thread-safe one shared by all threads, so each distinct pre-token is merged once per
 /// tokenizer and looked up in the shared cache once per thread; on a miss in both the pre-token's
@@ -160,9 +160,10 @@ public sealed partial class BpeTokenizer
         var mine = _threadCache.Value!;
         var local = mine.GetAlternateLookup<ReadOnlySpan<char>>();
         var shared = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
-        foreach (var m in ByteLevel.Splitter.EnumerateMatches(text))
+        for (int at = 0, n; at < text.Length; at += n)
         {
-            var piece = text.Slice(m.Index, m.Length);
+            n = PreTokenizer.Next(text, at);
+            var piece = text.Slice(at, n);
             if (!local.TryGetValue(piece, out var pieceIds))
             {
                 if (!shared.TryGetValue(piece, out var key, out pieceIds))

@@ -54,8 +54,11 @@ public static class BpeTrainer
                 // The alternate lookup counts spans without allocating a string for words already seen.
                 var lookup = local.GetAlternateLookup<ReadOnlySpan<char>>();
                 var text = doc.AsSpan();
-                foreach (var m in ByteLevel.Splitter.EnumerateMatches(text))
-                    CollectionsMarshal.GetValueRefOrAddDefault(lookup, text.Slice(m.Index, m.Length), out _)++;
+                for (int at = 0, n; at < text.Length; at += n)
+                {
+                    n = PreTokenizer.Next(text, at);
+                    CollectionsMarshal.GetValueRefOrAddDefault(lookup, text.Slice(at, n), out _)++;
+                }
                 return local;
             },
             partials.Add);

@@ -7,16 +7,7 @@ namespace SeekSharp.Tests.Curation;
 /// <summary>`data prepare` on a slice of the shared corpora (../shared/corpora, see its README).</summary>
 public class CurationIntegrationTests : TempDirTest
 {
-    static string Corpora()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "SeekSharp.slnx"))) dir = dir.Parent;
-        Assert.True(dir is not null, $"no SeekSharp.slnx above {AppContext.BaseDirectory}");
-        var corpora = Path.GetFullPath(Path.Combine(dir!.FullName, "..", "shared", "corpora"));
-        Assert.True(Directory.Exists(Path.Combine(corpora, "spam-assassin")),
-            $"the shared corpora are missing: expected {corpora} (spam-assassin/, sotu/) next to the repository, as CI has them.");
-        return corpora;
-    }
+    static string Corpora() => SharedCorpora.Path();
 
     string Slice(string from, int files)
     {
