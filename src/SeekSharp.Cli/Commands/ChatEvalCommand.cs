@@ -14,7 +14,8 @@ public static class ChatEvalCommand
         var d = new EvalOptions();
         var model = new Option<string>("--model") { Description = "Model folder to evaluate.", Required = true };
         var task = new Option<string>("--task") { Description = "arithmetic, countdown, finance (held-out set), or a `seek data synth` JSONL test set.", Required = true };
-        var k = new Option<int>("--k") { Description = "k of pass@k (at most --samples).", DefaultValueFactory = _ => d.K };
+        // --k defaults to 8 but never above the samples drawn, so `--temperature 0` (one sample) or `--samples 4` needs no --k.
+        var k = new Option<int?>("--k") { Description = $"k of pass@k (at most --samples); default {d.K}, or the samples per problem when fewer (1 when greedy)." };
         var samples = new Option<int>("--samples") { Description = "Samples per problem (n) for pass@1 and pass@k.", DefaultValueFactory = _ => d.Samples };
         var count = new Option<int>("--count") { Description = "Held-out problems.", DefaultValueFactory = _ => 200 };
         var trainPrompts = new Option<string[]>("--train-prompts")
@@ -33,7 +34,8 @@ public static class ChatEvalCommand
             { model, task, k, samples, count, trainPrompts, temperature, topP, maxTokens, seed, show, output, device };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
-            var o = new EvalOptions(p.GetValue(samples), p.GetValue(k), p.GetValue(temperature), p.GetValue(topP), p.GetValue(maxTokens), p.GetValue(seed));
+            var n = p.GetValue(temperature) == 0 ? 1 : p.GetValue(samples);
+            var o = new EvalOptions(p.GetValue(samples), p.GetValue(k) ?? Math.Clamp(n, 1, d.K), p.GetValue(temperature), p.GetValue(topP), p.GetValue(maxTokens), p.GetValue(seed));
             var r = Evaluation.RunFolder(p.GetValue(model)!, p.GetValue(task)!, p.GetValue(count), p.GetValue(trainPrompts) ?? [], o, device: p.GetValue(device)!);
             foreach (var (prompt, completion, expected, correct) in r.Examples.Take(p.GetValue(show)))
                 AnsiConsole.Write(new Panel(new Text($"{prompt}\n→ {completion}")).Header($"{(correct ? "correct" : "wrong")}; expected {expected}").Expand());

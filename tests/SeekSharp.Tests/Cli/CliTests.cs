@@ -70,6 +70,23 @@ public class CliTests : TempDirTest
     }
 
     [Fact]
+    public void ChatEvalPicksKFromTheSamplesItDraws()
+    {
+        using var folder = new SeekSharp.Tests.Alignment.ChatModelFolder();
+        // Greedy decoding draws one sample per problem: pass@1 it is, without having to say --k 1.
+        var (code, output) = Run("chat", "eval", "--model", folder.ModelDir, "--task", "arithmetic", "--count", "2", "--temperature", "0", "--max-tokens", "3");
+        Assert.True(code == 0, output);
+        Assert.Contains("greedy decoding", output);
+        (code, output) = Run("chat", "eval", "--model", folder.ModelDir, "--task", "arithmetic", "--count", "2", "--samples", "2", "--max-tokens", "3");
+        Assert.True(code == 0, output);
+        Assert.Contains("pass@2", output);
+        // An explicit k above the samples is still an error.
+        (code, output) = Run("chat", "eval", "--model", folder.ModelDir, "--task", "arithmetic", "--count", "2", "--samples", "2", "--k", "4", "--max-tokens", "3");
+        Assert.Equal(1, code);
+        Assert.Contains("--k: expected 1..2", output);
+    }
+
+    [Fact]
     public void ChatCommandsFineTuneMergeAndTrainARewardModel()
     {
         using var folder = new SeekSharp.Tests.Alignment.ChatModelFolder();
