@@ -13,8 +13,10 @@ public sealed record Pricing(double InputCacheHitPerMillion, double InputCacheMi
 {
     public const string DefaultResource = "SeekSharp.Server.pricing.default.json";
 
+    /// <summary>USD, rounded to 1e-12 (a millionth of a micro-dollar) so that binary float noise such as
+    /// 1.0420000000000002E-05 does not reach usage.cost_usd; sums of such costs stay exact to far below a cent.</summary>
     public double Cost(int cacheHitTokens, int cacheMissTokens, int outputTokens) =>
-        (cacheHitTokens * InputCacheHitPerMillion + cacheMissTokens * InputCacheMissPerMillion + outputTokens * OutputPerMillion) / 1e6;
+        Math.Round((cacheHitTokens * InputCacheHitPerMillion + cacheMissTokens * InputCacheMissPerMillion + outputTokens * OutputPerMillion) / 1e6, 12);
 
     public double Cost(GenerationUsage u) => Cost(u.CachedPromptTokens, u.PromptTokens - u.CachedPromptTokens, u.CompletionTokens);
 

@@ -24,6 +24,15 @@ public class PricingTests : TempDirTest
         Assert.Equal(0, p.Cost(0, 0, 0));
     }
 
+    [Fact]
+    public void CostCarriesNoBinaryFloatNoise()
+    {
+        // 8 cache-hit, 38 miss, 0 output tokens at DeepSeek's example prices: 1.082E-05, not 1.0820000000000001E-05.
+        var cost = Pricing.Default.Cost(8, 38, 0);
+        Assert.Equal("1.082E-05", cost.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal("1.082E-05", System.Text.Json.JsonSerializer.Serialize(cost));
+    }
+
     [Theory]
     [InlineData("{", "malformed JSON")]
     [InlineData("[]", "expected a JSON object")]
