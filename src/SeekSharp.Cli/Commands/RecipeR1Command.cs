@@ -27,7 +27,7 @@ public static class RecipeR1Command
         var beta = new Option<double>("--beta") { Description = "GRPO KL weight.", DefaultValueFactory = _ => d.Grpo.Beta };
         var loss = new Option<string>("--loss") { Description = "GRPO loss aggregation: grpo or dr_grpo.", DefaultValueFactory = _ => "grpo" };
         loss.AcceptOnlyFromAmong("grpo", "dr_grpo");
-        var maxTokens = new Option<int>("--max-tokens") { Description = "Completion tokens at most (RL, sampling, evaluation).", DefaultValueFactory = _ => d.Grpo.MaxTokens };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Completion tokens at most (RL, sampling, evaluation); 0 = the task's default (arithmetic 128, others 160).", DefaultValueFactory = _ => 0 };
         var evalCount = new Option<int>("--eval-count") { Description = "Held-out problems per stage evaluation.", DefaultValueFactory = _ => d.EvalCount };
         var seed = new Option<int>("--seed") { Description = "Seed of every stage.", DefaultValueFactory = _ => d.Seed };
         var device = Options.Device();
@@ -39,7 +39,7 @@ public static class RecipeR1Command
         };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
-            int max = p.GetValue(maxTokens);
+            int max = p.GetValue(maxTokens) is > 0 and var m ? m : R1Recipe.DefaultMaxTokens(p.GetValue(task)!);
             var o = d with
             {
                 OutDir = p.GetValue(output)!, Preset = p.GetValue(preset)!, Task = p.GetValue(task)!, BaseModel = p.GetValue(baseModel),

@@ -42,8 +42,11 @@ public sealed record GrpoConfig
     [JsonPropertyName("loss")] public LossAggregation Loss { get; init; } = LossAggregation.Grpo;
     /// <summary>Optimizer steps per batch of rollouts (μ); the importance ratio is 1 on the first.</summary>
     [JsonPropertyName("mu")] public int Mu { get; init; } = 1;
-    /// <summary>Weight of the format reward (accuracy has weight 1).</summary>
-    [JsonPropertyName("format_weight")] public double FormatWeight { get; init; } = 0.2;
+    /// <summary>Weight of the format reward (accuracy has weight 1). Default 0: accuracy is read only from a well-formed
+    /// completion, so it already pays for the format; with the std-scaled advantages of grpo a group that differs only in
+    /// format would otherwise get updates as large as one that differs in correctness (docs/decisions/0009). Raise it for
+    /// R1-Zero-style runs from a model that has not learned the format.</summary>
+    [JsonPropertyName("format_weight")] public double FormatWeight { get; init; } = 0;
     /// <summary>Reward model folder (`seek chat rm`) weighed into the reward; null = rule-based only.</summary>
     [JsonPropertyName("reward_model")] public string? RewardModelDir { get; init; }
     /// <summary>Weight of the reward model's score.</summary>
@@ -63,7 +66,7 @@ public sealed record GrpoConfig
     /// clock), no weight decay, router biases frozen (the gradient alone moves the policy; the reference routes alike).</summary>
     public static TrainConfig DefaultTrain { get; } = new()
     {
-        Steps = 200, BatchSize = 1, LearningRate = 2e-5, MinLrRatio = 1.0, WarmupSteps = 5, WeightDecay = 0,
+        Steps = 200, BatchSize = 1, LearningRate = 2e-5, MinLrRatio = 1.0, WarmupSteps = 5, WeightDecay = 0, Beta2 = 0.999,
         EvalEvery = 0, CheckpointEvery = 0, BiasUpdateSpeed = 0,
     };
 

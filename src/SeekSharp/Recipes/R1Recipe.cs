@@ -41,21 +41,23 @@ public sealed record R1Options
     public double PretrainLr { get; init; } = 1.5e-3;
     public int BatchSize { get; init; } = 16;
     /// <summary>Problems in the cold-start SFT set.</summary>
-    public int ColdStartExamples { get; init; } = 200;
-    public int ColdStartSteps { get; init; } = 30;
+    public int ColdStartExamples { get; init; } = 1000;
+    public int ColdStartSteps { get; init; } = 100;
     public double SftLr { get; init; } = 3e-4;
     /// <summary>Minutes of the first and second GRPO rounds.</summary>
     public double MinutesRl { get; init; } = 30;
     public double MinutesRl2 { get; init; } = 10;
     /// <summary>GRPO settings of both rounds (model, out, task and minutes are set per round).</summary>
-    public GrpoConfig Grpo { get; init; } = new() { EvalEvery = 25, EvalCount = 100 };
+    public GrpoConfig Grpo { get; init; } = new() { EvalEvery = 25, EvalCount = 100, MaxTokens = DefaultMaxTokensArithmetic };
     /// <summary>Prompts and samples per prompt of rejection sampling.</summary>
     public int SamplePrompts { get; init; } = 256;
     public int SampleK { get; init; } = 8;
     public int RsSftSteps { get; init; } = 60;
     /// <summary>Held-out problems and samples per problem of each stage's evaluation.</summary>
     public int EvalCount { get; init; } = 200;
-    public EvalOptions Eval { get; init; } = new(Samples: 8, K: 8);
+    public EvalOptions Eval { get; init; } = new(Samples: 8, K: 8, MaxTokens: DefaultMaxTokensArithmetic);
+
+    const int DefaultMaxTokensArithmetic = 128;
     public int Seed { get; init; } = 1337;
     public string Precision { get; init; } = "bf16";
     public string Device { get; init; } = "cpu";
@@ -69,6 +71,11 @@ public sealed record R1Result(string OutDir, IReadOnlyList<R1Stage> Stages, stri
 
 public static class R1Recipe
 {
+    /// <summary>Completion budget that covers the task's worked solutions: the longest reference arithmetic completion is
+    /// under 100 tokens with either recipe tokenizer, countdown's and finance's under 140. A tighter cap matters because a
+    /// batch decodes until its longest row stops.</summary>
+    public static int DefaultMaxTokens(string task) => SyntheticTasks.Get(task).Id == ArithmeticTask.CheckerId ? 128 : 160;
+
     public static R1Result Run(R1Options o, ITrainingObserver? observer = null)
     {
         void Say(string m) => observer?.OnMessage(m);
