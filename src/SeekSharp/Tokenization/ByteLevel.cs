@@ -1,5 +1,3 @@
-using System.Text.RegularExpressions;
-
 namespace SeekSharp.Tokenization;
 
 /// <summary>
@@ -7,14 +5,13 @@ namespace SeekSharp.Tokenization;
 /// GPT-2's printable stand-in characters so vocab and merges are the standard ByteLevel format that
 /// other tools read. The split regex is GPT-4's (cl100k) written without possessive quantifiers,
 /// which .NET lacks; every alternative is greedy and succeeds without backtracking, so the matches
-/// are the same, and the same text is valid for the Rust regex engine behind Hugging Face.
+/// are the same, and the same text is valid for the Rust regex engine behind Hugging Face. Encoding and
+/// training split with <see cref="PreTokenizer"/>, which makes the same cuts without a regex.
 /// </summary>
 internal static class ByteLevel
 {
     public const string Pattern =
         @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-
-    public static readonly Regex Splitter = new(Pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
 
     /// <summary>Byte value to its stand-in character (GPT-2's bytes_to_unicode).</summary>
     public static readonly char[] ByteToChar = BuildByteToChar();

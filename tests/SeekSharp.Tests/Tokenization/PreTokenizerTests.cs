@@ -6,7 +6,10 @@ namespace SeekSharp.Tests.Tokenization;
 /// <summary>The hand-written split must cut exactly where GPT-4's regex (<see cref="ByteLevel.Pattern"/>) cuts.</summary>
 public class PreTokenizerTests
 {
-    static List<string> ByRegex(string text) => [.. ByteLevel.Splitter.Matches(text).Select(m => m.Value)];
+    static readonly System.Text.RegularExpressions.Regex Reference =
+        new(ByteLevel.Pattern, System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    static List<string> ByRegex(string text) => [.. Reference.Matches(text).Select(m => m.Value)];
 
     static List<string> ByScanner(string text)
     {
