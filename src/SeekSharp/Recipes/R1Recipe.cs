@@ -74,7 +74,7 @@ public static class R1Recipe
     /// <summary>Completion budget that covers the task's worked solutions: the longest reference arithmetic completion is
     /// under 100 tokens with either recipe tokenizer, countdown's and finance's under 140. A tighter cap matters because a
     /// batch decodes until its longest row stops.</summary>
-    public static int DefaultMaxTokens(string task) => SyntheticTasks.Get(task).Id == ArithmeticTask.CheckerId ? 128 : 160;
+    public static int DefaultMaxTokens(string task) => SyntheticTasks.Get(task).Id == ArithmeticTask.CheckerId ? DefaultMaxTokensArithmetic : 160;
 
     public static R1Result Run(R1Options o, ITrainingObserver? observer = null)
     {
