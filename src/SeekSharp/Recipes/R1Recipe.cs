@@ -57,7 +57,8 @@ public sealed record R1Options
     public int EvalCount { get; init; } = 200;
     public EvalOptions Eval { get; init; } = new(Samples: 8, K: 8, MaxTokens: DefaultMaxTokensArithmetic);
 
-    const int DefaultMaxTokensArithmetic = 128;
+    /// <summary>Completion tokens at most for arithmetic, RL and evaluation (see R1Recipe.DefaultMaxTokens).</summary>
+    public const int DefaultMaxTokensArithmetic = 128;
     public int Seed { get; init; } = 1337;
     public string Precision { get; init; } = "bf16";
     public string Device { get; init; } = "cpu";
@@ -74,7 +75,7 @@ public static class R1Recipe
     /// <summary>Completion budget that covers the task's worked solutions: the longest reference arithmetic completion is
     /// under 100 tokens with either recipe tokenizer, countdown's and finance's under 140. A tighter cap matters because a
     /// batch decodes until its longest row stops.</summary>
-    public static int DefaultMaxTokens(string task) => SyntheticTasks.Get(task).Id == ArithmeticTask.CheckerId ? DefaultMaxTokensArithmetic : 160;
+    public static int DefaultMaxTokens(string task) => SyntheticTasks.Get(task).Id == ArithmeticTask.CheckerId ? R1Options.DefaultMaxTokensArithmetic : 160;
 
     public static R1Result Run(R1Options o, ITrainingObserver? observer = null)
     {
