@@ -16,6 +16,7 @@ public static class ChatRlCommand
         var output = Options.Out("Output model folder: model files, grpo_config.json, train_prompts.jsonl, metrics.jsonl, ledger.json, report.md + PNGs.");
         var group = new Option<int>("--group") { Description = "Completions per prompt (G).", DefaultValueFactory = _ => d.GroupSize };
         var ppStep = new Option<int>("--prompts-per-step") { Description = "Prompts per optimizer step.", DefaultValueFactory = _ => d.PromptsPerStep };
+        var rolloutRows = new Option<int>("--rollout-rows") { Description = "Completions decoded together at most (a step's prompts x group should fit).", DefaultValueFactory = _ => d.RolloutRows };
         var steps = new Option<int>("--steps") { Description = "Steps (an upper bound when --minutes is given).", DefaultValueFactory = _ => t.Steps };
         var minutes = new Option<double>("--minutes") { Description = "Stop after this many minutes of RL (periodic evaluation not counted); 0 = no limit.", DefaultValueFactory = _ => 0 };
         var lr = new Option<double>("--lr") { Description = "Learning rate (constant after warmup).", DefaultValueFactory = _ => t.LearningRate };
@@ -40,7 +41,7 @@ public static class ChatRlCommand
         var hardware = Options.Hardware();
         var cmd = new Command("rl", "GRPO: group-sampled completions, rule-based rewards, group-relative advantages, clipped ratio, KL.")
         {
-            model, task, output, group, ppStep, steps, minutes, lr, warmup, beta, eps, epsHigh, loss, mu, temperature, maxTokens,
+            model, task, output, group, ppStep, rolloutRows, steps, minutes, lr, warmup, beta, eps, epsHigh, loss, mu, temperature, maxTokens,
             formatWeight, rm, rmWeight, evalEvery, evalCount, precision, seed, device, hardware,
         };
         cmd.SetAction(p => SeekApp.Guard(() =>
@@ -48,7 +49,7 @@ public static class ChatRlCommand
             var config = new GrpoConfig
             {
                 ModelDir = p.GetValue(model)!, OutDir = p.GetValue(output)!, Task = p.GetValue(task)!, GroupSize = p.GetValue(group),
-                PromptsPerStep = p.GetValue(ppStep), Minutes = p.GetValue(minutes), Temperature = p.GetValue(temperature),
+                PromptsPerStep = p.GetValue(ppStep), RolloutRows = p.GetValue(rolloutRows), Minutes = p.GetValue(minutes), Temperature = p.GetValue(temperature),
                 MaxTokens = p.GetValue(maxTokens), Beta = p.GetValue(beta), Epsilon = p.GetValue(eps), EpsilonHigh = p.GetValue(epsHigh),
                 Loss = GrpoConfig.ParseLoss(p.GetValue(loss)!), Mu = p.GetValue(mu), FormatWeight = p.GetValue(formatWeight),
                 RewardModelDir = p.GetValue(rm), RewardModelWeight = p.GetValue(rmWeight), EvalEvery = p.GetValue(evalEvery),

@@ -23,6 +23,7 @@ public static class RecipeR1Command
         var minutesRl2 = new Option<double>("--minutes-rl2") { Description = "Minutes of the second GRPO round.", DefaultValueFactory = _ => d.MinutesRl2 };
         var group = new Option<int>("--group") { Description = "GRPO completions per prompt.", DefaultValueFactory = _ => d.Grpo.GroupSize };
         var ppStep = new Option<int>("--prompts-per-step") { Description = "GRPO prompts per step.", DefaultValueFactory = _ => d.Grpo.PromptsPerStep };
+        var rolloutRows = new Option<int>("--rollout-rows") { Description = "GRPO completions decoded together at most.", DefaultValueFactory = _ => d.Grpo.RolloutRows };
         var lr = new Option<double>("--lr") { Description = "GRPO learning rate.", DefaultValueFactory = _ => d.Grpo.Train.LearningRate };
         var beta = new Option<double>("--beta") { Description = "GRPO KL weight.", DefaultValueFactory = _ => d.Grpo.Beta };
         var loss = new Option<string>("--loss") { Description = "GRPO loss aggregation: grpo or dr_grpo.", DefaultValueFactory = _ => "grpo" };
@@ -34,7 +35,7 @@ public static class RecipeR1Command
         var hardware = Options.Hardware();
         var cmd = new Command("r1", "DeepSeek-R1 end to end: pretrain, cold-start SFT, GRPO, rejection sampling, SFT, GRPO; held-out pass@1 after each stage.")
         {
-            output, preset, task, baseModel, docs, pretrainSteps, coldStart, coldSteps, minutesRl, minutesRl2, group, ppStep, lr, beta, loss,
+            output, preset, task, baseModel, docs, pretrainSteps, coldStart, coldSteps, minutesRl, minutesRl2, group, ppStep, rolloutRows, lr, beta, loss,
             maxTokens, evalCount, seed, device, hardware,
         };
         cmd.SetAction(p => SeekApp.Guard(() =>
@@ -49,7 +50,7 @@ public static class RecipeR1Command
                 Eval = d.Eval with { MaxTokens = max },
                 Grpo = d.Grpo with
                 {
-                    GroupSize = p.GetValue(group), PromptsPerStep = p.GetValue(ppStep), Beta = p.GetValue(beta), MaxTokens = max,
+                    GroupSize = p.GetValue(group), PromptsPerStep = p.GetValue(ppStep), RolloutRows = p.GetValue(rolloutRows), Beta = p.GetValue(beta), MaxTokens = max,
                     Loss = GrpoConfig.ParseLoss(p.GetValue(loss)!), Train = d.Grpo.Train with { LearningRate = p.GetValue(lr) },
                 },
             };

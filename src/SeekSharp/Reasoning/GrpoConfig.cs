@@ -51,6 +51,10 @@ public sealed record GrpoConfig
     [JsonPropertyName("reward_model")] public string? RewardModelDir { get; init; }
     /// <summary>Weight of the reward model's score.</summary>
     [JsonPropertyName("reward_model_weight")] public double RewardModelWeight { get; init; } = 0.5;
+    /// <summary>Completions decoded together at most (rows of one batch through the KV cache). A decoding step costs
+    /// about the same for many rows as for a few on a CPU (docs/decisions/0009), so a step's prompts × group should fit
+    /// one batch; more rows cost memory (a KV cache of rows × context).</summary>
+    [JsonPropertyName("rollout_rows")] public int RolloutRows { get; init; } = 64;
     /// <summary>Sequences per forward/backward micro-batch (memory bound; the step's objective does not depend on it).</summary>
     [JsonPropertyName("micro_batch")] public int MicroBatch { get; init; } = 32;
     /// <summary>Evaluate held-out pass@1 every N steps (and at the start and end); 0 = never.</summary>
@@ -93,6 +97,7 @@ public sealed record GrpoConfig
         Need(FormatWeight >= 0 && double.IsFinite(FormatWeight), "format_weight", "0 or more");
         Need(double.IsFinite(RewardModelWeight), "reward_model_weight", "a finite number");
         Need(MicroBatch >= 1, "micro_batch", "1 or more");
+        Need(RolloutRows >= 1, "rollout_rows", "1 or more");
         Need(EvalEvery >= 0 && EvalCount >= 1, "eval_every/eval_count", "eval_every >= 0 and eval_count >= 1");
         Train.Validate("grpo config: train");
         return this;

@@ -59,7 +59,7 @@ public static class GrpoTrainer
 
         using var optimizer = new AdamW(policy.named_parameters(), tc);
         var update = new GrpoUpdate(policy, reference, optimizer, cfg, tok.PadId, device);
-        var sampler = new RolloutSampler(policy, tok);
+        var sampler = new RolloutSampler(policy, tok, cfg.RolloutRows);
         var buckets = new PromptBuckets(prompts, p => sampler.EncodePrompt(p).Length, cfg.PromptsPerStep);
         AtomicFile.WriteAllText(Path.Combine(cfg.OutDir, ConfigFile), JsonSerializer.Serialize(cfg, GrpoConfig.Json));
         using var metrics = MetricsLog.Open(Path.Combine(cfg.OutDir, MetricsLog.FileName));
