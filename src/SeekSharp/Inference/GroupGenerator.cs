@@ -7,9 +7,9 @@ namespace SeekSharp.Inference;
 // padding mask, so only prompts of equal token length share a batch: they then share every cache
 // position, and each row is exactly what decoding it alone would compute. Prompts are bucketed by
 // length and each bucket's rows (prompts × samples) decode together, up to maxRows at a time. Batching
-// is nearly free here: a decoding step is dominated by per-layer overheads and MoE expert slices padded
-// to 128 rows, so 64 rows cost little more than 8 (measured in docs/decisions/0009-grpo-and-the-r1-recipe.md). Rows that
-// have stopped keep feeding <|eos|> until the whole batch stops; their output is ignored. Each row has
+// is nearly free here: a decoding step is dominated by per-layer overheads, so 64 rows cost little more
+// than 8 (measured in docs/decisions/0009-grpo-and-the-r1-recipe.md). Rows that have stopped feed
+// <|eos|> (output ignored) until half the batch has stopped; then the batch is compacted to its live rows. Each row has
 // its own Random seeded by (seed, prompt index, sample index), so results do not depend on how rows
 // were batched.
 
@@ -67,30 +67,51 @@ public sealed class GroupGenerator(Transformer model, int maxRows = 64)
         var done = new bool[rows];
         var device = model.parameters().First().device;
         using var cache = new KvCache(model.Config, rows, len + budget, model.ComputeType, device);
+        KvCache? view = null;                                 // the first active.Length rows of cache, once compacted
+        var active = Enumerable.Range(0, rows).ToArray();     // batch row i decodes row active[i]
         var input = new long[rows * len];
         for (int r = 0; r < rows; r++) for (int t = 0; t < len; t++) input[r * len + t] = prompts[r][t];
         var logits = new float[rows * vocab];
-        int live = rows;
-        for (int step = 0; step < budget && live > 0; step++)
+        try
         {
-            int width = step == 0 ? len : 1, start = step == 0 ? 0 : len + step - 1;
-            using (var scope = NewDisposeScope())
-            using (no_grad())
+            for (int step = 0; step < budget; step++)
             {
-                var x = tensor(input, [rows, width]).to(device);
-                model.ForwardLast(x, start, cache).cpu().data<float>().CopyTo(logits, 0);
+                int n = active.Length, width = step == 0 ? len : 1, start = step == 0 ? 0 : len + step - 1;
+                using (var scope = NewDisposeScope())
+                using (no_grad())
+                {
+                    var x = tensor(input, [n, width]).to(device);
+                    model.ForwardLast(x, start, view ?? cache).cpu().data<float>().CopyTo(logits, 0);
+                }
+                if (step == 0) input = new long[n];
+                int live = 0;
+                for (int i = 0; i < n; i++)
+                {
+                    int r = active[i];
+                    if (done[r]) { input[i] = stopId; continue; }
+                    int next = Sampler.Sample(logits.AsSpan(i * vocab, vocab), options, rngs[r]);
+                    outs[r].Add(next);
+                    input[i] = next;
+                    if (next == stopId) done[r] = true;
+                    else live++;
+                }
+                DecodedTokens += n;
+                if (live == 0) break;
+                // Once half the batch has stopped, the rows still running move to the front of the cache (their
+                // positions 0..len+step) and decode on as a smaller batch: one long completion no longer keeps the
+                // whole batch decoding. A row computes the same whichever batch row it occupies.
+                if (live <= n / 2)
+                {
+                    var keep = Enumerable.Range(0, n).Where(i => !done[active[i]]).ToArray();
+                    for (int k = 0; k < keep.Length; k++) cache.CopyRow(keep[k], k, len + step);
+                    active = [.. keep.Select(i => active[i])];
+                    input = [.. keep.Select(i => input[i])];
+                    view?.Dispose();
+                    view = cache.Slice(0, live);
+                }
             }
-            if (step == 0) input = new long[rows];
-            for (int r = 0; r < rows; r++)
-            {
-                if (done[r]) { input[r] = stopId; continue; }
-                int next = Sampler.Sample(logits.AsSpan(r * vocab, vocab), options, rngs[r]);
-                outs[r].Add(next);
-                input[r] = next;
-                if (next == stopId) { done[r] = true; live--; }
-            }
-            DecodedTokens += rows;
         }
+        finally { view?.Dispose(); }
         return outs.Select((o, r) => new GeneratedCompletion([.. o], done[r])).ToArray();
     }
 }

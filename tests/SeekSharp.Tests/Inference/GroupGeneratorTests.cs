@@ -6,30 +6,43 @@ namespace SeekSharp.Tests.Inference;
 
 public class GroupGeneratorTests
 {
-    // Prompts of two lengths; an untrained model rarely samples the stop token, so rows run to the budget, and a stop
-    // token that is likely (id 3 boosted by nothing) still ends some rows early.
+    // Prompts of two lengths. An untrained model samples nearly uniformly from 64 tokens, so over 40 tokens about half
+    // the rows draw the stop token and end early: batches get compacted on the way.
     static readonly int[][] Prompts = [[1, 5, 9], [2, 6, 10], [4, 8, 12, 16, 20]];
+    const int Samples = 4, MaxTokens = 40;
 
-    static GeneratedCompletion[][] Generate(int maxRows, int stopId = 3)
+    static (GeneratedCompletion[][] Outputs, long Decoded) Generate(int maxRows, int stopId = 3)
     {
         using var model = new Transformer(TestModels.Mha(moe: true), seed: 7);
         model.eval();
-        return new GroupGenerator(model, maxRows).Generate(Prompts, samples: 4, maxTokens: 12, new SamplingOptions(1.0, 1.0), seed: 11, stopId);
+        var generator = new GroupGenerator(model, maxRows);
+        var outputs = generator.Generate(Prompts, Samples, MaxTokens, new SamplingOptions(1.0, 1.0), seed: 11, stopId);
+        return (outputs, generator.DecodedTokens);
     }
 
     [Fact]
     public void Completions_do_not_depend_on_how_rows_are_batched()
     {
-        var together = Generate(maxRows: 64);  // both 3-token prompts in one batch of 8 rows
-        var apart = Generate(maxRows: 4);      // one prompt per batch
+        var (together, _) = Generate(maxRows: 64);  // both 3-token prompts in one batch of 8 rows
+        var (apart, _) = Generate(maxRows: 4);      // one prompt per batch
         Assert.Equal(Prompts.Length, together.Length);
         for (int p = 0; p < Prompts.Length; p++)
-            for (int s = 0; s < 4; s++)
+            for (int s = 0; s < Samples; s++)
             {
                 Assert.Equal(apart[p][s].Ids, together[p][s].Ids);
                 Assert.Equal(apart[p][s].Finished, together[p][s].Finished);
             }
         // Rows of one prompt differ (each has its own seed), so the comparison above is not trivially true.
         Assert.Contains(together[0], c => !c.Ids.SequenceEqual(together[0][0].Ids));
+    }
+
+    [Fact]
+    public void Stopped_rows_leave_the_batch()
+    {
+        var (outputs, decoded) = Generate(maxRows: 64);
+        Assert.Contains(outputs.SelectMany(o => o), c => c.Finished);
+        // Without compaction every row of a batch decodes until the batch's longest completion ends.
+        long full = 8 * outputs.Take(2).SelectMany(o => o).Max(c => c.Ids.Length) + 4 * outputs[2].Max(c => c.Ids.Length);
+        Assert.True(decoded < full, $"decoded {decoded} rows, as many as without compaction ({full})");
     }
 }
