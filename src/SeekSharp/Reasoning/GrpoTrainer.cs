@@ -13,8 +13,8 @@ using static TorchSharp.torch;
 
 namespace SeekSharp.Reasoning;
 
-// GRPO (DeepSeekMath; the RL of DeepSeek-R1) on a model folder. Each step: P training prompts of one
-// token length (PromptBuckets), G sampled completions each (RolloutSampler), rewards (RewardSet),
+// GRPO (DeepSeekMath; the RL of DeepSeek-R1) on a model folder. Each step: the next P training prompts
+// of the stream, G sampled completions each (RolloutSampler), rewards (RewardSet),
 // group-relative advantages (GroupAdvantages), zero-variance groups dropped, then GrpoUpdate. The run
 // stops after train.steps steps or, when minutes is set, once that much RL time (sampling + updates)
 // has passed; held-out evaluations every eval_every steps are not counted in it, so a time budget buys
@@ -60,7 +60,6 @@ public static class GrpoTrainer
         using var optimizer = new AdamW(policy.named_parameters(), tc);
         var update = new GrpoUpdate(policy, reference, optimizer, cfg, tok.PadId, device);
         var sampler = new RolloutSampler(policy, tok, cfg.RolloutRows);
-        var buckets = new PromptBuckets(prompts, p => sampler.EncodePrompt(p).Length, cfg.PromptsPerStep);
         AtomicFile.WriteAllText(Path.Combine(cfg.OutDir, ConfigFile), JsonSerializer.Serialize(cfg, GrpoConfig.Json));
         using var metrics = MetricsLog.Open(Path.Combine(cfg.OutDir, MetricsLog.FileName));
         using var ledger = RunLedger.Start("grpo", HardwareProfile.Resolve(cfg.HardwareProfilePath));
@@ -87,7 +86,7 @@ public static class GrpoTrainer
         while (step < tc.Steps && (cfg.Minutes == 0 || rlSeconds < cfg.Minutes * 60))
         {
             var t0 = clock.Elapsed.TotalSeconds;
-            var problems = buckets.Next();
+            var problems = Next(prompts, cfg.PromptsPerStep);
             used.AddRange(problems);
             long decodedBefore = sampler.DecodedTokens;
             var rollouts = sampler.Sample(problems, cfg.GroupSize, cfg.MaxTokens, new SamplingOptions(cfg.Temperature, 1.0),
@@ -153,6 +152,14 @@ public static class GrpoTrainer
         Reports.GrpoReport.Write(cfg.OutDir, "GRPO");
         int window = Math.Max(1, Math.Min(10, rewardHistory.Count / 4));
         return new GrpoResult(cfg.OutDir, step, rlSeconds, Mean(rewardHistory.Take(window)), Mean(rewardHistory.TakeLast(window)), evals, entry);
+    }
+
+    static List<SyntheticProblem> Next(IEnumerator<SyntheticProblem> source, int count)
+    {
+        var list = new List<SyntheticProblem>(count);
+        while (list.Count < count && source.MoveNext()) list.Add(source.Current);
+        if (list.Count == 0) throw new SeekSharpException("the prompt source ran out of problems.");
+        return list;
     }
 
     /// <summary>Steps the run will take: train.steps, or fewer when the clock will stop it first.</summary>

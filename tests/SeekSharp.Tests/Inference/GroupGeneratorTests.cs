@@ -6,10 +6,10 @@ namespace SeekSharp.Tests.Inference;
 
 public class GroupGeneratorTests
 {
-    // Prompts of two lengths. An untrained model samples nearly uniformly from 64 tokens, so over 40 tokens about half
+    // Prompts of two lengths. An untrained model samples nearly uniformly from 64 tokens, so over 56 tokens more than half
     // the rows draw the stop token and end early: batches get compacted on the way.
     static readonly int[][] Prompts = [[1, 5, 9], [2, 6, 10], [4, 8, 12, 16, 20]];
-    const int Samples = 4, MaxTokens = 40;
+    const int Samples = 4, MaxTokens = 56;
 
     static (GeneratedCompletion[][] Outputs, long Decoded) Generate(int maxRows, int stopId = 3)
     {
@@ -23,8 +23,8 @@ public class GroupGeneratorTests
     [Fact]
     public void Completions_do_not_depend_on_how_rows_are_batched()
     {
-        var (together, _) = Generate(maxRows: 64);  // both 3-token prompts in one batch of 8 rows
-        var (apart, _) = Generate(maxRows: 4);      // one prompt per batch
+        var (together, _) = Generate(maxRows: 64);  // all three prompts (two lengths) in one batch of 12 rows
+        var (apart, _) = Generate(maxRows: 4);      // one prompt per batch (the shared-position path)
         Assert.Equal(Prompts.Length, together.Length);
         for (int p = 0; p < Prompts.Length; p++)
             for (int s = 0; s < Samples; s++)
@@ -41,8 +41,20 @@ public class GroupGeneratorTests
     {
         var (outputs, decoded) = Generate(maxRows: 64);
         Assert.Contains(outputs.SelectMany(o => o), c => c.Finished);
-        // Without compaction every row of a batch decodes until the batch's longest completion ends.
-        long full = 8 * outputs.Take(2).SelectMany(o => o).Max(c => c.Ids.Length) + 4 * outputs[2].Max(c => c.Ids.Length);
+        // Without compaction every row of the batch decodes until its longest completion ends.
+        long full = 12 * outputs.SelectMany(o => o).Max(c => c.Ids.Length);
         Assert.True(decoded < full, $"decoded {decoded} rows, as many as without compaction ({full})");
+    }
+
+    [Fact]
+    public void A_row_stops_at_its_own_context_limit()
+    {
+        // Context 64: the 5-token prompt may add 59 tokens, the 3-token ones 61; a budget of 100 is cut per row.
+        using var model = new Transformer(TestModels.Mha(moe: true), seed: 7);
+        model.eval();
+        var outputs = new GroupGenerator(model, 64).Generate(Prompts, 2, 100, new SamplingOptions(1.0, 1.0), seed: 5, stopId: -1);
+        Assert.All(outputs[0].Concat(outputs[1]), c => Assert.Equal(61, c.Ids.Length));
+        Assert.All(outputs[2], c => Assert.Equal(59, c.Ids.Length));
+        Assert.All(outputs.SelectMany(o => o), c => Assert.False(c.Finished));
     }
 }

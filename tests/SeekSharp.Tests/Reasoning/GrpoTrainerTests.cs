@@ -28,26 +28,28 @@ public class GrpoTrainerTests(ChatModelFolder folder) : IClassFixture<ChatModelF
         public void OnStep(StepMetrics m) => Steps.Add(m);
     }
 
+    const int Steps = 20;
+
     [Fact]
     public void A_few_steps_raise_a_learnable_reward_and_write_a_model_folder()
     {
         var outDir = folder.NewDir();
         var rec = new Recorder();
-        var r = GrpoTrainer.Run(Config(outDir, 12), rec, new RewardSet([(new DigitReward(), 1.0)]));
+        var r = GrpoTrainer.Run(Config(outDir, Steps), rec, new RewardSet([(new DigitReward(), 1.0)]));
         var records = MetricsLog.Read(Path.Combine(outDir, MetricsLog.FileName));
         var rewards = records.Select(x => (double)x["reward"]!).ToList();
         double first = rewards.Take(3).Average(), last = rewards.TakeLast(3).Average();
         Assert.True(last > first + 0.2, $"reward {first:F3} -> {last:F3}: {string.Join(" ", rewards.Select(x => x.ToString("F2")))}");
 
-        Assert.Equal(12, r.Steps);
-        Assert.Equal(12, rec.Steps.Count);
+        Assert.Equal(Steps, r.Steps);
+        Assert.Equal(Steps, rec.Steps.Count);
         foreach (var key in new[] { "reward/digits", "completion_tokens", "kl", "clip_fraction", "entropy", "zero_variance_groups", "tokens_per_second" })
             Assert.True(records[^1].ContainsKey(key), key);
         Assert.True((double)records[^1]["kl"]! > 0);                   // the policy moved away from the reference
         using var model = ModelFiles.Load(outDir);                       // a normal model folder
         Assert.True(File.Exists(Path.Combine(outDir, "tokenizer.json")));
         Assert.True(File.Exists(Path.Combine(outDir, "reward.png")));
-        Assert.Equal(12 * 2, File.ReadAllLines(Path.Combine(outDir, TrainingPrompts.FileName)).Length);
+        Assert.Equal(Steps * 2, File.ReadAllLines(Path.Combine(outDir, TrainingPrompts.FileName)).Length);
     }
 
     [Fact]
