@@ -40,7 +40,9 @@ public sealed class GroupGenerator(Transformer model, int maxRows = 64)
         }
         var result = new GeneratedCompletion[prompts.Count][];
         int perBatch = Math.Max(1, maxRows / samples);
-        foreach (var chunk in Enumerable.Range(0, prompts.Count).Chunk(perBatch))
+        // Shortest prompts first, so that a batch mixes as few lengths as it can: a batch of one length takes the
+        // shared-position path, which is cheaper than per-row positions (no mask, no scatter into the cache).
+        foreach (var chunk in Enumerable.Range(0, prompts.Count).OrderBy(i => prompts[i].Length).Chunk(perBatch))
         {
             var rows = chunk.SelectMany(p => Enumerable.Range(0, samples).Select(s => (Prompt: p, Sample: s))).ToArray();
             var outs = Decode(rows.Select(r => prompts[r.Prompt]).ToArray(), maxTokens, options,
