@@ -24,6 +24,8 @@ public static class RecipeR1Command
         var group = new Option<int>("--group") { Description = "GRPO completions per prompt.", DefaultValueFactory = _ => d.Grpo.GroupSize };
         var ppStep = new Option<int>("--prompts-per-step") { Description = "GRPO prompts per step.", DefaultValueFactory = _ => d.Grpo.PromptsPerStep };
         var rolloutRows = new Option<int>("--rollout-rows") { Description = "GRPO completions decoded together at most.", DefaultValueFactory = _ => d.Grpo.RolloutRows };
+        var temperature = new Option<double>("--temperature") { Description = "GRPO rollout temperature (the loss scores tokens at the same temperature).", DefaultValueFactory = _ => d.Grpo.Temperature };
+        var warmup = new Option<int>("--warmup") { Description = "GRPO warmup steps (learning rate rising linearly from 0).", DefaultValueFactory = _ => d.Grpo.Train.WarmupSteps };
         var lr = new Option<double>("--lr") { Description = "GRPO learning rate.", DefaultValueFactory = _ => d.Grpo.Train.LearningRate };
         var beta = new Option<double>("--beta") { Description = "GRPO KL weight.", DefaultValueFactory = _ => d.Grpo.Beta };
         var loss = new Option<string>("--loss") { Description = "GRPO loss aggregation: grpo or dr_grpo.", DefaultValueFactory = _ => "grpo" };
@@ -35,7 +37,7 @@ public static class RecipeR1Command
         var hardware = Options.Hardware();
         var cmd = new Command("r1", "DeepSeek-R1 end to end: pretrain, cold-start SFT, GRPO, rejection sampling, SFT, GRPO; held-out pass@1 after each stage.")
         {
-            output, preset, task, baseModel, docs, pretrainSteps, coldStart, coldSteps, minutesRl, minutesRl2, group, ppStep, rolloutRows, lr, beta, loss,
+            output, preset, task, baseModel, docs, pretrainSteps, coldStart, coldSteps, minutesRl, minutesRl2, group, ppStep, rolloutRows, temperature, lr, warmup, beta, loss,
             maxTokens, evalCount, seed, device, hardware,
         };
         cmd.SetAction(p => SeekApp.Guard(() =>
@@ -50,8 +52,8 @@ public static class RecipeR1Command
                 Eval = d.Eval with { MaxTokens = max },
                 Grpo = d.Grpo with
                 {
-                    GroupSize = p.GetValue(group), PromptsPerStep = p.GetValue(ppStep), RolloutRows = p.GetValue(rolloutRows), Beta = p.GetValue(beta), MaxTokens = max,
-                    Loss = GrpoConfig.ParseLoss(p.GetValue(loss)!), Train = d.Grpo.Train with { LearningRate = p.GetValue(lr) },
+                    GroupSize = p.GetValue(group), PromptsPerStep = p.GetValue(ppStep), RolloutRows = p.GetValue(rolloutRows), Temperature = p.GetValue(temperature), Beta = p.GetValue(beta), MaxTokens = max,
+                    Loss = GrpoConfig.ParseLoss(p.GetValue(loss)!), Train = d.Grpo.Train with { LearningRate = p.GetValue(lr), WarmupSteps = p.GetValue(warmup) },
                 },
             };
             var r = new TrainingProgress().Run("r1 recipe", obs => R1Recipe.Run(o, obs));

@@ -47,9 +47,20 @@ public sealed record EvalResult
     /// <summary>Mean completion length in tokens.</summary>
     [JsonPropertyName("mean_tokens")] public double MeanTokens { get; init; }
     [JsonPropertyName("seconds")] public double Seconds { get; init; }
+    /// <summary>Each problem's prompt, answer, parameters and samples correct, so a user can see where the model fails
+    /// (for arithmetic: by operation and digits).</summary>
+    [JsonPropertyName("per_problem")] public IReadOnlyList<ProblemScore> PerProblem { get; init; } = [];
     /// <summary>The first sample of each problem: prompt, completion, expected answer, correct.</summary>
     [JsonIgnore] public IReadOnlyList<(string Prompt, string Completion, string Expected, bool Correct)> Examples { get; init; } = [];
 }
+
+/// <summary>How one evaluation problem fared: <see cref="Correct"/> of <see cref="Samples"/> samples verified.</summary>
+public sealed record ProblemScore(
+    [property: JsonPropertyName("prompt")] string Prompt,
+    [property: JsonPropertyName("answer")] string Answer,
+    [property: JsonPropertyName("parameters")] IReadOnlyDictionary<string, string> Parameters,
+    [property: JsonPropertyName("correct")] int Correct,
+    [property: JsonPropertyName("samples")] int Samples);
 
 public static class Evaluation
 {
@@ -87,11 +98,13 @@ public static class Evaluation
         var rollouts = sampler.Sample(problems, o.N, o.MaxTokens, new SamplingOptions(o.Temperature, o.TopP), o.Seed);
         double pass1 = 0, passK = 0, format = 0, tokens = 0;
         var examples = new List<(string, string, string, bool)>();
+        var perProblem = new List<ProblemScore>();
         for (int i = 0; i < problems.Count; i++)
         {
             var mine = rollouts.GetRange(i * o.N, o.N).Select(r => r.Rollout).ToList();
             int correct = mine.Count(r => Rewards.Accuracy(r.Problem, r.Text, r.Finished) == 1);
             pass1 += (double)correct / o.N;
+            perProblem.Add(new ProblemScore(problems[i].Prompt, problems[i].Answer, problems[i].Parameters, correct, o.N));
             passK += PassAtK(o.N, correct, o.K);
             format += mine.Sum(r => Rewards.Format(r.Text, r.Finished));
             tokens += mine.Sum(r => r.Tokens);
@@ -102,7 +115,7 @@ public static class Evaluation
         {
             Problems = problems.Count, Samples = o.N, K = o.K, Temperature = o.Temperature,
             PassAt1 = pass1 / problems.Count, PassAtK = passK / problems.Count, FormatRate = format / total, MeanTokens = tokens / total,
-            Seconds = clock.Elapsed.TotalSeconds, Examples = examples,
+            Seconds = clock.Elapsed.TotalSeconds, Examples = examples, PerProblem = perProblem,
         };
     }
 }

@@ -77,9 +77,23 @@ public class CliTests : TempDirTest
         var (code, output) = Run("chat", "eval", "--model", folder.ModelDir, "--task", "arithmetic", "--count", "2", "--temperature", "0", "--max-tokens", "3");
         Assert.True(code == 0, output);
         Assert.Contains("greedy decoding", output);
-        (code, output) = Run("chat", "eval", "--model", folder.ModelDir, "--task", "arithmetic", "--count", "2", "--samples", "2", "--max-tokens", "3");
+        var scores = Path.Combine(folder.ModelDir, "..", "eval-scores.json");
+        (code, output) = Run("chat", "eval", "--model", folder.ModelDir, "--task", "arithmetic", "--count", "2", "--samples", "2", "--max-tokens", "3",
+            "--out", scores);
         Assert.True(code == 0, output);
         Assert.Contains("pass@2", output);
+        // --out lists every problem with its parameters and how many samples verified.
+        using (var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(scores)))
+        {
+            var perProblem = json.RootElement.GetProperty("per_problem");
+            Assert.Equal(2, perProblem.GetArrayLength());
+            foreach (var p in perProblem.EnumerateArray())
+            {
+                Assert.Equal(2, p.GetProperty("samples").GetInt32());
+                Assert.InRange(p.GetProperty("correct").GetInt32(), 0, 2);
+                Assert.True(p.GetProperty("parameters").TryGetProperty("op", out _));
+            }
+        }
         // An explicit k above the samples is still an error.
         (code, output) = Run("chat", "eval", "--model", folder.ModelDir, "--task", "arithmetic", "--count", "2", "--samples", "2", "--k", "4", "--max-tokens", "3");
         Assert.Equal(1, code);
@@ -142,7 +156,7 @@ public class CliTests : TempDirTest
             "seek chat: ",
             "seek chat eval: --count --device --k --max-tokens --model --out --samples --seed --show --task --temperature --top-p --train-prompts",
             "seek chat merge: --adapter --model --out",
-            "seek chat rl: --beta --device --epsilon --epsilon-high --eval-count --eval-every --format-weight --group --hardware --loss --lr --max-tokens --minutes --model --mu --out --precision --prompts-per-step --rm --rm-weight --seed --steps --task --temperature --warmup",
+            "seek chat rl: --beta --device --epsilon --epsilon-high --eval-count --eval-every --format-weight --group --hardware --loss --lr --max-tokens --minutes --model --mu --out --precision --prompts-per-step --rm --rm-weight --rollout-rows --seed --steps --task --temperature --warmup",
             "seek chat rm: --batch-size --data --device --epochs --eval-every --hardware --lr --model --out --precision --seed --steps --val-fraction",
             "seek chat sample: --count --device --max-tokens --model --out --samples --seed --task --temperature",
             "seek chat sft: --batch-size --data --device --epochs --eval-every --grad-accum --hardware --lora --lora-alpha --lr --model --out --precision --seed --steps --val-fraction --warmup",
@@ -154,7 +168,7 @@ public class CliTests : TempDirTest
             "seek quickstart: --device --documents --out --steps",
             "seek recipe: ",
             "seek recipe finance: --companies --days --lexicon --out --seed",
-            "seek recipe r1: --base --beta --cold-start --cold-start-steps --device --documents --eval-count --group --hardware --loss --lr --max-tokens --minutes-rl --minutes-rl2 --out --preset --pretrain-steps --prompts-per-step --seed --task",
+            "seek recipe r1: --base --beta --cold-start --cold-start-steps --device --documents --eval-count --group --hardware --loss --lr --max-tokens --minutes-rl --minutes-rl2 --out --preset --pretrain-steps --prompts-per-step --rollout-rows --seed --task --temperature --warmup",
             "seek serve: --api-keys --device --host --max-batch --model --name --port --precision --pricing",
             "seek serve keys: ",
             "seek serve keys add: --budget-usd --file --name --rpm",
