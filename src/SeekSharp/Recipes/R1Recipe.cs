@@ -47,8 +47,16 @@ public sealed record R1Options
     /// <summary>Minutes of the first and second GRPO rounds.</summary>
     public double MinutesRl { get; init; } = 30;
     public double MinutesRl2 { get; init; } = 10;
-    /// <summary>GRPO settings of both rounds (model, out, task and minutes are set per round).</summary>
-    public GrpoConfig Grpo { get; init; } = new() { EvalEvery = 25, EvalCount = 100, MaxTokens = DefaultMaxTokensArithmetic };
+    /// <summary>GRPO settings of both rounds (model, out, task and minutes are set per round). Tuned on this recipe's
+    /// cold-start model (docs/decisions/0009, "Closing the gap"): 16 prompts × 8 per step decoded as one 128-row batch,
+    /// rollouts at the evaluation's temperature 0.6, lr 3e-5 after 20 warmup steps (5 cost every run its first 25
+    /// steps: Adam's first updates are sign-like).</summary>
+    public GrpoConfig Grpo { get; init; } = new()
+    {
+        EvalEvery = 25, EvalCount = 100, MaxTokens = DefaultMaxTokensArithmetic,
+        PromptsPerStep = 16, RolloutRows = 128, Temperature = 0.6,
+        Train = GrpoConfig.DefaultTrain with { LearningRate = 3e-5, WarmupSteps = 20 },
+    };
     /// <summary>Prompts and samples per prompt of rejection sampling.</summary>
     public int SamplePrompts { get; init; } = 256;
     public int SampleK { get; init; } = 8;
