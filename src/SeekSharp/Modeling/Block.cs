@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using SeekSharp.Native;
 
 namespace SeekSharp.Modeling;
 
@@ -38,16 +39,16 @@ public sealed class Block : nn.Module
     public (Tensor H, Tensor? AuxLoss) Forward(Tensor h, Positions pos, Rotary rope, LayerCache? cache)
     {
         using var scope = NewDisposeScope();
-        h = h + self_attn.Forward(input_layernorm.forward(h), pos, rope, cache);
+        h = h.add(self_attn.Forward(input_layernorm.forward(h), pos, rope, cache), Scalars.One);
         var x = post_attention_layernorm.forward(h);
         Tensor? aux = null;
         if (mlp is MoE moe)
         {
             var (y, a) = moe.Forward(x);
-            h = h + y;
+            h = h.add(y, Scalars.One);
             aux = a;
         }
-        else h = h + ((Mlp)mlp).forward(x);
+        else h = h.add(((Mlp)mlp).forward(x), Scalars.One);
         return (h.MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
     }
 }

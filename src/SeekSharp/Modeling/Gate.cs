@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using SeekSharp.Native;
 
 namespace SeekSharp.Modeling;
 
@@ -48,12 +49,12 @@ public sealed class Gate : nn.Module
         Tensor indices;
         using (no_grad())
         {
-            var choice = useBias ? scores + e_score_correction_bias : scores;
+            var choice = useBias ? scores.add(e_score_correction_bias, Scalars.One) : scores;
             indices = choice.topk(topK, -1).indexes;                                  // (N, k)
         }
         var w = scores.gather(1, indices);
-        if (normTopk) w = w / (w.sum(-1, keepdim: true) + 1e-20);
-        w = w * scale;
+        if (normTopk) w = w / w.sum(-1, keepdim: true).add(Scalars.Of(1e-20), Scalars.One);
+        w = w * Scalars.Of(scale);
 
         long[] counts;
         using (no_grad()) counts = indices.flatten().bincount(null, minlength: experts).cpu().data<long>().ToArray();
@@ -66,9 +67,9 @@ public sealed class Gate : nn.Module
             long n = x.shape[0], b = n / seqLen;
             // f_i: fraction of the sequence's routed slots on expert i, scaled so uniform = 1.
             var hits = zeros_like(scores).scatter_(1, indices, ones_like(w)).view(b, seqLen, experts);
-            var f = hits.mean([1]) * ((double)experts / topK);                          // (B, E)
-            var p = (scores / (scores.sum(-1, keepdim: true) + 1e-20)).view(b, seqLen, experts).mean([1]); // (B, E)
-            aux = (f * p).sum(-1).mean() * alpha;
+            var f = hits.mean([1]) * Scalars.Of((double)experts / topK);                          // (B, E)
+            var p = (scores / scores.sum(-1, keepdim: true).add(Scalars.Of(1e-20), Scalars.One)).view(b, seqLen, experts).mean([1]); // (B, E)
+            aux = (f * p).sum(-1).mean() * Scalars.Of(alpha);
         }
         return (indices.MoveToOuterDisposeScope(), w.MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope(), counts);
     }

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using SeekSharp.Native;
 
 namespace SeekSharp.Modeling;
 
@@ -62,7 +63,7 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         if (adapter is null) return nn.functional.linear(Cast(x), Cast(weight));
         using var scope = NewDisposeScope();
         var cx = Cast(x);
-        return (nn.functional.linear(cx, Cast(weight)) + adapter.Delta(cx, ComputeType)).MoveToOuterDisposeScope();
+        return nn.functional.linear(cx, Cast(weight)).add(adapter.Delta(cx, ComputeType), Scalars.One).MoveToOuterDisposeScope();
     }
 
     /// <summary>The weight as the matmul sees it, adapter included (used by the fused MLP and MLA's absorbed decoding).</summary>

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using SeekSharp.Native;
 
 namespace SeekSharp.Modeling;
 
@@ -36,9 +37,9 @@ public sealed class LoraAdapter : nn.Module
     {
         using var scope = NewDisposeScope();
         var h = nn.functional.linear(x, lora_A.to_type(dtype));              // (..., r)
-        return (nn.functional.linear(h, lora_B.to_type(dtype)) * Scale).MoveToOuterDisposeScope();
+        return (nn.functional.linear(h, lora_B.to_type(dtype)) * Scalars.Of(Scale)).MoveToOuterDisposeScope();
     }
 
     /// <summary>ΔW = scale·B·A, (out, in) fp32.</summary>
-    public Tensor DeltaWeight() => lora_B.matmul(lora_A).mul_(Scale);
+    public Tensor DeltaWeight() => lora_B.matmul(lora_A).mul_(Scalars.Of(Scale));
 }

@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using SeekSharp.Native;
 
 namespace SeekSharp.Modeling;
 
@@ -82,13 +83,13 @@ public sealed class Mla : Attention
         var wUv = w.narrow(1, nope, vDim);                                              // (H, v, rank)
         var qLat = matmul(qNope.to_type(w.dtype), wUk);                                 // (B, H, T, rank)
         var scores = matmul(qLat, cKv.unsqueeze(1).transpose(-1, -2).to_type(w.dtype))  // (B, H, T, S)
-                   + matmul(qPe.to_type(w.dtype), kR.unsqueeze(1).transpose(-1, -2).to_type(w.dtype));
-        scores = scores.to_type(ScalarType.Float32) * (1.0 / Math.Sqrt(nope + ropeDim));
-        if (pos.Rows is not null) scores = scores.masked_fill(pos.Rows.Mask.logical_not(), double.NegativeInfinity);
+                   .add(matmul(qPe.to_type(w.dtype), kR.unsqueeze(1).transpose(-1, -2).to_type(w.dtype)), Scalars.One);
+        scores = scores.to_type(ScalarType.Float32) * Scalars.Of(1.0 / Math.Sqrt(nope + ropeDim));
+        if (pos.Rows is not null) scores = scores.masked_fill(pos.Rows.Mask.logical_not(), Scalars.Of(double.NegativeInfinity));
         else if (t > 1)
         {
             using var mask = CausalMask(t, pos.Start, scores.device);
-            scores = scores.masked_fill(mask.logical_not(), double.NegativeInfinity);
+            scores = scores.masked_fill(mask.logical_not(), Scalars.Of(double.NegativeInfinity));
         }
         var p = scores.softmax(-1).to_type(w.dtype);
         var oLat = matmul(p, cKv.unsqueeze(1).to_type(w.dtype));                        // (B, H, T, rank)

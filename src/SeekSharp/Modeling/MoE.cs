@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using SeekSharp.Native;
 
 namespace SeekSharp.Modeling;
 
@@ -57,7 +58,7 @@ public sealed class MoE : nn.Module
         var combine = zeros(n, nExperts, device: flat.device).scatter_(1, indices, weights);         // (N, E)
         var act = nn.functional.silu(halves[0]) * halves[1] * combine.unsqueeze(-1).to_type(x.dtype);
         var routed = nn.functional.linear(act.view(n, nExperts * inter), denseDown);  // (N, D)
-        return (shared_experts is null ? routed : routed + shared_experts.forward(flat)).MoveToOuterDisposeScope();
+        return (shared_experts is null ? routed : routed.add(shared_experts.forward(flat), Scalars.One)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Routed expert e on its rows; when frozen, on its slices of the side-by-side weights.</summary>
@@ -134,8 +135,8 @@ public sealed class MoE : nn.Module
 
         var sortedExpert = pairExpert.index_select(0, order);                        // (N·k)
         var shift = tensor(padStart.Zip(start, (p, s) => p - s).ToArray(), device: x.device);
-        var slot = arange(pairs, device: x.device) + shift.index_select(0, sortedExpert); // row in the padded layout
-        var tokenOf = order.div(topK, rounding_mode: RoundingMode.floor);            // source token of each pair
+        var slot = arange(pairs, device: x.device).add(shift.index_select(0, sortedExpert), Scalars.One); // row in the padded layout
+        var tokenOf = order.div(Scalars.Of(topK), rounding_mode: RoundingMode.floor);            // source token of each pair
         // Gather rows into the padded layout. Padding rows read token 0: their outputs are never selected
         // back, so they add nothing to the result or to any gradient.
         var gather = zeros(rows, dtype: ScalarType.Int64, device: x.device).index_put_(tokenOf, slot);
@@ -149,7 +150,7 @@ public sealed class MoE : nn.Module
         var slotOfPair = zeros(pairs, dtype: ScalarType.Int64, device: x.device).index_put_(slot, order);
         var ys = cat(outs, 0).index_select(0, slotOfPair).view(n, topK, d);         // (N, k, D)
         var routed = (ys * weights.to_type(ys.dtype).unsqueeze(2)).sum(1);           // (N, D)
-        var y = shared_experts is null ? routed : routed + shared_experts.forward(flat);
+        var y = shared_experts is null ? routed : routed.add(shared_experts.forward(flat), Scalars.One);
         return (y.view(b, t, d).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
     }
 }

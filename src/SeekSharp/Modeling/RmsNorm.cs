@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using SeekSharp.Native;
 
 namespace SeekSharp.Modeling;
 
@@ -27,7 +28,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var xf = x.to_type(ScalarType.Float32);
-        var y = xf * rsqrt(xf.pow(2).mean([-1], keepdim: true) + eps) * weight.to_type(ScalarType.Float32);
+        var y = xf * rsqrt(xf.square().mean([-1], keepdim: true).add(Scalars.Of(eps), Scalars.One)) * weight.to_type(ScalarType.Float32);
         return y.to_type(OutputType).MoveToOuterDisposeScope();
     }
 }

@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using SeekSharp.Native;
 
 namespace SeekSharp.Modeling;
 
@@ -56,7 +57,7 @@ public sealed class Rotary : IDisposable
         long half = x.shape[3] / 2;
         var x1 = x.narrow(-1, 0, half);
         var x2 = x.narrow(-1, half, half);
-        return cat([x1 * c - x2 * s, x2 * c + x1 * s], -1);
+        return cat([x1 * c - x2 * s, (x2 * c).add(x1 * s, Scalars.One)], -1);
     }
 
     public void Dispose() { cos.Dispose(); sin.Dispose(); }

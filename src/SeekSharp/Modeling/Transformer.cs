@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using SeekSharp.Native;
 
 namespace SeekSharp.Modeling;
 
@@ -39,7 +40,7 @@ public sealed class DecoderStack : nn.Module
         {
             var (next, a) = layers[i].Forward(h, pos, rope, cache?.Layers[i]);
             h = next;
-            if (a is not null) aux = aux is null ? a : aux + a;
+            if (a is not null) aux = aux is null ? a : aux.add(a, Scalars.One);
         }
         return (norm.forward(h).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
     }

@@ -1,5 +1,6 @@
 using SeekSharp.Modeling;
 using static TorchSharp.torch;
+using SeekSharp.Native;
 
 namespace SeekSharp.Reasoning;
 
@@ -55,7 +56,7 @@ public sealed class CompletionBatch
     {
         using var scope = NewDisposeScope();
         var (logits, _) = model.Forward(tensor(Inputs, [Rows, Length]).to(device));   // (B, T, V) fp32
-        if (temperature != 1) logits = logits / temperature;
+        if (temperature != 1) logits = logits / Scalars.Of(temperature);
         var lsm = logits.log_softmax(-1);
         var logp = lsm.gather(-1, tensor(Targets, [Rows, Length, 1]).to(device)).squeeze(-1);
         Tensor? entropy = null;

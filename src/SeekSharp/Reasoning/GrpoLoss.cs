@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using SeekSharp.Native;
 
 namespace SeekSharp.Reasoning;
 
@@ -35,20 +36,20 @@ public static class GrpoLoss
         var a = advantages.unsqueeze(1);                                              // (B, 1)
         var ratio = (logp - oldLogp).exp();                                           // (B, T)
         var unclipped = ratio * a;
-        var clipped = ratio.clamp(1 - cfg.Epsilon, 1 + cfg.UpperClip) * a;
+        var clipped = ratio.clamp(Scalars.Of(1 - cfg.Epsilon), Scalars.Of(1 + cfg.UpperClip)) * a;
         var perToken = -minimum(unclipped, clipped);
         Tensor? kl = null;
         if (cfg.Beta > 0)
         {
             var d = refLogp! - logp;
-            kl = d.exp() - d - 1;
-            perToken = perToken + cfg.Beta * kl;
+            kl = d.exp() - d - Scalars.One;
+            perToken = perToken.add(kl, Scalars.Of(cfg.Beta));
         }
         perToken = perToken * mask;
         var loss = cfg.Loss switch
         {
-            LossAggregation.Grpo => (perToken.sum(1) / mask.sum(1).clamp_min(1)).sum() / stepSequences,
-            _ => perToken.sum() / ((double)stepSequences * cfg.MaxTokens),
+            LossAggregation.Grpo => (perToken.sum(1) / mask.sum(1).clamp_min(Scalars.Of(1.0))).sum() / Scalars.Of(stepSequences),
+            _ => perToken.sum() / Scalars.Of((double)stepSequences * cfg.MaxTokens),
         };
         double tokens = mask.sum().item<float>();
         double clippedTokens = ((clipped < unclipped).to_type(ScalarType.Float32) * mask).sum().item<float>();

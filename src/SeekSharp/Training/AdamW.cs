@@ -1,5 +1,7 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using SeekSharp.Native;
 
 namespace SeekSharp.Training;
 
@@ -33,6 +35,10 @@ public sealed class AdamW : IDisposable
         using var _ = no_grad();
         Step++;
         double bc1 = 1 - Math.Pow(cfg.Beta1, Step), bc2 = 1 - Math.Pow(cfg.Beta2, Step);
+        // Native Scalars made once per update and alive until every parameter is done (see Native/Scalars.cs).
+        using Scalar keep = (1 - lr * cfg.WeightDecay).ToScalar(), bias2 = bc2.ToScalar(), stepSize = (-lr / bc1).ToScalar();
+        Scalar beta1 = Scalars.Of(cfg.Beta1), beta2 = Scalars.Of(cfg.Beta2), eps = Scalars.Of(cfg.Eps);
+        Scalar oneMinusBeta1 = Scalars.Of(1 - cfg.Beta1), oneMinusBeta2 = Scalars.Of(1 - cfg.Beta2);
         foreach (var (name, p, decay) in parameters)
         {
             var g = p.grad;
@@ -43,11 +49,11 @@ public sealed class AdamW : IDisposable
                 state[name] = s;
             }
             using var scope = NewDisposeScope();
-            if (decay && cfg.WeightDecay > 0) p.mul_(1 - lr * cfg.WeightDecay);
-            s.M.mul_(cfg.Beta1).add_(g, alpha: 1 - cfg.Beta1);
-            s.V.mul_(cfg.Beta2).addcmul_(g, g, value: 1 - cfg.Beta2);
-            var denom = (s.V / bc2).sqrt_().add_(cfg.Eps);
-            p.addcdiv_(s.M, denom, value: -lr / bc1);
+            if (decay && cfg.WeightDecay > 0) p.mul_(keep);
+            s.M.mul_(beta1).add_(g, alpha: oneMinusBeta1);
+            s.V.mul_(beta2).addcmul_(g, g, value: oneMinusBeta2);
+            var denom = (s.V / bias2).sqrt_().add_(eps, Scalars.One);
+            p.addcdiv_(s.M, denom, value: stepSize);
         }
     }
 

@@ -1,5 +1,6 @@
 using SeekSharp.Modeling;
 using static TorchSharp.torch;
+using SeekSharp.Native;
 
 namespace SeekSharp.Training;
 
@@ -40,7 +41,7 @@ public sealed class TrainStep(Transformer model, AdamW optimizer, TrainConfig tc
         var y = tensor(Targets, [tc.BatchSize * seqLen]).to(device);
         var (logits, aux) = model.Forward(x);
         var loss = nn.functional.cross_entropy(logits.view(-1, model.Config.VocabSize), y);
-        return new MicroLoss(loss / tc.GradAccum, aux is null ? null : aux / tc.GradAccum);
+        return new MicroLoss(loss / Scalars.Of(tc.GradAccum), aux is null ? null : aux / Scalars.Of(tc.GradAccum));
     });
 
     /// <summary>A step over grad_accum micro-batches whose losses <paramref name="microLoss"/> computes (inside a dispose scope per micro-batch).</summary>
@@ -52,7 +53,7 @@ public sealed class TrainStep(Transformer model, AdamW optimizer, TrainConfig tc
         {
             using var scope = NewDisposeScope();
             var (loss, aux) = microLoss(micro);
-            (aux is null ? loss : loss + aux).backward();
+            (aux is null ? loss : loss.add(aux, Scalars.One)).backward();
             lossSum += loss.item<float>();
             if (aux is not null) auxSum += aux.item<float>();
         }
@@ -77,7 +78,7 @@ public sealed class TrainStep(Transformer model, AdamW optimizer, TrainConfig tc
     {
         double sq = 0;
         foreach (var p in optimizer.Parameters)
-            if (p.grad is { } g) sq += g.pow(2).sum().item<float>();
+            if (p.grad is { } g) sq += g.square().sum().item<float>();
         return Math.Sqrt(sq);
     }
 }
