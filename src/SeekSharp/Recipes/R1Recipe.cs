@@ -61,6 +61,9 @@ public sealed record R1Options
     public int SamplePrompts { get; init; } = 256;
     public int SampleK { get; init; } = 8;
     public int RsSftSteps { get; init; } = 60;
+    /// <summary>Learning rate of the rejection-sampling SFT: the RL model's own samples need a nudge, not the cold
+    /// start's 3e-4, which cost 10–14 points of pass@1 (docs/decisions/0009, "Rejection-sampling SFT").</summary>
+    public double RsSftLr { get; init; } = 3e-5;
     /// <summary>Held-out problems and samples per problem of each stage's evaluation.</summary>
     public int EvalCount { get; init; } = 200;
     public EvalOptions Eval { get; init; } = new(Samples: 8, K: 8, MaxTokens: DefaultMaxTokensArithmetic);
@@ -98,7 +101,7 @@ public static class R1Recipe
 
         Say($"[2/6] cold-start SFT on {o.ColdStartExamples} {task.Id} problems in the R1 format -> {Dir("sft-cold")}");
         var coldProblems = TaskSource.Training(task.Id, o.Seed + 1).Take(o.ColdStartExamples).ToList();
-        var cold = Finished(Dir("sft-cold")) ?? Sft(o, baseDir, Dir("sft-cold"), ChatData.FromProblems(coldProblems, "cold-start"), o.ColdStartSteps, null, coldProblems, observer);
+        var cold = Finished(Dir("sft-cold")) ?? Sft(o, baseDir, Dir("sft-cold"), ChatData.FromProblems(coldProblems, "cold-start"), o.ColdStartSteps, o.SftLr, null, coldProblems, observer);
         stages.Add(Evaluate(o, "cold-start SFT", Dir("sft-cold"), cold, Say, $"{o.ColdStartExamples} examples, {o.ColdStartSteps} steps"));
 
         Say($"[3/6] GRPO for {o.MinutesRl} minutes -> {Dir("rl1")}");
@@ -117,8 +120,8 @@ public static class R1Recipe
         {
             Say($"[5/6] SFT on the {rs.Kept} kept samples -> {Dir("sft-rs")}");
             var examples = ChatData.Read(samplesPath);
-            var sft = Finished(Dir("sft-rs")) ?? Sft(o, Dir("rl1"), Dir("sft-rs"), examples, o.RsSftSteps, Dir("rl1"), rs.Problems, observer);
-            stages.Add(Evaluate(o, "rejection-sampling SFT", Dir("sft-rs"), sft, Say, $"{rs.Kept} samples, {o.RsSftSteps} steps"));
+            var sft = Finished(Dir("sft-rs")) ?? Sft(o, Dir("rl1"), Dir("sft-rs"), examples, o.RsSftSteps, o.RsSftLr, Dir("rl1"), rs.Problems, observer);
+            stages.Add(Evaluate(o, "rejection-sampling SFT", Dir("sft-rs"), sft, Say, $"{rs.Kept} samples, {o.RsSftSteps} steps at lr {o.RsSftLr:G3}"));
             last = Dir("sft-rs");
         }
         else Say("[5/6] no sample was correct: skipping the rejection-sampling SFT");
@@ -156,7 +159,7 @@ public static class R1Recipe
         return runDir;
     }
 
-    static LedgerEntry Sft(R1Options o, string from, string outDir, IReadOnlyList<ChatExample> examples, int steps, string? lineageParent,
+    static LedgerEntry Sft(R1Options o, string from, string outDir, IReadOnlyList<ChatExample> examples, int steps, double lr, string? lineageParent,
         IEnumerable<SyntheticProblem> problems, ITrainingObserver? observer)
     {
         var cfg = new SftConfig
@@ -164,7 +167,7 @@ public static class R1Recipe
             ModelDir = from, OutDir = outDir, ValFraction = 0.05, HardwareProfilePath = o.HardwareProfilePath,
             Train = SftConfig.DefaultTrain with
             {
-                Steps = steps, LearningRate = o.SftLr, WarmupSteps = Math.Min(5, steps / 5), BatchSize = o.BatchSize, Precision = o.Precision,
+                Steps = steps, LearningRate = lr, WarmupSteps = Math.Min(5, steps / 5), BatchSize = o.BatchSize, Precision = o.Precision,
                 Seed = o.Seed, Device = o.Device, EvalEvery = Math.Max(1, steps / 3),
             },
         };
