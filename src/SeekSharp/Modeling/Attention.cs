@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using SeekSharp.Native;
 
 namespace SeekSharp.Modeling;
 
@@ -15,8 +16,8 @@ public abstract class Attention(string name) : nn.Module(name)
     /// <summary>Causal mask for T queries at positions start.. against start+T keys; true = attend.</summary>
     protected static Tensor CausalMask(long t, long start, Device device)
     {
-        var q = arange(start, start + t, device: device).unsqueeze(1);
-        var k = arange(0, start + t, device: device).unsqueeze(0);
+        var q = Scalars.Arange(start, start + t, device).unsqueeze(1);
+        var k = Scalars.Arange(0, start + t, device).unsqueeze(0);
         return k.le(q); // (T, start+T)
     }
 

@@ -135,7 +135,7 @@ public sealed class MoE : nn.Module
 
         var sortedExpert = pairExpert.index_select(0, order);                        // (N·k)
         var shift = tensor(padStart.Zip(start, (p, s) => p - s).ToArray(), device: x.device);
-        var slot = arange(pairs, device: x.device).add(shift.index_select(0, sortedExpert), Scalars.One); // row in the padded layout
+        var slot = Scalars.Arange(0, pairs, x.device).add(shift.index_select(0, sortedExpert), Scalars.One); // row in the padded layout
         var tokenOf = order.div(Scalars.Of(topK), rounding_mode: RoundingMode.floor);            // source token of each pair
         // Gather rows into the padded layout. Padding rows read token 0: their outputs are never selected
         // back, so they add nothing to the result or to any gradient.

@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using SeekSharp.Native;
 
 namespace SeekSharp.Modeling;
 
@@ -39,7 +40,7 @@ public sealed class RowPositions : IDisposable
         Index = tensor(pos, [b, t], device: device).DetachFromDisposeScope();
         Rows = tensor(row, [b, t], device: device).DetachFromDisposeScope();
         // Query (b, t) sees key s when s <= its own position; keys past a row's length are stale slots.
-        Mask = arange(KeyLength, device: device).view(1, 1, KeyLength).le(Index.unsqueeze(-1)).unsqueeze(1)
+        Mask = Scalars.Arange(0, KeyLength, device).view(1, 1, KeyLength).le(Index.unsqueeze(-1)).unsqueeze(1)
             .DetachFromDisposeScope();
     }
 

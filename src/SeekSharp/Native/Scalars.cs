@@ -29,4 +29,12 @@ public static class Scalars
     /// <summary>1, for <c>a.add(b, Scalars.One)</c>: TorchSharp's <c>a + b</c> (tensor or Scalar b) makes an implicit
     /// alpha of 1 for every call, which is exposed the same way (<c>a - b</c> takes no alpha).</summary>
     public static Scalar One { get; } = Of(1L);
+
+    /// <summary>The integers [start, stop) as int64, like <c>torch.arange(start, stop)</c>, whose long overloads make
+    /// implicit Scalars for start, stop and step.</summary>
+    public static torch.Tensor Arange(long start, long stop, torch.Device? device = null)
+    {
+        using Scalar from = start.ToScalar(), to = stop.ToScalar();
+        return torch.arange(from, to, One, device: device);
+    }
 }
