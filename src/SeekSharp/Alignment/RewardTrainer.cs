@@ -5,6 +5,7 @@ using SeekSharp.Ledger;
 using SeekSharp.Modeling;
 using SeekSharp.Reports;
 using SeekSharp.Training;
+using SeekSharp.Native;
 using static TorchSharp.torch;
 
 namespace SeekSharp.Alignment;
@@ -130,11 +131,11 @@ public static class RewardTrainer
             var s = rm.Scores([.. rows.Select(r => r.First), .. rows.Select(r => r.Second!)]);
             var (chosen, rejected) = (s.narrow(0, 0, rows.Count), s.narrow(0, rows.Count, rows.Count));
             var diff = (chosen - rejected).detach();
-            return (RewardLoss.BradleyTerry(chosen, rejected), diff.gt(0).sum().item<long>(), diff.sum().item<float>());
+            return (RewardLoss.BradleyTerry(chosen, rejected), diff.gt(Scalars.Of(0)).sum().item<long>(), diff.sum().item<float>());
         }
         var scores = rm.Scores(rows.Select(r => r.First).ToList());
         var labels = tensor(rows.Select(r => r.Label).ToArray()).to(rm.Device);
-        var right = scores.detach().gt(0).to_type(ScalarType.Float32).eq(labels).sum().item<long>();
+        var right = scores.detach().gt(Scalars.Of(0)).to_type(ScalarType.Float32).eq(labels).sum().item<long>();
         return (RewardLoss.Bce(scores, labels), right, 0);
     }
 

@@ -6,6 +6,8 @@ using SeekSharp.Modeling;
 using SeekSharp.Reports;
 using SeekSharp.Tokenization;
 using SeekSharp.Training;
+using SeekSharp.Native;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace SeekSharp.Alignment;
@@ -80,11 +82,12 @@ public static class SftTrainer
                 .Select(m => ChatBatch.Collate(sampler.Batch((long)step * tc.GradAccum + m, batch).Select(i => train[i]).ToList(), tok.PadId, maxTokens))
                 .ToList();
             double lossTokens = Math.Max(1, micro.Sum(b => b.LossTokens));
+            using Scalar perStep = lossTokens.ToScalar();   // alive through every micro-batch (Native/Scalars.cs)
             var outcome = stepper.Run(lr, m =>
             {
                 var (logits, aux) = model.Forward(tensor(micro[m].Inputs, [micro[m].Rows, micro[m].Length]).to(device));
-                var loss = LmLoss.Sum(logits, tensor(micro[m].Targets).to(device)) / lossTokens;
-                return new MicroLoss(loss, config.Lora is null && aux is not null ? aux / tc.GradAccum : null);
+                var loss = LmLoss.Sum(logits, tensor(micro[m].Targets).to(device)) / perStep;
+                return new MicroLoss(loss, config.Lora is null && aux is not null ? aux / Scalars.Of(tc.GradAccum) : null);
             });
             return new LoopStep(outcome, micro.Sum(b => (long)b.Tokens),
                 new Dictionary<string, double> { ["assistant_tokens"] = lossTokens });
