@@ -11,7 +11,7 @@ namespace SeekSharp.Native;
 // "false INTERNAL ASSERT FAILED at c10/core/Scalar.h:279" thrown from pow inside RmsNorm (the freed Scalar's
 // tag was garbage), which killed a `seek recipe r1` run. It is rare per call, but a training run makes
 // millions of such calls. So code that runs every step or every layer passes a Scalar that outlives the call:
-// constants (config values, 2, -inf) from this cache, kept for the life of the process (there are few
+// constants (config values, 1, -inf) from this cache, kept for the life of the process (there are few
 // distinct ones); values that change every step (learning rate, bias corrections) in a `using` variable.
 
 /// <summary>Process-lifetime native Scalars for constants, so no op ever reads a finalized one.</summary>
