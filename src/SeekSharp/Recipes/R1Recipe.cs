@@ -99,17 +99,20 @@ public static class R1Recipe
         var stages = new List<R1Stage>();
         string Dir(string name) => Path.Combine(o.OutDir, name);
 
-        var baseDir = o.BaseModel ?? Pretrain(o, task, Dir, Say, observer, stages);
+        var (baseDir, baseKey) = o.BaseModel is { } given
+            ? (given, $"--base {Path.GetFullPath(given)}")
+            : Pretrain(o, task, Dir, Say, observer, stages);
         if (o.BaseModel is not null) Say($"[1/6] starting from the pretrained model {o.BaseModel}");
 
         Say($"[2/6] cold-start SFT on {o.ColdStartExamples} {task.Id} problems in the R1 format -> {Dir("sft-cold")}");
         var coldProblems = TaskSource.Training(task.Id, o.Seed + 1).Take(o.ColdStartExamples).ToList();
-        var cold = Finished(Dir("sft-cold")) ?? Sft(o, baseDir, Dir("sft-cold"), ChatData.FromProblems(coldProblems, "cold-start"), o.ColdStartSteps, o.SftLr, null, coldProblems, observer);
-        stages.Add(Evaluate(o, "cold-start SFT", Dir("sft-cold"), cold, Say, $"{o.ColdStartExamples} examples, {o.ColdStartSteps} steps"));
+        var (cold, coldKey) = Sft(o, "cold-start SFT", baseDir, baseKey, Dir("sft-cold"), () => ChatData.FromProblems(coldProblems, "cold-start"),
+            o.ColdStartSteps, o.SftLr, null, coldProblems, Say, observer, ("--cold-start", o.ColdStartExamples));
+        stages.Add(Evaluate(o, "cold-start SFT", Dir("sft-cold"), coldKey, cold, Say, $"{o.ColdStartExamples} examples, {o.ColdStartSteps} steps"));
 
         Say($"[3/6] GRPO for {o.MinutesRl} minutes -> {Dir("rl1")}");
-        var rl1 = Finished(Dir("rl1")) ?? Grpo(o, Dir("sft-cold"), Dir("rl1"), o.MinutesRl, o.Seed + 2, observer);
-        stages.Add(Evaluate(o, "GRPO round 1", Dir("rl1"), rl1, Say, RlNote(Dir("rl1"))));
+        var (rl1, rl1Key) = Grpo(o, "GRPO round 1", Dir("sft-cold"), coldKey, Dir("rl1"), o.MinutesRl, o.Seed + 2, Say, observer);
+        stages.Add(Evaluate(o, "GRPO round 1", Dir("rl1"), rl1Key, rl1, Say, RlNote(Dir("rl1"))));
 
         var samplesPath = Dir("samples.jsonl");
         Say($"[4/6] rejection sampling: {o.SampleK} completions of {o.SamplePrompts} prompts -> {samplesPath}");
@@ -118,52 +121,56 @@ public static class R1Recipe
         stages.Add(new R1Stage("rejection sampling", samplesPath, null, rs.Ledger, null,
             $"{rs.Correct} of {rs.Samples} samples correct, {rs.Kept} distinct kept from {rs.PromptsWithKept} prompts"));
 
-        string last = Dir("rl1");
+        var (last, lastKey) = (Dir("rl1"), rl1Key);
         if (rs.Kept > 0)
         {
             Say($"[5/6] SFT on the {rs.Kept} kept samples -> {Dir("sft-rs")}");
-            var examples = ChatData.Read(samplesPath);
-            var sft = Finished(Dir("sft-rs")) ?? Sft(o, Dir("rl1"), Dir("sft-rs"), examples, o.RsSftSteps, o.RsSftLr, Dir("rl1"), rs.Problems, observer);
-            stages.Add(Evaluate(o, "rejection-sampling SFT", Dir("sft-rs"), sft, Say, $"{rs.Kept} samples, {o.RsSftSteps} steps at lr {o.RsSftLr:G3}"));
-            last = Dir("sft-rs");
+            var (sft, sftKey) = Sft(o, "rejection-sampling SFT", Dir("rl1"), rl1Key, Dir("sft-rs"), () => ChatData.Read(samplesPath), o.RsSftSteps, o.RsSftLr,
+                Dir("rl1"), rs.Problems, Say, observer, ("samples", new { prompts = o.SamplePrompts, k = o.SampleK, max_tokens = o.Grpo.MaxTokens, temperature = 1.0, seed = o.Seed + 3 }));
+            stages.Add(Evaluate(o, "rejection-sampling SFT", Dir("sft-rs"), sftKey, sft, Say, $"{rs.Kept} samples, {o.RsSftSteps} steps at lr {o.RsSftLr:G3}"));
+            (last, lastKey) = (Dir("sft-rs"), sftKey);
         }
         else Say("[5/6] no sample was correct: skipping the rejection-sampling SFT");
 
         Say($"[6/6] GRPO round 2 for {o.MinutesRl2} minutes -> {Dir("rl2")}");
-        var rl2 = Finished(Dir("rl2")) ?? Grpo(o, last, Dir("rl2"), o.MinutesRl2, o.Seed + 4, observer);
-        stages.Add(Evaluate(o, "GRPO round 2", Dir("rl2"), rl2, Say, RlNote(Dir("rl2"))));
+        var (rl2, rl2Key) = Grpo(o, "GRPO round 2", last, lastKey, Dir("rl2"), o.MinutesRl2, o.Seed + 4, Say, observer);
+        stages.Add(Evaluate(o, "GRPO round 2", Dir("rl2"), rl2Key, rl2, Say, RlNote(Dir("rl2"))));
 
         var report = R1Report.Write(o, stages);
         return new R1Result(o.OutDir, stages, report);
     }
 
-    static string Pretrain(R1Options o, ISyntheticTask task, Func<string, string> dir, Action<string> say, ITrainingObserver? observer, List<R1Stage> stages)
+    static (string Dir, string Key) Pretrain(R1Options o, ISyntheticTask task, Func<string, string> dir, Action<string> say, ITrainingObserver? observer, List<R1Stage> stages)
     {
         var runDir = dir("pretrain");
-        if (Finished(runDir) is { } done)
-        {
-            stages.Add(new R1Stage("pretraining", runDir, null, done, null, "reused"));
-            return runDir;
-        }
-        var corpus = Path.Combine(dir("corpus"), "corpus.jsonl");
-        say($"[1/6] corpus of {o.Documents:N0} documents ({o.ProblemFraction:P0} {task.Id} problems, held-out bucket excluded), tokenizer, shards, pretraining '{o.Preset}' for {o.PretrainSteps} steps -> {runDir}");
-        SyntheticCorpus.Write(corpus, o.Documents, o.Seed, [(task, 1.0)], o.ProblemFraction, p => !HeldOut.IsHeldOut(p));
-        TokenizerTraining.Run([corpus], o.Vocab, dir("tokenizer"), splitDigits: true);
-        DatasetBuilder.Tokenize([corpus], dir("tokenizer"), dir("data"));
         var tc = new TrainConfig
         {
             Steps = o.PretrainSteps, BatchSize = o.BatchSize, LearningRate = o.PretrainLr, Precision = o.Precision, Seed = o.Seed, Device = o.Device,
             WarmupSteps = Math.Min(40, o.PretrainSteps / 10), EvalEvery = Math.Max(1, o.PretrainSteps / 8), CheckpointEvery = Math.Max(1, o.PretrainSteps / 4),
             BiasUpdateSpeed = 0.01,
         };
+        var settings = StageSettings.Of("pretraining", null, ("--preset", o.Preset), ("--task", task.Id), ("--documents", o.Documents),
+            ("problem_fraction", o.ProblemFraction), ("vocab", o.Vocab), ("train", tc with { Device = "" }));
+        if (Finished(runDir, settings, say) is { } done)
+        {
+            stages.Add(new R1Stage("pretraining", runDir, null, done, null, "reused"));
+            return (runDir, settings.Key);
+        }
+        var corpus = Path.Combine(dir("corpus"), "corpus.jsonl");
+        say($"[1/6] corpus of {o.Documents:N0} documents ({o.ProblemFraction:P0} {task.Id} problems, held-out bucket excluded), tokenizer, shards, pretraining '{o.Preset}' for {o.PretrainSteps} steps -> {runDir}");
+        SyntheticCorpus.Write(corpus, o.Documents, o.Seed, [(task, 1.0)], o.ProblemFraction, p => !HeldOut.IsHeldOut(p));
+        TokenizerTraining.Run([corpus], o.Vocab, dir("tokenizer"), splitDigits: true);
+        DatasetBuilder.Tokenize([corpus], dir("tokenizer"), dir("data"));
         var r = Pretrainer.Run(new PretrainOptions(dir("data"), runDir, Presets.Get(o.Preset), tc, HardwareProfilePath: o.HardwareProfilePath), observer);
         RunReport.Write(runDir, "r1 recipe: pretraining");
+        settings.Write(Path.Combine(runDir, StageSettings.FileName));
         stages.Add(new R1Stage("pretraining", runDir, null, r.Ledger, null, $"{o.PretrainSteps} steps, final loss {r.FinalLoss:F3}"));
-        return runDir;
+        return (runDir, settings.Key);
     }
 
-    static LedgerEntry Sft(R1Options o, string from, string outDir, IReadOnlyList<ChatExample> examples, int steps, double lr, string? lineageParent,
-        IEnumerable<SyntheticProblem> problems, ITrainingObserver? observer)
+    static (LedgerEntry Ledger, string Key) Sft(R1Options o, string stage, string from, string fromKey, string outDir, Func<IReadOnlyList<ChatExample>> examples,
+        int steps, double lr, string? lineageParent, IEnumerable<SyntheticProblem> problems, Action<string> say, ITrainingObserver? observer,
+        (string Name, object Value) data)
     {
         var cfg = new SftConfig
         {
@@ -174,43 +181,70 @@ public static class R1Recipe
                 Seed = o.Seed, Device = o.Device, EvalEvery = Math.Max(1, steps / 3),
             },
         };
-        var r = SftTrainer.Run(cfg, examples, observer);
+        var settings = StageSettings.Of(stage, fromKey, ("--task", o.Task), data, ("sft", cfg with { ModelDir = "", OutDir = "", Train = cfg.Train with { Device = "" } }));
+        if (Finished(outDir, settings, say) is { } done) return (done, settings.Key);
+        var r = SftTrainer.Run(cfg, examples(), observer);
         TrainingPrompts.WriteLineage(outDir, lineageParent, problems, "sft");
-        return r.Ledger;
+        settings.Write(Path.Combine(outDir, StageSettings.FileName));
+        return (r.Ledger, settings.Key);
     }
 
-    static LedgerEntry Grpo(R1Options o, string from, string outDir, double minutes, int seed, ITrainingObserver? observer)
+    static (LedgerEntry Ledger, string Key) Grpo(R1Options o, string stage, string from, string fromKey, string outDir, double minutes, int seed,
+        Action<string> say, ITrainingObserver? observer)
     {
         var cfg = o.Grpo with
         {
             ModelDir = from, OutDir = outDir, Task = o.Task, Minutes = minutes, HardwareProfilePath = o.HardwareProfilePath,
             Train = o.Grpo.Train with { Steps = minutes > 0 ? Math.Max(o.Grpo.Train.Steps, 100_000) : o.Grpo.Train.Steps, Seed = seed, Precision = o.Precision, Device = o.Device },
         };
-        return GrpoTrainer.Run(cfg, observer).Ledger;
+        var settings = StageSettings.Of(stage, fromKey,
+            ("grpo", cfg with { ModelDir = "", OutDir = "", HardwareProfilePath = null, Train = cfg.Train with { Device = "" } }));
+        if (Finished(outDir, settings, say) is { } done) return (done, settings.Key);
+        var r = GrpoTrainer.Run(cfg, observer);
+        settings.Write(Path.Combine(outDir, StageSettings.FileName));
+        return (r.Ledger, settings.Key);
     }
 
-    /// <summary>The ledger of a finished stage folder (written last), or null; an unfinished one (an interrupted run) is removed
-    /// so the stage starts afresh.</summary>
-    static LedgerEntry? Finished(string dir)
+    /// <summary>The ledger of a finished stage folder (ledger.json is written last) made with <paramref name="now"/>, or null
+    /// when the stage has to run: an unfinished folder (an interrupted run) is removed so the stage starts afresh. A finished
+    /// folder made with other settings is an error that names them; nothing is deleted (see StageSettings).</summary>
+    static LedgerEntry? Finished(string dir, StageSettings now, Action<string> say)
     {
         var ledger = Path.Combine(dir, "ledger.json");
-        if (File.Exists(ledger) && File.Exists(Path.Combine(dir, ModelFiles.WeightsFile))) return LedgerEntry.Read(ledger);
+        if (File.Exists(ledger) && File.Exists(Path.Combine(dir, ModelFiles.WeightsFile)))
+        {
+            var made = StageSettings.Read(Path.Combine(dir, StageSettings.FileName));
+            if (made is null) say($"{dir}: a finished {now.Stage} stage from before the recipe recorded its settings; reused as it is");
+            else if (made.Differences(now) is { Count: > 0 } diff)
+                throw new SeekSharpException($"{dir} holds a finished {now.Stage} stage made with other settings ({string.Join("; ", diff)}). "
+                    + $"Run with another --out, or delete {dir} and the stages after it to redo them.");
+            else say($"{now.Stage}: reusing the finished stage in {dir}");
+            return LedgerEntry.Read(ledger);
+        }
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         return null;
     }
 
-    static R1Stage Evaluate(R1Options o, string name, string dir, LedgerEntry cost, Action<string> say, string note)
+    /// <summary>Held-out evaluation of a stage's model, cached in the folder's eval.json with the settings that produced it
+    /// (eval_settings.json): a cache made with other evaluation settings, or for another model, is measured again.</summary>
+    static R1Stage Evaluate(R1Options o, string name, string dir, string stageKey, LedgerEntry cost, Action<string> say, string note)
     {
         var cached = Path.Combine(dir, "eval.json");
+        var settingsPath = Path.Combine(dir, "eval_settings.json");
+        var settings = StageSettings.Of("evaluation", stageKey, ("--task", o.Task), ("--eval-count", o.EvalCount), ("eval", o.Eval), ("precision", o.Precision));
+        var made = File.Exists(cached) && File.Exists(cached + ".ledger") ? StageSettings.Read(settingsPath) : null;
+        bool reuse = File.Exists(cached) && File.Exists(cached + ".ledger") && (made is null || made.Differences(settings).Count == 0);
         EvalResult r;
         LedgerEntry evalCost;
-        if (File.Exists(cached) && File.Exists(cached + ".ledger"))
+        if (reuse)
         {
-            r = JsonSerializer.Deserialize<EvalResult>(File.ReadAllText(cached))!;
+            r = JsonSerializer.Deserialize<EvalResult>(File.ReadAllText(cached))
+                ?? throw new SeekSharpException($"{cached}: empty evaluation file (expected an evaluation result object)");
             evalCost = LedgerEntry.Read(cached + ".ledger");
         }
         else
         {
+            if (made is not null) say($"{name}: the cached evaluation used other settings ({string.Join("; ", made.Differences(settings))}); measuring again");
             using var ledger = RunLedger.Start("eval", HardwareProfile.Resolve(o.HardwareProfilePath));
             r = Evaluation.RunFolder(dir, o.Task, o.EvalCount, [], o.Eval, o.Precision, o.Device);
             long tokens = (long)(r.MeanTokens * r.Problems * r.Samples);
@@ -219,6 +253,7 @@ public static class R1Recipe
             evalCost = ledger.Finish();
             AtomicFile.WriteAllText(cached, JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true }));
             evalCost.Write(cached + ".ledger");
+            settings.Write(settingsPath);
         }
         say($"{name}: held-out pass@1 {r.PassAt1:P1}, pass@{r.K} {r.PassAtK:P1}, format {r.FormatRate:P1}, {r.MeanTokens:F0} tokens");
         return new R1Stage(name, dir, r, cost, evalCost, note);

@@ -32,5 +32,20 @@ public class R1RecipeTests : TempDirTest
         var again = R1Recipe.Run(o);
         Assert.Equal("reused", again.Stages[0].Note);
         Assert.Equal(r.Stages[1].Eval!.PassAt1, again.Stages[1].Eval!.PassAt1);
+
+        // Rerunning into the same folder with a setting a finished stage was made without is refused, by name, and keeps the stage.
+        var coldModel = Path.Combine(outDir, "sft-cold", "model.safetensors");
+        var before = File.GetLastWriteTimeUtc(coldModel);
+        var e = Assert.Throws<SeekSharpException>(() => R1Recipe.Run(o with { ColdStartSteps = 3 }));
+        Assert.Contains(Path.Combine(outDir, "sft-cold"), e.Message);
+        Assert.Contains("sft.train.steps: was 2, now 3", e.Message);
+        Assert.Equal(before, File.GetLastWriteTimeUtc(coldModel));
+        var pretrain = Assert.Throws<SeekSharpException>(() => R1Recipe.Run(o with { PretrainSteps = 3 }));
+        Assert.Contains("train.steps: was 2, now 3", pretrain.Message);
+
+        // Other evaluation settings reuse the models but measure them again.
+        var remeasured = R1Recipe.Run(o with { EvalCount = 3 });
+        Assert.Equal("reused", remeasured.Stages[0].Note);
+        Assert.All(remeasured.Stages.Where(s => s.Eval is not null), s => Assert.Equal(3, s.Eval!.Problems));
     }
 }
