@@ -16,17 +16,18 @@ public static class GenerateCommand
         var temperature = new Option<double>("--temperature") { Description = "Sampling temperature; 0 = greedy.", DefaultValueFactory = _ => 0.8 };
         var topP = new Option<double>("--top-p") { Description = "Nucleus sampling mass.", DefaultValueFactory = _ => 0.95 };
         var seed = new Option<int>("--seed") { Description = "Sampling seed.", DefaultValueFactory = _ => 0 };
+        var chat = new Option<bool>("--chat") { Description = "Send the prompt as one user message in the chat layout the `seek chat` stages train on, and print the assistant's reply (a base model continues raw text; a chat model needs its layout)." };
         var device = Options.Device();
-        var cmd = new Command("generate", "Generate a continuation with a KV cache.") { model, prompt, maxTokens, temperature, topP, seed, device };
+        var cmd = new Command("generate", "Generate a continuation with a KV cache.") { model, prompt, maxTokens, temperature, topP, seed, chat, device };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
             var dir = p.GetValue(model)!;
             var opts = new SamplingOptions(p.GetValue(temperature), p.GetValue(topP)).Validate(); // before anything is loaded or printed
             var tok = BpeTokenizer.Load(dir);
             using var m = ModelFiles.Load(dir, new TorchSharp.torch.Device(p.GetValue(device)!));
-            var ids = new List<int> { tok.BosId };
-            ids.AddRange(tok.Encode(p.GetValue(prompt)!));
-            Console.Write(p.GetValue(prompt));
+            var text = p.GetValue(prompt)!;
+            var ids = Prompt(tok, text, p.GetValue(chat));
+            if (!p.GetValue(chat)) Console.Write(text); // a continuation reads on from the prompt; a reply stands alone
             var stream = new Utf8Stream(tok);
             foreach (var id in new TokenGenerator(m).Generate(ids, p.GetValue(maxTokens), opts, p.GetValue(seed), new HashSet<int> { tok.EosId }))
                 Console.Write(stream.Push(id));
@@ -35,4 +36,10 @@ public static class GenerateCommand
         }));
         return cmd;
     }
+
+    /// <summary>The prompt's ids: raw text after &lt;|bos|&gt;, or (chat) one user message and the assistant's turn
+    /// opened, so the model answers as it learned to in SFT and GRPO.</summary>
+    internal static List<int> Prompt(BpeTokenizer tok, string text, bool chat) => chat
+        ? [.. ChatTemplate.EncodeChat(tok, [new ChatMessage("user", text)], addGenerationPrompt: true).Ids]
+        : [tok.BosId, .. tok.Encode(text)];
 }

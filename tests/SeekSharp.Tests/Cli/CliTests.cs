@@ -44,6 +44,25 @@ public class CliTests : TempDirTest
     }
 
     [Fact]
+    public void GenerateChatAnswersInTheChatLayout()
+    {
+        using var folder = new SeekSharp.Tests.Alignment.ChatModelFolder();
+        var tok = folder.Tokenizer;
+        var ids = SeekSharp.Cli.Commands.GenerateCommand.Prompt(tok, "What is 2 + 3?", chat: true);
+        Assert.Equal(SeekSharp.Tokenization.ChatTemplate.EncodeChat(tok, [new("user", "What is 2 + 3?")], addGenerationPrompt: true).Ids, ids);
+        Assert.Equal(tok.TokenToId(SeekSharp.Tokenization.SpecialTokens.Assistant), ids[^1]);
+        Assert.Equal([tok.BosId, .. tok.Encode("What is 2 + 3?")], SeekSharp.Cli.Commands.GenerateCommand.Prompt(tok, "What is 2 + 3?", chat: false));
+
+        // The reply is printed without the prompt in front of it; a continuation reads on from the prompt.
+        var (code, output) = Run("generate", "--model", folder.ModelDir, "--prompt", "What is 2 + 3?", "--chat", "--max-tokens", "3", "--temperature", "0");
+        Assert.True(code == 0, output);
+        Assert.DoesNotContain("What is 2 + 3?", output);
+        (code, output) = Run("generate", "--model", folder.ModelDir, "--prompt", "What is 2 + 3?", "--max-tokens", "3", "--temperature", "0");
+        Assert.True(code == 0, output);
+        Assert.StartsWith("What is 2 + 3?", output);
+    }
+
+    [Fact]
     public void TokenizerTrainsFromTheCommandLine()
     {
         var input = Path.Combine(NewDir(), "a.txt");
@@ -164,7 +183,7 @@ public class CliTests : TempDirTest
             "seek data prepare: --column --dedup-threshold --field --format --lexicon --out --source --tokenizer --val-fraction",
             "seek data synth: --augment --count --out --seed --task",
             "seek data tokenize: --input --out --tokenizer --val-fraction",
-            "seek generate: --device --max-tokens --model --prompt --seed --temperature --top-p",
+            "seek generate: --chat --device --max-tokens --model --prompt --seed --temperature --top-p",
             "seek quickstart: --device --documents --out --steps",
             "seek recipe: ",
             "seek recipe finance: --companies --days --lexicon --out --seed",
