@@ -20,7 +20,6 @@ namespace SeekSharp.Recipes;
 public sealed class StageSettings
 {
     public const string FileName = "recipe_stage.json";
-    static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     public string Stage { get; }
     public IReadOnlyDictionary<string, string> Values { get; }
@@ -65,8 +64,22 @@ public sealed class StageSettings
                 : $"{k}: was {Values.GetValueOrDefault(k) ?? "(not set)"}, now {now.Values.GetValueOrDefault(k) ?? "(not set)"}")
             .ToList();
 
-    public void Write(string path) =>
-        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(new { stage = Stage, key = Key, settings = Values }, Indented));
+    /// <summary>Saves the settings as readable JSON: each value is written as the JSON it is ("steps": 55, "task": "arithmetic").</summary>
+    public void Write(string path) => AtomicFile.Write(path, s =>
+    {
+        using var w = new Utf8JsonWriter(s, new JsonWriterOptions { Indented = true });
+        w.WriteStartObject();
+        w.WriteString("stage", Stage);
+        w.WriteString("key", Key);
+        w.WriteStartObject("settings");
+        foreach (var (name, json) in Values)
+        {
+            w.WritePropertyName(name);
+            w.WriteRawValue(json);
+        }
+        w.WriteEndObject();
+        w.WriteEndObject();
+    });
 
     /// <summary>The settings saved at <paramref name="path"/>, or null when there is no such file.</summary>
     public static StageSettings? Read(string path)
@@ -79,7 +92,7 @@ public sealed class StageSettings
             var stage = root.GetProperty("stage").GetString() ?? throw new FormatException("\"stage\" is null");
             var values = new SortedDictionary<string, string>(StringComparer.Ordinal);
             foreach (var p in root.GetProperty("settings").EnumerateObject())
-                values[p.Name] = p.Value.GetString() ?? throw new FormatException($"setting \"{p.Name}\" is null");
+                values[p.Name] = p.Value.GetRawText();
             return new StageSettings(stage, values);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
