@@ -20,8 +20,8 @@ namespace SeekSharp.Recipes;
 // number of minutes; (4) rejection sampling from the RL model; (5) SFT on the kept samples; (6) a second
 // GRPO round. Held-out pass@1 is measured after every stage after pretraining (the base model does not
 // speak the chat format). A stage whose folder already holds a finished model (ledger.json written last)
-// made with the same settings is reused, so an interrupted recipe continues where it stopped (StageSettings). `--base RUN` starts from an existing
-// pretrained model folder instead of stage 1. Why the defaults are what they are: docs/decisions/0009.
+// made with the same settings is reused, so an interrupted recipe continues where it stopped (see
+// StageSettings). `--base RUN` starts from an existing pretrained model folder instead of stage 1. Why the defaults are what they are: docs/decisions/0009.
 
 /// <summary>Settings of `seek recipe r1`.</summary>
 public sealed record R1Options
