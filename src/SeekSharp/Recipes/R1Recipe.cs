@@ -120,7 +120,8 @@ public static class R1Recipe
 
         var samplesPath = Dir("samples.jsonl");
         Say($"[4/6] rejection sampling: {o.SampleK} completions of {o.SamplePrompts} prompts -> {samplesPath}");
-        var rs = RejectionSampling.Run(Dir("rl1"), task.Id, o.SamplePrompts, o.SampleK, samplesPath, o.Grpo.MaxTokens, 1.0, o.Seed + 3,
+        var sampling = new { prompts = o.SamplePrompts, k = o.SampleK, max_tokens = o.Grpo.MaxTokens, temperature = 1.0, seed = o.Seed + 3 };
+        var rs = RejectionSampling.Run(Dir("rl1"), task.Id, sampling.prompts, sampling.k, samplesPath, sampling.max_tokens, sampling.temperature, sampling.seed,
             o.Precision, o.Device, o.HardwareProfilePath);
         stages.Add(new R1Stage("rejection sampling", samplesPath, null, rs.Ledger, null,
             $"{rs.Correct} of {rs.Samples} samples correct, {rs.Kept} distinct kept from {rs.PromptsWithKept} prompts"));
@@ -130,7 +131,7 @@ public static class R1Recipe
         {
             Say($"[5/6] SFT on the {rs.Kept} kept samples -> {Dir("sft-rs")}");
             var (sft, sftKey) = Sft(o, "rejection-sampling SFT", Dir("rl1"), rl1Key, Dir("sft-rs"), () => ChatData.Read(samplesPath), o.RsSftSteps, o.RsSftLr,
-                Dir("rl1"), rs.Problems, Say, observer, ("samples", new { prompts = o.SamplePrompts, k = o.SampleK, max_tokens = o.Grpo.MaxTokens, temperature = 1.0, seed = o.Seed + 3 }));
+                Dir("rl1"), rs.Problems, Say, observer, ("samples", sampling));
             stages.Add(Evaluate(o, "rejection-sampling SFT", Dir("sft-rs"), sftKey, sft, Say, $"{rs.Kept} samples, {o.RsSftSteps} steps at lr {o.RsSftLr:G3}"));
             (last, lastKey) = (Dir("sft-rs"), sftKey);
         }
@@ -236,8 +237,9 @@ public static class R1Recipe
         var cached = Path.Combine(dir, "eval.json");
         var settingsPath = Path.Combine(dir, "eval_settings.json");
         var settings = StageSettings.Of("evaluation", stageKey, ("--task", o.Task), ("--eval-count", o.EvalCount), ("eval", o.Eval), ("precision", o.Precision));
-        var made = File.Exists(cached) && File.Exists(cached + ".ledger") ? StageSettings.Read(settingsPath) : null;
-        bool reuse = File.Exists(cached) && File.Exists(cached + ".ledger") && (made is null || made.Differences(settings).Count == 0);
+        bool hasCache = File.Exists(cached) && File.Exists(cached + ".ledger");
+        var made = hasCache ? StageSettings.Read(settingsPath) : null;
+        bool reuse = hasCache && (made is null || made.Differences(settings).Count == 0);
         EvalResult r;
         LedgerEntry evalCost;
         if (reuse)
