@@ -21,7 +21,8 @@ namespace SeekSharp.Recipes;
 // GRPO round. Held-out pass@1 is measured after every stage after pretraining (the base model does not
 // speak the chat format). A stage whose folder already holds a finished model (ledger.json written last)
 // made with the same settings is reused, so an interrupted recipe continues where it stopped (see
-// StageSettings). `--base RUN` starts from an existing pretrained model folder instead of stage 1. Why the defaults are what they are: docs/decisions/0009.
+// StageSettings). `--base RUN` starts from an existing pretrained model folder instead of stage 1. Why the
+// defaults are what they are: docs/decisions/0009.
 
 /// <summary>Settings of `seek recipe r1`.</summary>
 public sealed record R1Options
@@ -187,11 +188,12 @@ public static class R1Recipe
             },
         };
         var settings = StageSettings.Of(stage, fromKey, ("--task", o.Task), data, ("sft", cfg with { ModelDir = "", OutDir = "", Train = cfg.Train with { Device = "" } }));
-        if (Finished(outDir, settings, say) is { } done) return (done, settings.Key);
-        var r = SftTrainer.Run(cfg, examples(), observer);
-        TrainingPrompts.WriteLineage(outDir, lineageParent, problems, "sft");
-        settings.Write(Path.Combine(outDir, StageSettings.FileName));
-        return (r.Ledger, settings.Key);
+        return Stage(outDir, settings, say, () =>
+        {
+            var r = SftTrainer.Run(cfg, examples(), observer);
+            TrainingPrompts.WriteLineage(outDir, lineageParent, problems, "sft");
+            return r.Ledger;
+        });
     }
 
     static (LedgerEntry Ledger, string Key) Grpo(R1Options o, string stage, string from, string fromKey, string outDir, double minutes, int seed,
@@ -204,10 +206,17 @@ public static class R1Recipe
         };
         var settings = StageSettings.Of(stage, fromKey,
             ("grpo", cfg with { ModelDir = "", OutDir = "", HardwareProfilePath = null, Train = cfg.Train with { Device = "" } }));
-        if (Finished(outDir, settings, say) is { } done) return (done, settings.Key);
-        var r = GrpoTrainer.Run(cfg, observer);
-        settings.Write(Path.Combine(outDir, StageSettings.FileName));
-        return (r.Ledger, settings.Key);
+        return Stage(outDir, settings, say, () => GrpoTrainer.Run(cfg, observer).Ledger);
+    }
+
+    /// <summary>A model stage: the finished folder's ledger when it was made with <paramref name="settings"/>, else
+    /// <paramref name="run"/>, then the settings recorded beside its model; with the key the next stage records as its parent.</summary>
+    static (LedgerEntry Ledger, string Key) Stage(string dir, StageSettings settings, Action<string> say, Func<LedgerEntry> run)
+    {
+        if (Finished(dir, settings, say) is { } done) return (done, settings.Key);
+        var ledger = run();
+        settings.Write(Path.Combine(dir, StageSettings.FileName));
+        return (ledger, settings.Key);
     }
 
     /// <summary>The ledger of a finished stage folder (ledger.json is written last) made with <paramref name="now"/>, or null
@@ -238,8 +247,8 @@ public static class R1Recipe
         var settingsPath = Path.Combine(dir, "eval_settings.json");
         var settings = StageSettings.Of("evaluation", stageKey, ("--task", o.Task), ("--eval-count", o.EvalCount), ("eval", o.Eval), ("precision", o.Precision));
         bool hasCache = File.Exists(cached) && File.Exists(cached + ".ledger");
-        var made = hasCache ? StageSettings.Read(settingsPath) : null;
-        bool reuse = hasCache && (made is null || made.Differences(settings).Count == 0);
+        var changed = hasCache ? StageSettings.Read(settingsPath)?.Differences(settings) : null;
+        bool reuse = hasCache && (changed is null || changed.Count == 0);
         EvalResult r;
         LedgerEntry evalCost;
         if (reuse)
@@ -250,7 +259,7 @@ public static class R1Recipe
         }
         else
         {
-            if (made is not null) say($"{name}: the cached evaluation used other settings ({string.Join("; ", made.Differences(settings))}); measuring again");
+            if (changed is not null) say($"{name}: the cached evaluation used other settings ({string.Join("; ", changed)}); measuring again");
             using var ledger = RunLedger.Start("eval", HardwareProfile.Resolve(o.HardwareProfilePath));
             r = Evaluation.RunFolder(dir, o.Task, o.EvalCount, [], o.Eval, o.Precision, o.Device);
             long tokens = (long)(r.MeanTokens * r.Problems * r.Samples);

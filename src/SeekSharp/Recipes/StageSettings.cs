@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -100,6 +99,4 @@ public sealed class StageSettings
             throw new SeekSharpException($"{path}: not a recipe stage settings file (expected {{\"stage\": ..., \"settings\": {{name: value}}}}): {e.Message}", e);
         }
     }
-
-    public override string ToString() => string.Join(", ", Values.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key}={kv.Value}")));
 }
