@@ -1,12 +1,13 @@
 using System.CommandLine;
 using SeekSharp.Cli.Commands;
-using Spectre.Console;
 
 namespace SeekSharp.Cli;
 
 // The `seek` command tree. Each stage is its own command that reads and writes folders, so any stage
-// runs alone. User errors (SeekSharpException) print one red line naming the file or field and exit 1;
-// anything else is a bug and keeps its stack trace.
+// runs alone. User errors (SeekSharpException, and the file system's own refusals: a missing folder,
+// no permission, a full disk) print ONE line `error: ...` on stderr and exit 1, whatever the console's
+// width (Spectre would wrap it at 80 columns when stdout is not a terminal); so do flags the parser
+// rejects, without the help page. Anything else is a bug and keeps its stack trace.
 
 public static class SeekApp
 {
@@ -28,6 +29,8 @@ public static class SeekApp
     public static int Run(string[] args)
     {
         var parse = Build().Parse(args);
+        if (parse.Errors.Count > 0)
+            return Error(string.Join("; ", parse.Errors.Select(e => e.Message.TrimEnd('.'))) + $" (see `seek {string.Join(' ', CommandPath(parse))} --help`)");
         return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
 
@@ -35,10 +38,24 @@ public static class SeekApp
     public static int Guard(Func<int> body)
     {
         try { return body(); }
-        catch (SeekSharpException e)
-        {
-            AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {e.Message}");
-            return 1;
-        }
+        catch (SeekSharpException e) { return Error(e.Message); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return Error(e.Message); }
+    }
+
+    /// <summary>Prints `error: MESSAGE` as one line on stderr (red on a terminal) and returns exit code 1.</summary>
+    public static int Error(string message)
+    {
+        var line = string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Console.Out.Flush();
+        Console.Error.WriteLine(Console.IsErrorRedirected ? $"error: {line}" : $"\e[31merror:\e[0m {line}");
+        return 1;
+    }
+
+    static IEnumerable<string> CommandPath(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (var c = parse.CommandResult; c is not null; c = c.Parent as System.CommandLine.Parsing.CommandResult)
+            if (c.Command is not RootCommand) names.Insert(0, c.Command.Name);
+        return names;
     }
 }

@@ -6,18 +6,19 @@ namespace SeekSharp.Tests.Cli;
 [Collection("Console")] // these tests redirect Console.Out
 public class CliTests : TempDirTest
 {
-    /// <summary>Runs `seek` in-process with Console and Spectre output captured (plain text, 80 columns).</summary>
+    /// <summary>Runs `seek` in-process with Console (stdout and stderr, in order) and Spectre output captured (plain text, 80 columns).</summary>
     internal static (int Code, string Output) Run(params string[] args)
     {
-        var old = Console.Out;
+        var (old, oldErr) = (Console.Out, Console.Error);
         var sw = new StringWriter();
         Console.SetOut(sw);
+        Console.SetError(sw);
         Spectre.Console.AnsiConsole.Console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings
         {
             Out = new Spectre.Console.AnsiConsoleOutput(sw), Ansi = Spectre.Console.AnsiSupport.No, Interactive = Spectre.Console.InteractionSupport.No,
         });
         try { return (SeekApp.Run(args), sw.ToString()); }
-        finally { Console.SetOut(old); }
+        finally { Console.SetOut(old); Console.SetError(oldErr); }
     }
 
     [Fact]
