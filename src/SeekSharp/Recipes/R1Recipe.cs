@@ -21,8 +21,13 @@ namespace SeekSharp.Recipes;
 // GRPO round. Held-out pass@1 is measured after every stage after pretraining (the base model does not
 // speak the chat format). A stage whose folder already holds a finished model (ledger.json written last)
 // made with the same settings is reused, so an interrupted recipe continues where it stopped (see
-// StageSettings). `--base RUN` starts from an existing pretrained model folder instead of stage 1. Why the
-// defaults are what they are: docs/decisions/0009.
+// StageSettings). Finishing a stage is one atomic step: a stage records its settings in its folder BEFORE it
+// runs and the trainer writes ledger.json last, so a folder with a model and a ledger always says what made it
+// (a kill can no longer leave a finished stage without its settings); an interrupted pretraining with the same
+// settings resumes from its latest checkpoint instead of starting over. Rejection sampling is cached like the
+// evaluations: its summary and settings are written after samples.jsonl, the settings last. `--base RUN` starts
+// from an existing pretrained model folder instead of stage 1. Why the defaults are what they are:
+// docs/decisions/0009.
 
 /// <summary>Settings of `seek recipe r1`.</summary>
 public sealed record R1Options
@@ -122,8 +127,10 @@ public static class R1Recipe
         var samplesPath = Dir("samples.jsonl");
         Say($"[4/6] rejection sampling: {o.SampleK} completions of {o.SamplePrompts} prompts -> {samplesPath}");
         var sampling = new { prompts = o.SamplePrompts, k = o.SampleK, max_tokens = o.Grpo.MaxTokens, temperature = 1.0, seed = o.Seed + 3 };
-        var rs = RejectionSampling.Run(Dir("rl1"), task.Id, sampling.prompts, sampling.k, samplesPath, sampling.max_tokens, sampling.temperature, sampling.seed,
-            o.Precision, o.Device, o.HardwareProfilePath);
+        var rs = CachedSamples(samplesPath, StageSettings.Of("rejection sampling", rl1Key, ("--task", task.Id), ("samples", sampling), ("precision", o.Precision)), say: Say,
+            () => RejectionSampling.Run(Dir("rl1"), task.Id, sampling.prompts, sampling.k, samplesPath, sampling.max_tokens, sampling.temperature, sampling.seed,
+                o.Precision, o.Device, o.HardwareProfilePath),
+            () => TaskSource.Training(task.Id, sampling.seed).Take(sampling.prompts).ToList());
         stages.Add(new R1Stage("rejection sampling", samplesPath, null, rs.Ledger, null,
             $"{rs.Correct} of {rs.Samples} samples correct, {rs.Kept} distinct kept from {rs.PromptsWithKept} prompts"));
 
@@ -157,21 +164,26 @@ public static class R1Recipe
         };
         var settings = StageSettings.Of("pretraining", null, ("--preset", o.Preset), ("--task", task.Id), ("--documents", o.Documents),
             ("problem_fraction", o.ProblemFraction), ("vocab", o.Vocab), ("train", tc with { Device = "" }));
-        if (Finished(runDir, settings, say) is { } done)
+        string note = "reused";
+        var (ledger, key) = Stage(runDir, settings, say, resume =>
         {
-            stages.Add(new R1Stage("pretraining", runDir, null, done, null, "reused"));
-            return (runDir, settings.Key);
-        }
-        var corpus = Path.Combine(dir("corpus"), "corpus.jsonl");
-        say($"[1/6] corpus of {o.Documents:N0} documents ({o.ProblemFraction:P0} {task.Id} problems, held-out bucket excluded), tokenizer, shards, pretraining '{o.Preset}' for {o.PretrainSteps} steps -> {runDir}");
-        SyntheticCorpus.Write(corpus, o.Documents, o.Seed, [(task, 1.0)], o.ProblemFraction, p => !HeldOut.IsHeldOut(p));
-        TokenizerTraining.Run([corpus], o.Vocab, dir("tokenizer"), splitDigits: true);
-        DatasetBuilder.Tokenize([corpus], dir("tokenizer"), dir("data"));
-        var r = Pretrainer.Run(new PretrainOptions(dir("data"), runDir, Presets.Get(o.Preset), tc, HardwareProfilePath: o.HardwareProfilePath), observer);
-        RunReport.Write(runDir, "r1 recipe: pretraining");
-        settings.Write(Path.Combine(runDir, StageSettings.FileName));
-        stages.Add(new R1Stage("pretraining", runDir, null, r.Ledger, null, $"{o.PretrainSteps} steps, final loss {r.FinalLoss:F3}"));
-        return (runDir, settings.Key);
+            // The data is complete once pretraining has checkpointed (the run folder is made after it), and it is
+            // deterministic in the seed: a resumed stage trains on what it started with.
+            if (!resume)
+            {
+                var corpus = Path.Combine(dir("corpus"), "corpus.jsonl");
+                say($"[1/6] corpus of {o.Documents:N0} documents ({o.ProblemFraction:P0} {task.Id} problems, held-out bucket excluded), tokenizer, shards, pretraining '{o.Preset}' for {o.PretrainSteps} steps -> {runDir}");
+                SyntheticCorpus.Write(corpus, o.Documents, o.Seed, [(task, 1.0)], o.ProblemFraction, p => !HeldOut.IsHeldOut(p));
+                TokenizerTraining.Run([corpus], o.Vocab, dir("tokenizer"), splitDigits: true);
+                DatasetBuilder.Tokenize([corpus], dir("tokenizer"), dir("data"));
+            }
+            var r = Pretrainer.Run(new PretrainOptions(dir("data"), runDir, Presets.Get(o.Preset), tc, resume, o.HardwareProfilePath), observer);
+            RunReport.Write(runDir, "r1 recipe: pretraining");
+            note = $"{o.PretrainSteps} steps, final loss {r.FinalLoss:F3}";
+            return r.Ledger;
+        }, resumable: true);
+        stages.Add(new R1Stage("pretraining", runDir, null, ledger, null, note));
+        return (runDir, key);
     }
 
     static (LedgerEntry Ledger, string Key) Sft(R1Options o, string stage, string from, string fromKey, string outDir, Func<IReadOnlyList<ChatExample>> examples,
@@ -209,35 +221,73 @@ public static class R1Recipe
         return Stage(outDir, settings, say, () => GrpoTrainer.Run(cfg, observer).Ledger);
     }
 
-    /// <summary>A model stage: the finished folder's ledger when it was made with <paramref name="settings"/>, else
-    /// <paramref name="run"/>, then the settings recorded beside its model; with the key the next stage records as its parent.</summary>
-    static (LedgerEntry Ledger, string Key) Stage(string dir, StageSettings settings, Action<string> say, Func<LedgerEntry> run)
+    /// <summary>A model stage: the finished folder's ledger when it was made with <paramref name="settings"/>, else it runs:
+    /// the settings are recorded in the folder first, then <paramref name="run"/> (with true when it is to resume an
+    /// interrupted run of the same settings from its latest checkpoint: only for <paramref name="resumable"/> stages); with
+    /// the key the next stage records as its parent.</summary>
+    static (LedgerEntry Ledger, string Key) Stage(string dir, StageSettings settings, Action<string> say, Func<bool, LedgerEntry> run,
+        bool resumable = false)
     {
+        var path = Path.Combine(dir, StageSettings.FileName);
         if (Finished(dir, settings, say) is { } done) return (done, settings.Key);
-        var ledger = run();
-        settings.Write(Path.Combine(dir, StageSettings.FileName));
-        return (ledger, settings.Key);
+        bool resume = resumable && TrainingCheckpoint.Latest(dir) is not null && StageSettings.Read(path)?.Differences(settings) is { Count: 0 };
+        if (resume) say($"{settings.Stage}: resuming the interrupted stage in {dir} from its latest checkpoint");
+        else
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); // an interrupted run that cannot resume starts afresh
+            Directory.CreateDirectory(dir);
+            settings.Write(path);
+        }
+        return (run(resume), settings.Key);
     }
 
-    /// <summary>The ledger of a finished stage folder (ledger.json is written last) made with <paramref name="now"/>, or null
-    /// when the stage has to run: an unfinished folder (an interrupted run) is removed so the stage starts afresh. A finished
-    /// folder made with other settings is an error that names them; nothing is deleted (see StageSettings).</summary>
+    static (LedgerEntry Ledger, string Key) Stage(string dir, StageSettings settings, Action<string> say, Func<LedgerEntry> run) =>
+        Stage(dir, settings, say, _ => run());
+
+    /// <summary>The ledger of a finished stage folder (model weights present, ledger.json written last) made with
+    /// <paramref name="now"/>, or null when the stage has to run. A finished folder made with other settings is an error
+    /// that names them; nothing is deleted (see StageSettings).</summary>
     static LedgerEntry? Finished(string dir, StageSettings now, Action<string> say)
     {
         var ledger = Path.Combine(dir, "ledger.json");
-        if (File.Exists(ledger) && File.Exists(Path.Combine(dir, ModelFiles.WeightsFile)))
-        {
-            var made = StageSettings.Read(Path.Combine(dir, StageSettings.FileName));
-            if (made is null) say($"{dir}: a finished {now.Stage} stage from before the recipe recorded its settings; reused as it is");
-            else if (made.Differences(now) is { Count: > 0 } diff)
-                throw new SeekSharpException($"{dir} holds a finished {now.Stage} stage made with other settings ({string.Join("; ", diff)}). "
-                    + $"Run with another --out, or delete {dir} and the stages after it to redo them.");
-            else say($"{now.Stage}: reusing the finished stage in {dir}");
-            return LedgerEntry.Read(ledger);
-        }
-        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-        return null;
+        if (!File.Exists(ledger) || !File.Exists(Path.Combine(dir, ModelFiles.WeightsFile))) return null;
+        var made = StageSettings.Read(Path.Combine(dir, StageSettings.FileName));
+        if (made is null) say($"{dir}: a finished {now.Stage} stage from before the recipe recorded its settings; reused as it is");
+        else if (made.Differences(now) is { Count: > 0 } diff)
+            throw new SeekSharpException($"{dir} holds a finished {now.Stage} stage made with other settings ({string.Join("; ", diff)}). "
+                + $"Run with another --out, or delete {dir} and the stages after it to redo them.");
+        else say($"{now.Stage}: reusing the finished stage in {dir}");
+        return LedgerEntry.Read(ledger);
     }
+
+    /// <summary>Rejection sampling, cached beside its output: PATH (the samples), PATH.summary.json (the counts),
+    /// PATH.ledger, and PATH.settings.json written last, so only a complete cache made with <paramref name="settings"/>
+    /// is reused; anything else samples again (like an evaluation, it is derived data, cheaper to redo than to doubt).</summary>
+    static SampleResult CachedSamples(string path, StageSettings settings, Action<string> say, Func<SampleResult> run,
+        Func<IReadOnlyList<SyntheticProblem>> problems)
+    {
+        string summaryPath = path + ".summary.json", ledgerPath = path + ".ledger", settingsPath = path + ".settings.json";
+        var made = StageSettings.Read(settingsPath);
+        if (made is not null && File.Exists(path) && File.Exists(summaryPath) && File.Exists(ledgerPath))
+        {
+            if (made.Differences(settings) is { Count: 0 })
+            {
+                var c = JsonSerializer.Deserialize<SampleCounts>(File.ReadAllText(summaryPath))
+                        ?? throw new SeekSharpException($"{summaryPath}: empty file (expected the rejection-sampling counts)");
+                say($"rejection sampling: reusing {path}");
+                return new SampleResult(path, c.Prompts, c.Samples, c.Correct, c.Kept, c.PromptsWithKept, c.Seconds, problems(), LedgerEntry.Read(ledgerPath));
+            }
+            say($"rejection sampling: {path} was made with other settings ({string.Join("; ", made.Differences(settings))}); sampling again");
+        }
+        File.Delete(settingsPath); // the marker goes first, so a kill while resampling never pairs old settings with new samples
+        var r = run();
+        AtomicFile.WriteAllText(summaryPath, JsonSerializer.Serialize(new SampleCounts(r.Prompts, r.Samples, r.Correct, r.Kept, r.PromptsWithKept, r.Seconds)));
+        r.Ledger.Write(ledgerPath);
+        settings.Write(settingsPath);
+        return r;
+    }
+
+    sealed record SampleCounts(int Prompts, int Samples, int Correct, int Kept, int PromptsWithKept, double Seconds);
 
     /// <summary>Held-out evaluation of a stage's model, cached in the folder's eval.json with the settings that produced it
     /// (eval_settings.json): a cache made with other evaluation settings, or for another model, is measured again.</summary>
@@ -248,7 +298,7 @@ public static class R1Recipe
         var settings = StageSettings.Of("evaluation", stageKey, ("--task", o.Task), ("--eval-count", o.EvalCount), ("eval", o.Eval), ("precision", o.Precision));
         bool hasCache = File.Exists(cached) && File.Exists(cached + ".ledger");
         var changed = hasCache ? StageSettings.Read(settingsPath)?.Differences(settings) : null;
-        bool reuse = hasCache && (changed is null || changed.Count == 0);
+        bool reuse = hasCache && changed is { Count: 0 }; // no settings beside a result: a write that did not finish
         EvalResult r;
         LedgerEntry evalCost;
         if (reuse)
@@ -260,6 +310,7 @@ public static class R1Recipe
         else
         {
             if (changed is not null) say($"{name}: the cached evaluation used other settings ({string.Join("; ", changed)}); measuring again");
+            File.Delete(settingsPath); // settings are the marker, written last: never old settings beside a new result
             using var ledger = RunLedger.Start("eval", HardwareProfile.Resolve(o.HardwareProfilePath));
             r = Evaluation.RunFolder(dir, o.Task, o.EvalCount, [], o.Eval, o.Precision, o.Device);
             long tokens = (long)(r.MeanTokens * r.Problems * r.Samples);
