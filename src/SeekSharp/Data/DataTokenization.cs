@@ -55,7 +55,7 @@ public static class DataTokenization
                      d => (d.File, Frame(encode(d.Text), bosId, eosId, vocabSize, d.Source), d.Val),
                      d => d.Text.Length + 1, InFlightDocuments, InFlightChars))
         {
-            if (file != current) log?.Invoke($"reading {current = file}");
+            if (file != current) log?.Invoke($"reading {FileWalker.Printable(current = file)}");
             writer.Add(tokens, val);
             documents++;
         }

@@ -67,9 +67,14 @@ internal static class DocumentSource
         countBytes(length);
         using var _ = reader;
         long lineNo = 0;
-        while (reader.ReadLine() is { } line)
+        foreach (var (line, chars) in TextLines.Read(reader))
         {
             lineNo++;
+            if (line is null)
+            {
+                skip?.Invoke("too_large", $"{FileWalker.Printable(file)}, line {lineNo}: {chars} characters, longer than the {TextLines.MaxLineChars} a document may have; not read.");
+                continue;
+            }
             if (string.IsNullOrWhiteSpace(line)) continue;
             var (text, val) = ParseJsonLine(file, lineNo, line);
             yield return (text, $"{file}, line {lineNo}", val);
@@ -135,7 +140,7 @@ internal static class DocumentSource
         }
         catch (InvalidOperationException e)   // GetString on a \uD800 escape: a lone surrogate is not text
         {
-            throw new SeekSharpException($"{file}, line {lineNo}: field \"text\" holds a lone UTF-16 surrogate escape (e.g. \\ud800), which is not text.", e);
+            throw new SeekSharpException($"{file}, line {lineNo}: a string holds a lone UTF-16 surrogate escape (e.g. \\ud800), which is not text.", e);
         }
     }
 }

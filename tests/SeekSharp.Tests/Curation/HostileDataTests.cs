@@ -116,6 +116,25 @@ public class HostileDataTests : TempDirTest
     }
 
     [Fact]
+    public void LinesSplitLikeReadLineAndALinePastTheCapIsCountedNotBuilt()
+    {
+        var rng = new Random(5);
+        var text = new string([.. Enumerable.Range(0, 300_000).Select(_ => "ab \r\n"[rng.Next(5)])]) + "\r";   // \r\n pairs across the 64 Ki buffer too
+        var expected = new List<string>();
+        using (var r = new StringReader(text)) while (r.ReadLine() is { } l) expected.Add(l);
+        Assert.Equal(expected, TextLines.Read(new StringReader(text)).Select(l => l.Text!));
+        foreach (var t in new[] { "", "\n", "a", "a\n", "\r\n\r\n", "a\rb\r\nc" })
+        {
+            var lines = new List<string>();
+            using (var r = new StringReader(t)) while (r.ReadLine() is { } l) lines.Add(l);
+            Assert.Equal(lines, TextLines.Read(new StringReader(t)).Select(l => l.Text!));
+        }
+
+        var capped = TextLines.Read(new StringReader("short\n" + new string('x', 200_000) + "\nok"), maxChars: 10).ToList();
+        Assert.Equal([new("short", 5), new(null, 200_000), new("ok", 2)], capped);
+    }
+
+    [Fact]
     public void LoneSurrogateInAJsonlLineIsQuarantinedByPrepareAndOneErrorForTokenize()
     {
         var file = Path.Combine(NewDir(), "web.jsonl");

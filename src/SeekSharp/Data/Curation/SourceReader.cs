@@ -112,11 +112,16 @@ public static partial class SourceReader
     {
         using var reader = new StreamReader(file, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
         long lineNo = 0;
-        while (reader.ReadLine() is { } line)
+        foreach (var (line, chars) in TextLines.Read(reader))
         {
             lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
             var origin = $"{file}:{lineNo}";
+            if (line is null)
+            {
+                yield return new RawRecord(s.Name, origin, "jsonl", null, null, $"{origin}: a line of {chars} characters, longer than the {TextLines.MaxLineChars} a document may have.", "too_large");
+                continue;
+            }
+            if (string.IsNullOrWhiteSpace(line)) continue;
             var (text, error, reason) = JsonField(line, s.Field);
             yield return new RawRecord(s.Name, origin, "jsonl", null, text, error is null ? null : $"{origin}: {error}", reason);
         }
