@@ -46,16 +46,20 @@ public static partial class SourceReader
             // quarantine, after the records it gave before failing.
             IEnumerator<RawRecord>? e = null;
             string? failure = null;
-            try { e = ReadFile(s, f.Path).GetEnumerator(); }
-            catch (Exception x) when (x is IOException or UnauthorizedAccessException) { failure = x.Message; }
-            while (e is not null)
+            try
             {
-                RawRecord? r = null;
-                try { if (e.MoveNext()) r = e.Current; }
+                try { e = ReadFile(s, f.Path).GetEnumerator(); }
                 catch (Exception x) when (x is IOException or UnauthorizedAccessException) { failure = x.Message; }
-                if (r is null) { e.Dispose(); break; }
-                yield return r;
+                while (e is not null)
+                {
+                    RawRecord? r = null;
+                    try { if (e.MoveNext()) r = e.Current; }
+                    catch (Exception x) when (x is IOException or UnauthorizedAccessException) { failure = x.Message; }
+                    if (r is null) break;
+                    yield return r;
+                }
             }
+            finally { e?.Dispose(); }
             if (failure is not null)
                 yield return new RawRecord(s.Name, FileWalker.Printable(f.Path), "unknown", null, null, $"{FileWalker.Printable(f.Path)}: {failure}", "unreadable");
         }
