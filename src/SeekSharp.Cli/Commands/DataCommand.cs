@@ -18,9 +18,10 @@ public static class DataCommand
         {
             var r = DatasetBuilder.Tokenize(p.GetValue(input)!, p.GetValue(tokenizer)!, p.GetValue(output)!, p.GetValue(valFraction),
                 m => AnsiConsole.MarkupLineInterpolated($"[grey]{m}[/]"));
-            var t = new Table().AddColumns("documents", "train tokens", "val tokens", "MB read", "seconds", "MB/s");
-            t.AddRow($"{r.Documents}", $"{r.TrainTokens:N0}", $"{r.ValTokens:N0}", $"{r.BytesRead / 1e6:F2}", $"{r.Seconds:F1}", $"{r.BytesRead / 1e6 / Math.Max(r.Seconds, 1e-9):F2}");
+            var t = new Table().AddColumns("documents", "skipped", "train tokens", "val tokens", "MB read", "seconds", "MB/s");
+            t.AddRow($"{r.Documents}", $"{r.Skipped.Values.Sum()}", $"{r.TrainTokens:N0}", $"{r.ValTokens:N0}", $"{r.BytesRead / 1e6:F2}", $"{r.Seconds:F1}", $"{r.BytesRead / 1e6 / Math.Max(r.Seconds, 1e-9):F2}");
             AnsiConsole.Write(t);
+            if (r.Skipped.Count > 0) AnsiConsole.MarkupLineInterpolated($"files not read: {DataTokenization.Summary(r.Skipped)}");
             AnsiConsole.MarkupLineInterpolated($"shards written to [bold]{p.GetValue(output)}[/]");
             return 0;
         }));

@@ -10,7 +10,7 @@ public static class DataPrepareCommand
 {
     public static Command Create()
     {
-        var source = new Option<string[]>("--source") { Description = "NAME=PATH[:WEIGHT], repeatable: a file or folder, its mixing weight (default 1).", Required = true, AllowMultipleArgumentsPerToken = true };
+        var source = new Option<string[]>("--source") { Description = "NAME=PATH[:WEIGHT], repeatable: a file or folder, its mixing weight (default 1, at most 100).", Required = true, AllowMultipleArgumentsPerToken = true };
         var field = new Option<string[]>("--field") { Description = "NAME=FIELD: the JSONL field holding the text for source NAME (default text).", AllowMultipleArgumentsPerToken = true };
         var column = new Option<string[]>("--column") { Description = "NAME=COLUMN: the CSV/Parquet column holding the text for source NAME (default text).", AllowMultipleArgumentsPerToken = true };
         var format = new Option<string[]>("--format") { Description = $"NAME=FORMAT: force a format for source NAME ({string.Join(", ", SourceSpec.Formats)}); default: by file.", AllowMultipleArgumentsPerToken = true };
@@ -19,8 +19,9 @@ public static class DataPrepareCommand
         var lexicon = new Option<string?>("--lexicon") { Description = "\"word,score\" sentiment lexicon (e.g. AFINN-111) for the sentiment label; none: no sentiment label." };
         var threshold = new Option<double>("--dedup-threshold") { Description = "Jaccard similarity at or above which a document is a near duplicate.", DefaultValueFactory = _ => 0.8 };
         var valFraction = new Option<double>("--val-fraction") { Description = "Fraction of kept documents held out for validation.", DefaultValueFactory = _ => 0.05 };
+        var maxTokens = new Option<long>("--max-tokens") { Description = "Stop with an error once the output passes this many tokens (all copies, both splits).", DefaultValueFactory = _ => CurationOptions.DefaultMaxTokens };
         var cmd = new Command("prepare", "Curate sources (decode, extract, normalize, filter, scrub, dedup, label, mix) into a token dataset with a data card.")
-            { source, field, column, format, tokenizer, output, lexicon, threshold, valFraction };
+            { source, field, column, format, tokenizer, output, lexicon, threshold, valFraction, maxTokens };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
             var specs = p.GetValue(source)!.Select(SourceSpec.Parse).ToList();
@@ -30,7 +31,7 @@ public static class DataPrepareCommand
             var r = CurationPipeline.Run(new CurationOptions
             {
                 Sources = specs, TokenizerDir = p.GetValue(tokenizer)!, OutDir = p.GetValue(output)!, LexiconPath = p.GetValue(lexicon),
-                DedupThreshold = p.GetValue(threshold), ValFraction = p.GetValue(valFraction),
+                DedupThreshold = p.GetValue(threshold), ValFraction = p.GetValue(valFraction), MaxTokens = p.GetValue(maxTokens),
             }, msg => AnsiConsole.MarkupLineInterpolated($"[grey]{msg}[/]"));
             AnsiConsole.Write(CountsTable(r.Manifest));
             AnsiConsole.MarkupLineInterpolated($"train {r.Tokens.TrainTokens:N0} tokens, val {r.Tokens.ValTokens:N0} tokens; {r.Manifest.Totals.BytesIn / 1e6:F1} MB in {r.Manifest.WallSeconds:F1} s");

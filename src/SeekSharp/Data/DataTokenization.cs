@@ -5,7 +5,12 @@ namespace SeekSharp.Data;
 public sealed record TokenizationReport(
     long Documents, long TrainDocuments, long ValDocuments,
     long TrainTokens, long ValTokens, int TrainShards, int ValShards,
-    long BytesRead, double Seconds);
+    long BytesRead, double Seconds)
+{
+    /// <summary>Files found but not read, by reason (hidden, not_regular, broken_link, link_loop, bad_name,
+    /// unreadable, unsupported, binary, too_large); empty for `seek data prepare`, which quarantines them.</summary>
+    public IReadOnlyDictionary<string, long> Skipped { get; init; } = new Dictionary<string, long>();
+}
 
 /// <summary>
 /// Turns text files into a <see cref="TokenDataset"/> folder (what <c>seek data tokenize</c> runs).
@@ -29,24 +34,42 @@ public static class DataTokenization
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(encode);
         var clock = Stopwatch.StartNew();
-        var files = DocumentSource.ResolveFiles(inputs);   // a missing input fails before the output folder is touched
+        var found = DocumentSource.Walk(inputs);   // a missing input fails before the output folder is touched
+        var skipped = new SortedDictionary<string, long>(StringComparer.Ordinal);   // written on the reader thread, read after it has finished
+        void Skip(string reason, string detail)
+        {
+            skipped[reason] = skipped.GetValueOrDefault(reason) + 1;
+            log?.Invoke($"skipped ({reason}) {detail}");
+        }
+        foreach (var f in found.Where(f => f.Skip is not null)) Skip(f.Skip!, f.Detail!);
+        var files = found.Where(f => f.Skip is null).Select(f => f.Path).ToList();
+        if (files.Count == 0)
+            throw new SeekSharpException($"no file to read in {string.Join(", ", inputs.Select(FileWalker.Printable))}: {Summary(skipped)}.");
         using var writer = new TokenDatasetWriter(outDir, vocabSize, tokenizerHash, bosId, eosId, valFraction, shardTokens, log, onDocument);
         log?.Invoke($"tokenizing {files.Count} file(s) into {outDir}");
         long bytesRead = 0;   // counted on the reader thread, read after it has finished
-        var docs = files.SelectMany(file => DocumentSource.Read(file, n => bytesRead += n).Select(d => (File: file, d.Text, d.Source, d.Val)));
+        var docs = files.SelectMany(file => DocumentSource.Read(file, n => bytesRead += n, Skip).Select(d => (File: file, d.Text, d.Source, d.Val)));
         string? current = null;
+        long documents = 0;
         foreach (var (file, tokens, val) in OrderedParallel.Map(docs,
                      d => (d.File, Frame(encode(d.Text), bosId, eosId, vocabSize, d.Source), d.Val),
                      d => d.Text.Length + 1, InFlightDocuments, InFlightChars))
         {
-            if (file != current) log?.Invoke($"reading {current = file}");
+            if (file != current) log?.Invoke($"reading {FileWalker.Printable(current = file)}");
             writer.Add(tokens, val);
+            documents++;
         }
-        var report = writer.Complete(inputs, bytesRead, clock.Elapsed.TotalSeconds);
+        if (documents == 0)
+            throw new SeekSharpException($"no document found in {string.Join(", ", inputs.Select(FileWalker.Printable))}: {Summary(skipped)}.");
+        var report = writer.Complete(inputs, bytesRead, clock.Elapsed.TotalSeconds) with { Skipped = skipped };
         log?.Invoke($"done: {report.Documents} documents, train {report.TrainTokens} tokens in {report.TrainShards} shard(s), " +
                     $"val {report.ValTokens} tokens in {report.ValShards} shard(s), {report.BytesRead} bytes read in {report.Seconds:F1} s");
         return report;
     }
+
+    /// <summary>"3 skipped (binary 1, hidden 2)", or "0 skipped".</summary>
+    public static string Summary(IReadOnlyDictionary<string, long> skipped) =>
+        skipped.Count == 0 ? "0 skipped" : $"{skipped.Values.Sum()} skipped ({string.Join(", ", skipped.Select(kv => $"{kv.Key} {kv.Value}"))})";
 
     /// <summary>A document as stored: bos, the ids, eos; ids outside the vocabulary are an error naming <paramref name="source"/>.</summary>
     public static int[] Frame(ReadOnlySpan<int> ids, int bosId, int eosId, int vocabSize, string source)

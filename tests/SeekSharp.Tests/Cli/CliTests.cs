@@ -181,7 +181,7 @@ public class CliTests : TempDirTest
             "seek chat sample: --count --device --max-tokens --model --out --samples --seed --task --temperature",
             "seek chat sft: --batch-size --data --device --epochs --eval-every --grad-accum --hardware --lora --lora-alpha --lr --model --out --precision --seed --steps --val-fraction --warmup",
             "seek data: ",
-            "seek data prepare: --column --dedup-threshold --field --format --lexicon --out --source --tokenizer --val-fraction",
+            "seek data prepare: --column --dedup-threshold --field --format --lexicon --max-tokens --out --source --tokenizer --val-fraction",
             "seek data synth: --augment --count --out --seed --task",
             "seek data tokenize: --input --out --tokenizer --val-fraction",
             "seek generate: --chat --device --max-tokens --model --prompt --seed --temperature --top-p",

@@ -18,7 +18,7 @@ public class CurationPipelineTests : TempDirTest
     static readonly string[] Glue = ["the", "and", "of", "with", "for", "from", "into", "over", "near", "about", "under", "before"];
 
     // Varied prose that passes the default quality rules: real stop words, no repeated n-grams to speak of.
-    static string Prose(int seed, int words = 120)
+    internal static string Prose(int seed, int words = 120)
     {
         var rng = new Random(seed);
         var sb = new StringBuilder();

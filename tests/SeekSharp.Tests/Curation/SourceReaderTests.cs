@@ -58,11 +58,12 @@ public class SourceReaderTests : TempDirTest
         File.WriteAllText(Path.Combine(d, ".hidden"), "x");
         var records = SourceReader.Read(new SourceSpec("s", d)).ToList();
         Assert.Equal(
-            ["a.txt:text", "b.md:markdown", "c.html:html", "mail.txt:email", "noext:email", "note.txt:text", "z.bin:unknown"],
+            [".hidden:unknown", "a.txt:text", "b.md:markdown", "c.html:html", "mail.txt:email", "noext:email", "note.txt:text", "z.bin:unknown"],
             records.Select(r => $"{Path.GetFileName(r.Origin)}:{r.Format}"));
-        Assert.All(records.Take(6), r => Assert.True(r.Bytes is not null && r.Text is null && r.Error is null));
+        Assert.Equal("hidden", records[0].Reason);   // not read, but accounted for (quarantined as read/hidden)
+        Assert.All(records.Skip(1).Take(6), r => Assert.True(r.Bytes is not null && r.Text is null && r.Error is null));
         Assert.Contains("unsupported", records[^1].Error);
-        Assert.Equal("plain text\nsecond line", Encoding.UTF8.GetString(records[0].Bytes!));
+        Assert.Equal("plain text\nsecond line", Encoding.UTF8.GetString(records[1].Bytes!));
     }
 
     [Fact]

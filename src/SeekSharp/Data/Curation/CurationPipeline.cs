@@ -48,6 +48,12 @@ public sealed record CurationOptions
     public int MaxInFlightDocuments { get; init; } = 512;
     /// <summary>Input bytes of the documents in flight, at most (a larger document still goes, alone).</summary>
     public long MaxInFlightBytes { get; init; } = 16L << 20;
+    /// <summary>Tokens the run may write (all copies, both splits), at most: a weight typo must not fill the disk.
+    /// 10^10 tokens is 40 GB of shards, more than any model trained with SeekSharp needs.</summary>
+    public long MaxTokens { get; init; } = DefaultMaxTokens;
+
+    /// <summary>The default of <see cref="MaxTokens"/> (`--max-tokens`).</summary>
+    public const long DefaultMaxTokens = 10_000_000_000;
 }
 
 /// <summary>What a run produced.</summary>
@@ -121,10 +127,17 @@ public static class CurationPipeline
                 }
                 var outcomes = OrderedParallel.Map(Records(readers, stages), x => stages.Run(x.Source, x.Record),
                     x => (x.Record.Bytes?.LongLength ?? 2L * (x.Record.Text?.Length ?? 0)) + 1, o.MaxInFlightDocuments, o.MaxInFlightBytes);
+                long tokensOut = 0;
                 foreach (var d in outcomes)
                 {
                     AdvanceTo(d.SourceIndex);
-                    mixedLines += Account(d, m.Sources[d.SourceIndex], o.Sources[d.SourceIndex], o.ValFraction, exact, near, m, stages, docs, quarantine, shards);
+                    var copies = Account(d, m.Sources[d.SourceIndex], o.Sources[d.SourceIndex], o.ValFraction, exact, near, m, stages, docs, quarantine, shards);
+                    mixedLines += copies;
+                    tokensOut += copies * (d.Tokens?.LongLength ?? 0);
+                    // Checked as it goes (the total is only known at the end): the run stops at the first document past the cap.
+                    if (tokensOut > o.MaxTokens)
+                        throw new SeekSharpException($"the output passed --max-tokens {o.MaxTokens} tokens while reading source \"{o.Sources[d.SourceIndex].Name}\" " +
+                            $"(weight {o.Sources[d.SourceIndex].Weight}); lower the --source weights or raise --max-tokens. {o.OutDir} is unfinished (no manifest.json).");
                 }
                 AdvanceTo(o.Sources.Count);
                 mixedStart[^1] = mixedLines;
@@ -175,6 +188,9 @@ public static class CurationPipeline
         if (twice is not null) throw new SeekSharpException($"--source name \"{twice.Key}\" is used twice; names must be unique.");
         if (!(o.DedupThreshold > 0 && o.DedupThreshold <= 1)) throw new SeekSharpException($"--dedup-threshold must be in (0, 1], got {o.DedupThreshold}.");
         if (!(o.ValFraction >= 0 && o.ValFraction < 1)) throw new SeekSharpException($"--val-fraction must be in [0, 1), got {o.ValFraction}.");
+        if (o.MaxTokens <= 0) throw new SeekSharpException($"--max-tokens must be positive, got {o.MaxTokens}.");
+        var heavy = o.Sources.FirstOrDefault(s => !(s.Weight > 0 && s.Weight <= SourceSpec.MaxWeight));
+        if (heavy is not null) throw new SeekSharpException($"--source {heavy.Name}: the weight {heavy.Weight} must be in (0, {SourceSpec.MaxWeight}].");
         var tokFile = Directory.Exists(o.TokenizerDir) ? Path.Combine(o.TokenizerDir, "tokenizer.json") : o.TokenizerDir;
         if (!File.Exists(tokFile)) throw new SeekSharpException($"--tokenizer {o.TokenizerDir}: no tokenizer.json there (train one with `seek tok train`).");
     }

@@ -52,7 +52,7 @@ internal sealed class CurationStages(QualityFilter filter, MinHash minHash, Sent
     public DocOutcome Run(int sourceIndex, RawRecord r)
     {
         var o = new DocOutcome { Record = r, SourceIndex = sourceIndex, BytesIn = r.Bytes?.LongLength ?? (r.Text is null ? 0 : Encoding.UTF8.GetByteCount(r.Text)) };
-        if (r.Error is not null) { o.Quarantine = (CurationStage.Read, "malformed", r.Error); return o; }
+        if (r.Error is not null) { o.Quarantine = (CurationStage.Read, r.Reason ?? "malformed", r.Error); return o; }
         var stage = CurationStage.Decode;
         try
         {

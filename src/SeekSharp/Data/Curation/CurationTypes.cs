@@ -11,8 +11,10 @@ namespace SeekSharp.Data.Curation;
 /// <param name="Format">text, markdown, jsonl, csv, parquet, html or email.</param>
 /// <param name="Bytes">Raw bytes when the format carries undecoded text (text, markdown, html, email files).</param>
 /// <param name="Text">Already-decoded text (JSONL, CSV and Parquet fields).</param>
-/// <param name="Error">Set when the record is malformed (bad JSON line, missing column, truncated file): it goes to quarantine.</param>
-public sealed record RawRecord(string Source, string Origin, string Format, byte[]? Bytes, string? Text, string? Error = null);
+/// <param name="Error">Set when the record is malformed (bad JSON line, missing column, truncated file) or its file was not read: it goes to quarantine.</param>
+/// <param name="Reason">The quarantine reason code with <paramref name="Error"/> (stage read): malformed when null; else
+/// lone_surrogate, too_large, unreadable, or a FileWalker code (hidden, not_regular, broken_link, link_loop, bad_name).</param>
+public sealed record RawRecord(string Source, string Origin, string Format, byte[]? Bytes, string? Text, string? Error = null, string? Reason = null);
 
 /// <summary>A record set aside with its reason, written to quarantine.jsonl.</summary>
 public sealed record Quarantined(string Source, string Origin, string Stage, string Reason, string Detail);

@@ -4,17 +4,18 @@ using System.Text.RegularExpressions;
 
 namespace SeekSharp.Data.Curation;
 
-// Design: a lazy stream of records. Folders are walked recursively in ordinal path order so that
-// the same inputs always yield the same record order (reproducible datasets). Only one file is open
-// at a time; JSONL/CSV stream line by line, Parquet by row group; whole-file formats (text,
-// markdown, html, email) are one record each, capped at MaxDocumentBytes so one huge file cannot
-// exhaust memory (it becomes an error record instead). Malformed input never stops the run: it
-// becomes a RawRecord with Error set, for the quarantine. Only a missing path (the user's typo)
-// throws, before any record is produced. Files in a folder whose type we do not read are reported
-// as error records too ("nothing dropped silently"), except hidden files (.DS_Store, .gitignore).
+// Design: a lazy stream of records. Folders are walked by FileWalker (the walker `seek data tokenize`
+// uses too: ordinal path order, linked folders walked once, only regular files read), so the same inputs
+// always yield the same record order (reproducible datasets). Only one file is open at a time; JSONL/CSV
+// stream line by line, Parquet by row group; whole-file formats (text, markdown, html, email) are one
+// record each, capped at MaxDocumentBytes so one huge file cannot exhaust memory. Malformed input never
+// stops the run: it becomes a RawRecord with Error (and a Reason code) set, for the quarantine; so does
+// every entry the walker does not read (hidden, FIFO, device, broken link, link loop, a name that is not
+// UTF-8) and a file that fails while it is read. Only a missing path (the user's typo) throws, before any
+// record is produced.
 public static partial class SourceReader
 {
-    public const long MaxDocumentBytes = 256L << 20;
+    public const long MaxDocumentBytes = FileWalker.MaxDocumentBytes;
 
     private static readonly Dictionary<string, string> ByExtension = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -27,24 +28,41 @@ public static partial class SourceReader
     {
         if (s.Format is not null && !SourceSpec.Formats.Contains(s.Format))
             throw new SeekSharpException($"source \"{s.Name}\": unknown format \"{s.Format}\"; expected one of {string.Join(", ", SourceSpec.Formats)}.");
-        List<string> files;
-        if (Directory.Exists(s.Path))
-            files = [.. Directory.EnumerateFiles(s.Path, "*", SearchOption.AllDirectories)
-                .Where(f => !System.IO.Path.GetFileName(f).StartsWith('.'))
-                .Select(System.IO.Path.GetFullPath)
-                .Order(StringComparer.Ordinal)];
-        else if (File.Exists(s.Path))
-            files = [System.IO.Path.GetFullPath(s.Path)];
-        else
-            throw new SeekSharpException($"source \"{s.Name}\": {s.Path}: file or folder not found.");
-        return ReadFiles(s, files);
+        if (!Directory.Exists(s.Path) && !File.Exists(s.Path))
+            throw new SeekSharpException($"source \"{s.Name}\": {FileWalker.Printable(s.Path)}: file or folder not found.");
+        return ReadFiles(s, FileWalker.Walk(s.Path));
     }
 
-    private static IEnumerable<RawRecord> ReadFiles(SourceSpec s, List<string> files)
+    private static IEnumerable<RawRecord> ReadFiles(SourceSpec s, List<WalkedFile> files)
     {
-        foreach (var file in files)
-            foreach (var r in ReadFile(s, file))
-                yield return r;
+        foreach (var f in files)
+        {
+            if (f.Skip is not null)
+            {
+                yield return new RawRecord(s.Name, FileWalker.Printable(f.Path), "unknown", null, null, f.Detail, f.Skip);
+                continue;
+            }
+            // A file that fails while it is read (removed, permissions, an I/O error) is one record for the
+            // quarantine, after the records it gave before failing.
+            IEnumerator<RawRecord>? e = null;
+            string? failure = null;
+            try
+            {
+                try { e = ReadFile(s, f.Path).GetEnumerator(); }
+                catch (Exception x) when (x is IOException or UnauthorizedAccessException) { failure = x.Message; }
+                while (e is not null)
+                {
+                    RawRecord? r = null;
+                    try { if (e.MoveNext()) r = e.Current; }
+                    catch (Exception x) when (x is IOException or UnauthorizedAccessException) { failure = x.Message; }
+                    if (r is null) break;
+                    yield return r;
+                }
+            }
+            finally { e?.Dispose(); }
+            if (failure is not null)
+                yield return new RawRecord(s.Name, FileWalker.Printable(f.Path), "unknown", null, null, $"{FileWalker.Printable(f.Path)}: {failure}", "unreadable");
+        }
     }
 
     /// <summary>The format a file is read as, or null when its type is not one we read.</summary>
@@ -86,14 +104,10 @@ public static partial class SourceReader
     // system calls matter). A null format is sniffed from the bytes, as DetectFormat would from the file.
     private static RawRecord ReadWhole(SourceSpec s, string file, string? format)
     {
-        using var handle = File.OpenHandle(file);
-        var length = RandomAccess.GetLength(handle);
-        if (length > MaxDocumentBytes)
-            return new RawRecord(s.Name, file, format ?? DetectFormat(file)!, null, null, $"{file}: {length} bytes is larger than the {MaxDocumentBytes >> 20} MiB a single document may have.");
-        var bytes = new byte[length];
-        int got = 0, n;
-        while (got < bytes.Length && (n = RandomAccess.Read(handle, bytes.AsSpan(got), got)) > 0) got += n;
-        if (got < bytes.Length) Array.Resize(ref bytes, got);   // the file shrank while we read it
+        var bytes = FileWalker.ReadCapped(file, MaxDocumentBytes);
+        if (bytes is null)
+            return new RawRecord(s.Name, file, format ?? DetectFormat(file)!, null, null,
+                $"{file}: larger than the {MaxDocumentBytes >> 20} MiB a single document may have.", "too_large");
         format ??= LooksLikeMail(bytes.AsSpan(0, Math.Min(bytes.Length, MailSniffBytes))) ? "email" : "text";
         return new RawRecord(s.Name, file, format, bytes, null);
     }
@@ -102,32 +116,41 @@ public static partial class SourceReader
     {
         using var reader = new StreamReader(file, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
         long lineNo = 0;
-        while (reader.ReadLine() is { } line)
+        foreach (var (line, chars) in TextLines.Read(reader))
         {
             lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
             var origin = $"{file}:{lineNo}";
-            var (text, error) = JsonField(line, s.Field);
-            yield return new RawRecord(s.Name, origin, "jsonl", null, text, error is null ? null : $"{origin}: {error}");
+            if (line is null)
+            {
+                yield return new RawRecord(s.Name, origin, "jsonl", null, null, $"{origin}: a line of {chars} characters, longer than the {TextLines.MaxLineChars} a document may have.", "too_large");
+                continue;
+            }
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            var (text, error, reason) = JsonField(line, s.Field);
+            yield return new RawRecord(s.Name, origin, "jsonl", null, text, error is null ? null : $"{origin}: {error}", reason);
         }
     }
 
-    private static (string? Text, string? Error) JsonField(string line, string field)
+    private static (string? Text, string? Error, string? Reason) JsonField(string line, string field)
     {
         try
         {
             using var doc = JsonDocument.Parse(line);
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                return (null, $"expected a JSON object with a string field \"{field}\", found {doc.RootElement.ValueKind}.");
+                return (null, $"expected a JSON object with a string field \"{field}\", found {doc.RootElement.ValueKind}.", null);
             if (!doc.RootElement.TryGetProperty(field, out var v))
-                return (null, $"the object has no \"{field}\" field.");
+                return (null, $"the object has no \"{field}\" field.", null);
             if (v.ValueKind != JsonValueKind.String)
-                return (null, $"field \"{field}\" must be a string, found {v.ValueKind}.");
-            return (v.GetString(), null);
+                return (null, $"field \"{field}\" must be a string, found {v.ValueKind}.", null);
+            return (v.GetString(), null, null);
         }
         catch (JsonException e)
         {
-            return (null, $"malformed JSON line ({e.Message}).");
+            return (null, $"malformed JSON line ({e.Message}).", null);
+        }
+        catch (InvalidOperationException)   // GetString on an escape such as \uD800: a lone surrogate is not text
+        {
+            return (null, $"field \"{field}\" holds a lone UTF-16 surrogate escape (e.g. \\ud800), which is not text.", "lone_surrogate");
         }
     }
 

@@ -6,12 +6,16 @@ namespace SeekSharp.Data.Curation;
 /// <summary>One named input of the curation pipeline: a file or folder, its mixing weight, and how to read it.</summary>
 /// <param name="Name">The user's name for the source; letters, digits, '-' and '_'.</param>
 /// <param name="Path">A file or a folder (walked recursively).</param>
-/// <param name="Weight">Relative sampling weight, positive.</param>
+/// <param name="Weight">Relative sampling weight, in (0, <see cref="MaxWeight"/>].</param>
 /// <param name="Field">The JSONL field that holds the text.</param>
 /// <param name="Column">The CSV/Parquet column that holds the text.</param>
 /// <param name="Format">Forces one format (text, markdown, jsonl, csv, parquet, html, email); null detects per file.</param>
 public sealed partial record SourceSpec(string Name, string Path, double Weight = 1.0, string Field = "text", string Column = "text", string? Format = null)
 {
+    /// <summary>The largest weight: 100 copies of a source is already far past where upsampling helps
+    /// (repeated data stops teaching after a few epochs), and 10^9 (a typo) would write terabytes.</summary>
+    public const double MaxWeight = 100;
+
     public static readonly IReadOnlyList<string> Formats = ["text", "markdown", "jsonl", "csv", "parquet", "html", "email"];
 
     // Design: the weight is split off at the LAST colon only when what follows parses as a number, so
@@ -36,6 +40,8 @@ public sealed partial record SourceSpec(string Name, string Path, double Weight 
             {
                 if (!double.TryParse(w, NumberStyles.Float, CultureInfo.InvariantCulture, out weight) || !double.IsFinite(weight) || weight <= 0)
                     throw new SeekSharpException($"--source \"{spec}\": the weight \"{w}\" must be a positive number.");
+                if (weight > MaxWeight)
+                    throw new SeekSharpException($"--source \"{spec}\": the weight {w} is more than {MaxWeight}, the most a source may be upsampled.");
                 path = rest[..colon];
             }
         }
