@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using SeekSharp.Data;
 using SeekSharp.Data.Curation;
+using SeekSharp.Tests.Cli;
 using SeekSharp.Tests.Tokenization;
 
 namespace SeekSharp.Tests.Curation;
@@ -216,27 +217,5 @@ public class HostileDataTests : TempDirTest
         Assert.StartsWith("error:", lines[0]);
         Assert.Contains("1e9", string.Concat(lines));
         Assert.DoesNotContain("   at ", stdout + stderr);
-    }
-}
-
-/// <summary>Runs the built `seek` (seek.dll next to the tests) as a child process, killed after <paramref name="timeout"/>.</summary>
-internal static class SeekProcess
-{
-    public static (int Code, string Stdout, string Stderr) Run(string[] args, int timeoutSeconds = 120)
-    {
-        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-            { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "seek.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromSeconds(timeoutSeconds)))
-        {
-            p.Kill(entireProcessTree: true);
-            p.WaitForExit();
-            Assert.Fail($"seek {string.Join(' ', args)} did not finish in {timeoutSeconds} s: {stdout.Result}{stderr.Result}");
-        }
-        return (p.ExitCode, stdout.Result, stderr.Result);
     }
 }
