@@ -65,8 +65,9 @@ public class GrpoResumeTests(ChatModelFolder folder) : IClassFixture<ChatModelFo
         Assert.Contains(expected, l => l.Contains("kl="));        // the policy was updated
         Assert.True(File.Exists(Path.Combine(TrainingCheckpoint.Folder(whole, Steps), "trainer_state.json"))); // the end is saved
 
-        // (checkpoint cadence, interrupted after step) -> resumes from steps 1, 2, 3, and from 4 with step 5's record to cut off.
-        foreach (var (every, stop) in new[] { (1, 1), (1, 2), (1, 3), (2, 5) })
+        // (checkpoint cadence, interrupted after step) -> resumes from steps 1, 2, 3, from 4 with step 5's record to cut off,
+        // and from the last step's checkpoint with the model not yet written (the resumed run only finishes the folder).
+        foreach (var (every, stop) in new[] { (1, 1), (1, 2), (1, 3), (2, 5), (1, Steps) })
         {
             var dir = folder.NewDir();
             var cfg = Config(dir, every);
