@@ -86,6 +86,14 @@ public class GrpoKillTests(ChatModelFolder folder) : IClassFixture<ChatModelFold
             Assert.True(run.Wait() == 0, run.Output);
             Assert.Contains("resuming from step_", run.Output);
         }
+        using (var run = new Seek(Args(dir, rmDir, "--resume")))
+        {
+            Assert.Equal(1, run.Wait());
+            // Compared without whitespace: the console may still wrap a long line where it is not a terminal (issue 14, finding 11).
+            var flat = string.Concat(run.Output.Where(c => !char.IsWhiteSpace(c)));
+            Assert.True(flat.StartsWith("error:") && flat.Contains("therunalreadyfinishedatstep6"), run.Output);
+            Assert.DoesNotContain("   at ", run.Output);
+        }
         var expected = GrpoResumeTests.Figures(whole);
         Assert.Equal(6, expected.Count); // a record per step, nothing else (no held-out evaluation)
         Assert.Contains(expected, l => l.Contains("kl="));

@@ -83,6 +83,13 @@ public class GrpoResumeTests(ChatModelFolder folder) : IClassFixture<ChatModelFo
             Assert.Equal(full.Evals.Select(x => (x.Step, x.Eval.PassAt1)), r.Evals.Select(x => (x.Step, x.Eval.PassAt1)));
             // The bill covers both parts of the run: the same tokens and FLOPs as the uninterrupted one.
             Assert.Equal((full.Ledger.Tokens, full.Ledger.ModelFlops), (r.Ledger.Tokens, r.Ledger.ModelFlops));
+            // The clocks go on from the checkpoint's: the RL seconds (what --minutes budgets) and the elapsed time never restart.
+            foreach (var clock in new[] { "rl_seconds", "elapsed_seconds" })
+            {
+                var times = MetricsLog.Read(Path.Combine(dir, MetricsLog.FileName)).Where(x => x.ContainsKey("rl_seconds")).Select(x => (double)x[clock]!).ToList();
+                Assert.True(times.Zip(times.Skip(1)).All(p => p.Second > p.First), $"{what}: {clock} {string.Join(" ", times)}");
+                Assert.True(r.RlSeconds >= times[^1] || clock != "rl_seconds", $"{what}: result's RL seconds {r.RlSeconds} < {times[^1]}");
+            }
         }
     }
 
