@@ -127,7 +127,8 @@ public sealed class RunLedger : IDisposable
     }
 
     /// <summary>Tracks the rest of a resumed run whose earlier part cost <paramref name="before"/> (as a checkpoint recorded
-    /// it with <see cref="Snapshot"/>): the bill covers the whole run, from the first start, with no time counted twice.</summary>
+    /// it with <see cref="Snapshot"/>): the bill covers the whole run, from the first start, with no time counted twice (and
+    /// none of the work a killed run did after its last checkpoint, which the resumed run does again).</summary>
     public static RunLedger Continue(string runKind, HardwareProfile hw, LedgerEntry? before)
     {
         var ledger = Start(runKind, hw);
