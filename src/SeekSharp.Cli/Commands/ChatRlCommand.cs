@@ -7,6 +7,10 @@ namespace SeekSharp.Cli.Commands;
 /// <summary>`seek chat rl`: GRPO with verifiable rewards (format + accuracy, optionally a reward model).</summary>
 public static class ChatRlCommand
 {
+    /// <summary>A checkpoint (weights and AdamW moments) costs about three model files of writing; every 25 steps that is
+    /// small next to the steps' sampling.</summary>
+    public const int DefaultCheckpointEvery = 25;
+
     public static Command Create()
     {
         var d = new GrpoConfig();
@@ -37,12 +41,14 @@ public static class ChatRlCommand
         var precision = new Option<string>("--precision") { Description = "bf16 (fast path) or fp32.", DefaultValueFactory = _ => "bf16" };
         precision.AcceptOnlyFromAmong("bf16", "fp32");
         var seed = new Option<int>("--seed") { Description = "Seed for prompts and sampling.", DefaultValueFactory = _ => t.Seed };
+        var ckptEvery = new Option<int>("--checkpoint-every") { Description = "Save a resumable checkpoint every N steps and at the end (0 = never).", DefaultValueFactory = _ => DefaultCheckpointEvery };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its latest checkpoint (same settings; --steps, --minutes may grow)." };
         var device = Options.Device();
         var hardware = Options.Hardware();
         var cmd = new Command("rl", "GRPO: group-sampled completions, rule-based rewards, group-relative advantages, clipped ratio, KL.")
         {
             model, task, output, group, ppStep, rolloutRows, steps, minutes, lr, warmup, beta, eps, epsHigh, loss, mu, temperature, maxTokens,
-            formatWeight, rm, rmWeight, evalEvery, evalCount, precision, seed, device, hardware,
+            formatWeight, rm, rmWeight, evalEvery, evalCount, precision, seed, ckptEvery, resume, device, hardware,
         };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
@@ -53,11 +59,11 @@ public static class ChatRlCommand
                 MaxTokens = p.GetValue(maxTokens), Beta = p.GetValue(beta), Epsilon = p.GetValue(eps), EpsilonHigh = p.GetValue(epsHigh),
                 Loss = GrpoConfig.ParseLoss(p.GetValue(loss)!), Mu = p.GetValue(mu), FormatWeight = p.GetValue(formatWeight),
                 RewardModelDir = p.GetValue(rm), RewardModelWeight = p.GetValue(rmWeight), EvalEvery = p.GetValue(evalEvery),
-                EvalCount = p.GetValue(evalCount), HardwareProfilePath = p.GetValue(hardware),
+                EvalCount = p.GetValue(evalCount), HardwareProfilePath = p.GetValue(hardware), Resume = p.GetValue(resume),
                 Train = t with
                 {
                     Steps = p.GetValue(steps), LearningRate = p.GetValue(lr), WarmupSteps = p.GetValue(warmup),
-                    Precision = p.GetValue(precision)!, Seed = p.GetValue(seed), Device = p.GetValue(device)!,
+                    Precision = p.GetValue(precision)!, Seed = p.GetValue(seed), Device = p.GetValue(device)!, CheckpointEvery = p.GetValue(ckptEvery),
                 },
             };
             var r = new TrainingProgress().Run("GRPO", obs => GrpoTrainer.Run(config, obs));
@@ -75,6 +81,6 @@ public static class ChatRlCommand
         t.AddRow($"{r.Steps}", $"{r.RlSeconds / 60:F1}", $"{r.FirstReward:F3}", $"{r.LastReward:F3}", held,
             $"{TimeSpan.FromSeconds(l.WallSeconds):hh\\:mm\\:ss}", $"{l.EnergyKwh:F4}", $"{l.Co2Grams:F1}", $"{l.Usd:F4}");
         AnsiConsole.Write(t);
-        AnsiConsole.MarkupLineInterpolated($"model folder: [bold]{r.OutDir}[/] (model.safetensors, config.json, tokenizer, grpo_config.json, train_prompts.jsonl, metrics.jsonl, ledger.json, report.md, reward.png, accuracy.png, length.png)");
+        AnsiConsole.MarkupLineInterpolated($"model folder: [bold]{r.OutDir}[/] (model.safetensors, config.json, tokenizer, grpo_config.json, train_prompts.jsonl, metrics.jsonl, ledger.json, report.md, reward.png, accuracy.png, length.png; checkpoints/ for --resume)");
     }
 }

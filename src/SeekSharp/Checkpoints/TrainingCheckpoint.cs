@@ -21,6 +21,8 @@ public sealed record TrainerState
     [JsonPropertyName("last_loss")] public double LastLoss { get; init; }
     [JsonPropertyName("last_val_loss")] public double? LastValLoss { get; init; }
     [JsonPropertyName("train")] public TrainConfig Train { get; init; } = new();
+    /// <summary>What the stage that owns the run needs further to resume it (GRPO: its RL seconds and its bill so far), as it wrote it.</summary>
+    [JsonPropertyName("stage")] public System.Text.Json.Nodes.JsonObject? Stage { get; init; }
 }
 
 /// <summary>Saves, finds and loads resumable checkpoints of a run folder.</summary>

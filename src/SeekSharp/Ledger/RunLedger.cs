@@ -106,6 +106,7 @@ public sealed class RunLedger : IDisposable
     private long _tokens;
     private double _flops;
     private LedgerEntry? _finished;
+    private LedgerEntry? _before;
 
     private RunLedger(string kind, HardwareProfile hw, string raplRoot)
     {
@@ -123,6 +124,22 @@ public sealed class RunLedger : IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(runKind);
         hw.Validate("hardware profile");
         return new RunLedger(runKind, hw, raplRoot);
+    }
+
+    /// <summary>Tracks the rest of a resumed run whose earlier part cost <paramref name="before"/> (as a checkpoint recorded
+    /// it with <see cref="Snapshot"/>): the bill covers the whole run, from the first start, with no time counted twice (and
+    /// none of the work a killed run did after its last checkpoint, which the resumed run does again).</summary>
+    public static RunLedger Continue(string runKind, HardwareProfile hw, LedgerEntry? before)
+    {
+        var ledger = Start(runKind, hw);
+        ledger._before = before;
+        return ledger;
+    }
+
+    /// <summary>The bill so far, the clocks still running.</summary>
+    public LedgerEntry Snapshot()
+    {
+        lock (_lock) return _finished ?? Price(_meter.Read());
     }
 
     /// <summary>The energy method in use ("rapl" or "model").</summary>
@@ -150,10 +167,17 @@ public sealed class RunLedger : IDisposable
             if (_finished is not null) return _finished;
             var energy = _meter.Stop();
             _wall.Stop();
-            _finished = LedgerEntry.Compute(_kind, _startedUtc, _startedUtc + _wall.Elapsed, energy.WallSeconds,
-                energy.CpuSeconds, Interlocked.Read(ref _tokens), _flops, energy.Joules, energy.Method, _hw);
-            return _finished;
+            return _finished = Price(energy);
         }
+    }
+
+    private LedgerEntry Price(EnergyReading energy)
+    {
+        var b = _before;
+        var method = b is null || b.EnergyMethod == energy.Method ? energy.Method : LedgerTotal.MixedMethod;
+        return LedgerEntry.Compute(_kind, b?.StartedUtc ?? _startedUtc, _startedUtc + _wall.Elapsed, (b?.WallSeconds ?? 0) + energy.WallSeconds,
+            (b?.CpuSeconds ?? 0) + energy.CpuSeconds, (b?.Tokens ?? 0) + Interlocked.Read(ref _tokens), (b?.ModelFlops ?? 0) + _flops,
+            (b?.EnergyKwh ?? 0) * 3.6e6 + energy.Joules, method, _hw);
     }
 
     public void Dispose() => _meter.Dispose();

@@ -65,6 +65,9 @@ public sealed record GrpoConfig
     [JsonPropertyName("train")] public TrainConfig Train { get; init; } = DefaultTrain;
     /// <summary>Hardware profile for the ledger; not saved.</summary>
     [JsonIgnore] public string? HardwareProfilePath { get; init; }
+    /// <summary>Continue the run in the output folder from its latest checkpoint (train.checkpoint_every sets how often one
+    /// is saved); the settings must be the run's, except steps, minutes, the checkpoint cadence and the device. Not saved.</summary>
+    [JsonIgnore] public bool Resume { get; init; }
 
     /// <summary>RL defaults: a constant learning rate after a short warmup (the number of steps is usually set by the
     /// clock), no weight decay, router biases frozen (the gradient alone moves the policy; the reference routes alike).</summary>

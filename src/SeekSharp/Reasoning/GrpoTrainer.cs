@@ -19,7 +19,8 @@ namespace SeekSharp.Reasoning;
 // stops after train.steps steps or, when minutes is set, once that much RL time (sampling + updates)
 // has passed; held-out evaluations every eval_every steps are not counted in it, so a time budget buys
 // the same RL with or without them. The output is a normal model folder (plus grpo_config.json,
-// train_prompts.jsonl, metrics.jsonl, ledger.json, report.md and charts).
+// train_prompts.jsonl, metrics.jsonl, ledger.json, report.md and charts). Every train.checkpoint_every steps
+// and at the end the run saves a checkpoint that --resume continues exactly (see GrpoCheckpoint).
 
 /// <summary>What a finished GRPO run reports.</summary>
 public sealed record GrpoResult(string OutDir, int Steps, double RlSeconds, double FirstReward, double LastReward,
@@ -34,7 +35,8 @@ public static class GrpoTrainer
     {
         var cfg = config.Validate();
         var tc = cfg.Train;
-        FineTuning.PrepareOutput(cfg.ModelDir, cfg.OutDir);
+        var checkpoint = cfg.Resume ? GrpoCheckpoint.Find(cfg) : null;
+        if (checkpoint is null) GrpoCheckpoint.PrepareFresh(cfg);
         var tok = BpeTokenizer.Load(cfg.ModelDir);
         var device = new Device(tc.Device);
         var dtype = tc.Precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
@@ -58,14 +60,22 @@ public static class GrpoTrainer
         var evalOptions = new EvalOptions(Samples: 1, K: 1, Temperature: 0, MaxTokens: cfg.MaxTokens);
 
         using var optimizer = new AdamW(policy.named_parameters(), tc);
+        var resumed = checkpoint is null ? null : GrpoCheckpoint.Restore(checkpoint, cfg, policy, optimizer);
+        var state = resumed?.State ?? new TrainerState { Train = tc };
+        double rlSeconds = resumed?.Run.RlSeconds ?? 0;
+        bool Done(int steps) => steps >= tc.Steps || (cfg.Minutes > 0 && rlSeconds >= cfg.Minutes * 60);
+        if (resumed is not null && Done(state.Step) && File.Exists(Path.Combine(cfg.OutDir, "ledger.json")))
+            throw new SeekSharpException($"{cfg.OutDir}: the run already finished at step {state.Step}; pass a larger --steps or --minutes to continue it.");
+        if (resumed is not null) Say($"resuming from {Path.GetFileName(checkpoint)} (step {state.Step}, {rlSeconds / 60:F1} RL minutes).");
+
         var update = new GrpoUpdate(policy, reference, optimizer, cfg, tok.PadId, device);
         var sampler = new RolloutSampler(policy, tok, cfg.RolloutRows);
         AtomicFile.WriteAllText(Path.Combine(cfg.OutDir, ConfigFile), JsonSerializer.Serialize(cfg, GrpoConfig.Json));
         using var metrics = MetricsLog.Open(Path.Combine(cfg.OutDir, MetricsLog.FileName));
-        using var ledger = RunLedger.Start("grpo", HardwareProfile.Resolve(cfg.HardwareProfilePath));
+        using var ledger = RunLedger.Continue("grpo", HardwareProfile.Resolve(cfg.HardwareProfilePath), resumed?.Run.Ledger);
         var cost = ModelCost.Of(policy.Config);
 
-        var evals = new List<(int, EvalResult)>();
+        var evals = resumed?.Evals ?? [];
         EvalResult? Evaluate(int step)
         {
             if (heldOut is null) return null;
@@ -74,16 +84,24 @@ public static class GrpoTrainer
             Say($"step {step}: held-out pass@1 {r.PassAt1:P1} (greedy, {r.Problems} problems), format {r.FormatRate:P0}, {r.MeanTokens:F0} tokens");
             return r;
         }
-        if (heldOut is not null && Evaluate(0) is { } e0) metrics.Append(EvalRecord(0, e0));
+        if (resumed is null && heldOut is not null && Evaluate(0) is { } e0) metrics.Append(EvalRecord(0, e0));
 
         var used = new List<SyntheticProblem>();
-        var rewardHistory = new List<double>();
+        for (int s = 0; s < state.Step; s++) used.AddRange(Next(prompts, cfg.PromptsPerStep)); // the prompts the checkpoint has seen
+        var rewardHistory = resumed?.Rewards ?? [];
         var clock = Stopwatch.StartNew();
-        double rlSeconds = 0;
-        long tokensSeen = 0;
-        int step = 0;
-        observer?.OnStart(0, tc.Steps);
-        while (step < tc.Steps && (cfg.Minutes == 0 || rlSeconds < cfg.Minutes * 60))
+        double elapsedBefore = state.ElapsedSeconds;
+        long tokensSeen = state.TokensSeen;
+        double lastLoss = state.LastLoss;
+        int step = state.Step, saved = resumed is null ? -1 : step;
+        void Checkpoint()
+        {
+            state = state with { Step = step, TokensSeen = tokensSeen, ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds, LastLoss = lastLoss };
+            GrpoCheckpoint.Save(cfg, policy, optimizer, state, rlSeconds, ledger);
+            saved = step;
+        }
+        observer?.OnStart(step, tc.Steps);
+        while (!Done(step))
         {
             var t0 = clock.Elapsed.TotalSeconds;
             var problems = Next(prompts, cfg.PromptsPerStep);
@@ -99,6 +117,7 @@ public static class GrpoTrainer
             double lr = LrSchedule.At(step, tc);
             var stats = update.Run(keep.Select(i => rollouts[i]).ToList(), keep.Select(i => adv.Advantages[i]).ToList(), lr);
             step++;
+            lastLoss = stats.Loss;
             double stepSeconds = clock.Elapsed.TotalSeconds - t0;
             rlSeconds += stepSeconds;
 
@@ -122,7 +141,7 @@ public static class GrpoTrainer
                 ["sample_seconds"] = sampleSeconds, ["step_seconds"] = stepSeconds, ["rl_seconds"] = rlSeconds,
                 ["tokens_per_second"] = generated / Math.Max(stepSeconds, 1e-9),
                 ["sample_tokens_per_second"] = generated / Math.Max(sampleSeconds, 1e-9),
-                ["tokens"] = tokensSeen, ["elapsed_seconds"] = clock.Elapsed.TotalSeconds,
+                ["tokens"] = tokensSeen, ["elapsed_seconds"] = elapsedBefore + clock.Elapsed.TotalSeconds,
             };
             foreach (var (name, s) in scores.ByName) record["reward/" + name] = s.Average();
             if (keep.Count > 0) // a step whose groups all had zero variance made no update: nothing to measure
@@ -134,6 +153,7 @@ public static class GrpoTrainer
             if (heldOut is not null && (last || step % cfg.EvalEvery == 0) && Evaluate(step) is { } ev)
                 foreach (var (k, v) in EvalRecord(step, ev)) record[k] = v;
             metrics.Append(record);
+            if (tc.CheckpointEvery > 0 && step % tc.CheckpointEvery == 0) Checkpoint();
             observer?.OnStep(new StepMetrics(step, total, stats.Loss, 0, lr, stats.GradNorm, stepSeconds,
                 generated / Math.Max(stepSeconds, 1e-9), tokensSeen, rlSeconds, null, null)
             {
@@ -142,6 +162,8 @@ public static class GrpoTrainer
         }
         if (heldOut is not null && (evals.Count == 0 || evals[^1].Item1 != step) && Evaluate(step) is { } end)
             metrics.Append(EvalRecord(step, end));
+        // The last step is saved too, so a kill while the model is written finishes from here rather than redoing steps.
+        if (tc.CheckpointEvery > 0 && saved != step) Checkpoint();
 
         ModelFiles.Save(cfg.OutDir, policy);
         BpeTokenizer.CopyFiles(cfg.ModelDir, cfg.OutDir);

@@ -176,7 +176,7 @@ public class CliTests : TempDirTest
             "seek chat: ",
             "seek chat eval: --count --device --k --max-tokens --model --out --samples --seed --show --task --temperature --top-p --train-prompts",
             "seek chat merge: --adapter --model --out",
-            "seek chat rl: --beta --device --epsilon --epsilon-high --eval-count --eval-every --format-weight --group --hardware --loss --lr --max-tokens --minutes --model --mu --out --precision --prompts-per-step --rm --rm-weight --rollout-rows --seed --steps --task --temperature --warmup",
+            "seek chat rl: --beta --checkpoint-every --device --epsilon --epsilon-high --eval-count --eval-every --format-weight --group --hardware --loss --lr --max-tokens --minutes --model --mu --out --precision --prompts-per-step --resume --rm --rm-weight --rollout-rows --seed --steps --task --temperature --warmup",
             "seek chat rm: --batch-size --data --device --epochs --eval-every --hardware --lr --model --out --precision --seed --steps --val-fraction",
             "seek chat sample: --count --device --max-tokens --model --out --samples --seed --task --temperature",
             "seek chat sft: --batch-size --data --device --epochs --eval-every --grad-accum --hardware --lora --lora-alpha --lr --model --out --precision --seed --steps --val-fraction --warmup",
