@@ -87,7 +87,8 @@ public class AuthTests : TempDirTest
         Assert.Equal(401, (int)(await http.GetAsync("/v1/models")).StatusCode);
         Assert.Equal(200, (int)(await http.GetAsync("/health")).StatusCode);   // open
         Assert.Equal(200, (int)(await http.GetAsync("/")).StatusCode);         // the page asks for a key itself
-        Assert.Equal(200, (int)(await http.GetAsync("/metrics")).StatusCode);
+        Assert.Equal(401, (int)(await http.GetAsync("/metrics")).StatusCode);        // every key's spend: admin keys only
+        Assert.Equal(403, (int)(await http.GetAsync("/metrics", alice)).StatusCode);
 
         Assert.Equal(200, (await Post(alice)).Status);
         Assert.Equal(200, (await Post(alice)).Status);
