@@ -81,7 +81,8 @@ public static class ServeCommand
         if (keysPath is not null)
         {
             ApiKeyFile.Load(keysPath);
-            UsageLedger.ForKeysFile(keysPath);
+            // Replays and compacts the usage journal, and fails here if another server holds it.
+            UsageLedger.ForKeysFile(keysPath).DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
         return new ServerOptions { Pricing = pricingPath is null ? Pricing.Default : Pricing.Load(pricingPath), ApiKeysFile = keysPath };
     }
@@ -103,8 +104,8 @@ public static class ServeCommand
         var t = new Table().HideHeaders().AddColumns("", "");
         t.AddRow("chat page", $"{url}/");
         t.AddRow("API", $"{url}/v1  (chat/completions, completions, models, usage)");
-        t.AddRow("metrics", $"{url}/metrics  (Prometheus); health: {url}/health");
-        t.AddRow("keys", o.ApiKeysFile is { } k ? $"{k}: {ApiKeyFile.Load(k).Count} key(s); spend kept in {k}.usage.json" : "none: anyone who can reach the port may call the API");
+        t.AddRow("metrics", $"{url}/metrics  (Prometheus{(o.ApiKeysFile is null ? "" : ", admin keys only")}); health: {url}/health");
+        t.AddRow("keys", o.ApiKeysFile is { } k ? $"{k}: {ApiKeyFile.Load(k).Count} key(s); spend kept in {k}.usage.json and .usage.journal" : "none: anyone who can reach the port may call the API");
         var p = o.Pricing;
         t.AddRow("prices", $"${p.InputCacheHitPerMillion} cache hit / ${p.InputCacheMissPerMillion} cache miss / ${p.OutputPerMillion} output per million tokens");
         AnsiConsole.Write(t);
