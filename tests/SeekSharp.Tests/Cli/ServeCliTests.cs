@@ -27,6 +27,11 @@ public class ServeCliTests : TempDirTest
         (code, output) = Run("serve", "keys", "add", "--file", file, "--name", "alice");
         Assert.Equal(1, code);
         Assert.Contains("already exists", output);
+
+        (code, output) = Run("serve", "keys", "add", "--file", file, "--name", "ops", "--admin");
+        Assert.Equal(0, code);
+        Assert.Contains("admin", output);
+        Assert.Equal([false, true], ApiKeyFile.Load(file).Select(k => k.Admin));
     }
 
     [Fact]
