@@ -13,8 +13,9 @@ namespace SeekSharp.Server;
 
 // The same two calls configure the real Kestrel host (`seek serve`, the benchmark, the SDK test) and the
 // in-memory test host (WebApplicationFactory), so tests exercise exactly what users run. Middleware order:
-// metrics see the final status of everything, errors are shaped before that, routing runs before the key
-// gate so unknown paths are still authenticated under /v1.
+// metrics see the final status of everything, errors are shaped before that, the Host check comes first
+// of all else, routing runs before the key gate so the gate meters by endpoint and unknown paths are still
+// authenticated under /v1.
 
 /// <summary>Builds the OpenAI-compatible server around a <see cref="ServedModel"/>.</summary>
 public static class SeekServer
@@ -40,6 +41,7 @@ public static class SeekServer
     {
         app.UseMiddleware<RequestCounter>();
         app.UseMiddleware<ApiErrorMiddleware>();
+        app.UseMiddleware<HostFilter>();
         app.UseRouting();
         app.UseMiddleware<ApiKeyGate>();
         app.UseEndpoints(e =>
@@ -60,6 +62,7 @@ public static class SeekServer
         if (!IPAddress.TryParse(host, out var address) && host != "localhost")
             throw new SeekSharpException($"--host: expected an IP address such as 127.0.0.1 or 0.0.0.0, got \"{host}\".");
         if (port is < 0 or > 65535) throw new SeekSharpException($"--port: expected 0..65535, got {port}.");
+        if (options.AllowedHosts.Count == 0) options = options with { AllowedHosts = HostFilter.ForListenAddress(host) };
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(k =>

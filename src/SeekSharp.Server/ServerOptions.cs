@@ -16,4 +16,7 @@ public sealed record ServerOptions
 
     /// <summary>Keys file (hashed keys, limits); null = no authentication.</summary>
     public string? ApiKeysFile { get; init; }
+
+    /// <summary>Host header names answered besides loopback ones (localhost, 127.x, [::1]); "*" = any (see Api/HostFilter.cs).</summary>
+    public IReadOnlyList<string> AllowedHosts { get; init; } = [];
 }

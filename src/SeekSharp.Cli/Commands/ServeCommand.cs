@@ -17,7 +17,7 @@ public static class ServeCommand
     {
         var model = ModelOption();
         var name = new Option<string?>("--name") { Description = "Model id clients send as \"model\" (default: the model folder's name)." };
-        var host = new Option<string>("--host") { Description = "Address to listen on; 0.0.0.0 exposes the server to the network.", DefaultValueFactory = _ => "127.0.0.1" };
+        var host = new Option<string>("--host") { Description = "Address to listen on; 0.0.0.0 exposes the server to the network. Requests are answered for loopback Host names and this address (any Host for 0.0.0.0 or ::).", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "TCP port (0 = any free port).", DefaultValueFactory = _ => 8000 };
         var keys = new Option<string?>("--api-keys") { Description = "Keys file from `seek serve keys add`: requires a bearer key and enforces its rate and budget. Without it the API is open." };
         var pricing = new Option<string?>("--pricing") { Description = "Pricing JSON (USD per million tokens: input_cache_hit_per_million, input_cache_miss_per_million, output_per_million); default: DeepSeek's published deepseek-chat prices as an example." };
@@ -48,11 +48,12 @@ public static class ServeCommand
         var name = new Option<string>("--name") { Description = "A unique name for the key (shown in usage and errors).", Required = true };
         var rpm = new Option<int?>("--rpm") { Description = "Requests per minute to the generation endpoints (default: unlimited)." };
         var budget = new Option<double?>("--budget-usd") { Description = "Spend in USD after which requests get 402 (default: unlimited)." };
-        var add = new Command("add", "Create an API key: prints it once and stores only its SHA-256.") { file, name, rpm, budget };
+        var admin = new Option<bool>("--admin") { Description = "The key may also read /metrics (every key's traffic and cost)." };
+        var add = new Command("add", "Create an API key: prints it once and stores only its SHA-256.") { file, name, rpm, budget, admin };
         add.SetAction(p => SeekApp.Guard(() =>
         {
-            var key = ApiKeyFile.Add(p.GetValue(file)!, p.GetValue(name)!, p.GetValue(rpm), p.GetValue(budget));
-            var limits = $"{(p.GetValue(rpm) is { } r ? $"{r} requests/min" : "no rate limit")}, {(p.GetValue(budget) is { } b ? $"budget ${b:0.######}" : "no budget")}";
+            var key = ApiKeyFile.Add(p.GetValue(file)!, p.GetValue(name)!, p.GetValue(rpm), p.GetValue(budget), p.GetValue(admin));
+            var limits = $"{(p.GetValue(rpm) is { } r ? $"{r} requests/min" : "no rate limit")}, {(p.GetValue(budget) is { } b ? $"budget ${b:0.######}" : "no budget")}{(p.GetValue(admin) ? ", admin" : "")}";
             AnsiConsole.MarkupLineInterpolated($"[grey]added key \"{p.GetValue(name)}\" ({limits})[/]");
             AnsiConsole.MarkupLineInterpolated($"[grey]to {p.GetValue(file)}, which keeps only its SHA-256; the key is shown once:[/]");
             Console.WriteLine(key);
@@ -80,7 +81,8 @@ public static class ServeCommand
         if (keysPath is not null)
         {
             ApiKeyFile.Load(keysPath);
-            UsageLedger.ForKeysFile(keysPath);
+            // Replays and compacts the usage journal, and fails here if another server holds it.
+            UsageLedger.ForKeysFile(keysPath).DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
         return new ServerOptions { Pricing = pricingPath is null ? Pricing.Default : Pricing.Load(pricingPath), ApiKeysFile = keysPath };
     }
@@ -102,8 +104,8 @@ public static class ServeCommand
         var t = new Table().HideHeaders().AddColumns("", "");
         t.AddRow("chat page", $"{url}/");
         t.AddRow("API", $"{url}/v1  (chat/completions, completions, models, usage)");
-        t.AddRow("metrics", $"{url}/metrics  (Prometheus); health: {url}/health");
-        t.AddRow("keys", o.ApiKeysFile is { } k ? $"{k}: {ApiKeyFile.Load(k).Count} key(s); spend kept in {k}.usage.json" : "none: anyone who can reach the port may call the API");
+        t.AddRow("metrics", $"{url}/metrics  (Prometheus{(o.ApiKeysFile is null ? "" : ", admin keys only")}); health: {url}/health");
+        t.AddRow("keys", o.ApiKeysFile is { } k ? $"{k}: {ApiKeyFile.Load(k).Count} key(s); spend kept in {k}.usage.json and .usage.journal" : "none: anyone who can reach the port may call the API");
         var p = o.Pricing;
         t.AddRow("prices", $"${p.InputCacheHitPerMillion} cache hit / ${p.InputCacheMissPerMillion} cache miss / ${p.OutputPerMillion} output per million tokens");
         AnsiConsole.Write(t);

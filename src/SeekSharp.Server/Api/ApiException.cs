@@ -28,6 +28,8 @@ public sealed class ApiException(int status, string message, string? param = nul
     {
         response.StatusCode = Status;
         response.ContentType = "application/json";
-        await response.Body.WriteAsync(ToJson());
+        var body = ToJson();
+        response.ContentLength = body.Length;
+        await response.Body.WriteAsync(body);
     }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using SeekSharp.Server.Api;
 
 namespace SeekSharp.Server.Auth;
@@ -8,18 +9,38 @@ namespace SeekSharp.Server.Auth;
 // routes are also metered: a key whose spend reached its budget gets 402 (DeepSeek's "insufficient
 // balance"), one over its requests per minute gets 429 with Retry-After. The budget is checked before a
 // request starts, so concurrent requests may overrun it by what they cost (a request is never cut off
-// halfway). The page, /health and /metrics stay open, as is usual for a loopback server.
+// halfway). /metrics shows every key's traffic and cost, so it needs an admin key (403 for another key).
+// The page and /health stay open, as is usual for a loopback server.
+//
+// The gate runs after routing and decides by the endpoint the request reached, never by the path string:
+// routing also matches "/v1/chat/completions/", "/V1/Chat/Completions" and the like, and each of those must
+// be metered exactly as the canonical path is.
+
+/// <summary>Endpoint metadata: requests to this endpoint count against the key's rate limit and budget.</summary>
+public sealed class Metered
+{
+    public static readonly Metered Instance = new();
+}
+
+/// <summary>Endpoint metadata: with keys on, only an admin key may call this endpoint.</summary>
+public sealed class AdminOnly
+{
+    public static readonly AdminOnly Instance = new();
+}
 
 /// <summary>Middleware: authenticates /v1 requests and enforces per-key limits.</summary>
 public sealed class ApiKeyGate(RequestDelegate next, KeyRing ring, UsageLedger ledger)
 {
     readonly ApiKeyRegistry? keys = ring.Keys;
 
-    public static readonly string[] MeteredPaths = ["/v1/chat/completions", "/v1/completions"];
-
     public async Task InvokeAsync(HttpContext ctx)
     {
-        if (keys is null || !ctx.Request.Path.StartsWithSegments("/v1"))
+        var endpoint = ctx.GetEndpoint();
+        bool metered = endpoint?.Metadata.GetMetadata<Metered>() is not null;
+        bool adminOnly = endpoint?.Metadata.GetMetadata<AdminOnly>() is not null;
+        bool api = metered || adminOnly || ctx.Request.Path.StartsWithSegments("/v1")
+            || (endpoint as RouteEndpoint)?.RoutePattern.RawText?.StartsWith("/v1", StringComparison.Ordinal) == true;
+        if (keys is null || !api)
         {
             ctx.Features.Set(ApiCaller.Anonymous);
             await next(ctx);
@@ -31,7 +52,9 @@ public sealed class ApiKeyGate(RequestDelegate next, KeyRing ring, UsageLedger l
         var caller = keys.Find(header[7..].Trim())
             ?? throw new ApiException(401, "Incorrect API key provided.", code: "invalid_api_key");
         ctx.Features.Set(caller);
-        if (HttpMethods.IsPost(ctx.Request.Method) && MeteredPaths.Any(p => ctx.Request.Path.Equals(p, StringComparison.OrdinalIgnoreCase)))
+        if (adminOnly && !caller.Admin)
+            throw new ApiException(403, $"Key '{caller.Name}' is not an admin key; create one with `seek serve keys add --admin`.", code: "permission_denied");
+        if (metered)
         {
             if (caller.BudgetUsd is { } budget && ledger.Get(caller.Name).SpentUsd >= budget)
                 throw new ApiException(402, $"Insufficient balance: key '{caller.Name}' has spent its budget of ${budget:0.######}.",

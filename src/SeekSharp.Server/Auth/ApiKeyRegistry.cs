@@ -1,9 +1,11 @@
 namespace SeekSharp.Server.Auth;
 
 /// <summary>A caller the server recognised: its key's name and limits (null limits = unlimited).</summary>
-public sealed class ApiCaller(string name, int? rpm, double? budgetUsd)
+public sealed class ApiCaller(string name, int? rpm, double? budgetUsd, bool admin = false)
 {
     public string Name { get; } = name;
+    /// <summary>May read /metrics (every key's traffic and cost).</summary>
+    public bool Admin { get; } = admin;
     public int? Rpm { get; } = rpm;
     public double? BudgetUsd { get; } = budgetUsd;
     internal RateWindow? Window { get; } = rpm is { } r ? new RateWindow(r) : null;
@@ -17,7 +19,7 @@ public sealed class ApiKeyRegistry
     readonly Dictionary<string, ApiCaller> byHash;
 
     public ApiKeyRegistry(IEnumerable<ApiKeyEntry> entries) =>
-        byHash = entries.ToDictionary(e => e.Sha256, e => new ApiCaller(e.Name, e.Rpm, e.BudgetUsd));
+        byHash = entries.ToDictionary(e => e.Sha256, e => new ApiCaller(e.Name, e.Rpm, e.BudgetUsd, e.Admin));
 
     public static ApiKeyRegistry Load(string path) => new(ApiKeyFile.Load(path));
 

@@ -3,29 +3,15 @@ using Microsoft.Extensions.Logging;
 
 namespace SeekSharp.Server.Auth;
 
-/// <summary>Flushes the usage ledger once a second while the server runs, and once more when it stops.</summary>
-public sealed class UsageLedgerFlusher(UsageLedger ledger, ILogger<UsageLedgerFlusher> log) : BackgroundService
+/// <summary>Closes the usage ledger when the server stops: the journal is written out and compacted into the snapshot.</summary>
+public sealed class UsageLedgerFlusher(UsageLedger ledger, ILogger<UsageLedgerFlusher> log) : IHostedService
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken)) TryFlush();
-        }
-        catch (OperationCanceledException) { }
-    }
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public override async Task StopAsync(CancellationToken cancellationToken)
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await base.StopAsync(cancellationToken);
-        TryFlush();
-    }
-
-    void TryFlush()
-    {
-        // A full disk must not take the server down; the next tick retries.
-        try { ledger.Flush(); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log.LogError(e, "could not write {Path}", ledger.Path); }
+        // A full disk must not stop the shutdown; every answered request is in the journal already.
+        try { await ledger.DisposeAsync(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { log.LogError(e, "could not compact {Path}", ledger.Path); }
     }
 }

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using SeekSharp.Server.Api;
+using SeekSharp.Server.Auth;
 using SeekSharp.Server.Generation;
 using SeekSharp.Tokenization;
 
@@ -12,7 +13,7 @@ namespace SeekSharp.Server.Endpoints;
 public static class ChatEndpoints
 {
     public static void MapChatApi(this IEndpointRouteBuilder app) =>
-        app.MapPost("/v1/chat/completions", HandleAsync);
+        app.MapPost("/v1/chat/completions", HandleAsync).WithMetadata(Metered.Instance);
 
     static async Task HandleAsync(HttpContext ctx, ServedModel model, ServerOptions options, Accounting accounting)
     {

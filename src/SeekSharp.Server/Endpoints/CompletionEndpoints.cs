@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using SeekSharp.Server.Api;
+using SeekSharp.Server.Auth;
 using SeekSharp.Server.Generation;
 
 namespace SeekSharp.Server.Endpoints;
@@ -11,7 +12,7 @@ namespace SeekSharp.Server.Endpoints;
 public static class CompletionEndpoints
 {
     public static void MapCompletionApi(this IEndpointRouteBuilder app) =>
-        app.MapPost("/v1/completions", HandleAsync);
+        app.MapPost("/v1/completions", HandleAsync).WithMetadata(Metered.Instance);
 
     static async Task HandleAsync(HttpContext ctx, ServedModel model, ServerOptions options, Accounting accounting)
     {

@@ -24,7 +24,7 @@ public sealed class Accounting(UsageLedger ledger, ServerMetrics metrics, Pricin
     {
         var result = await job.Completion;
         var usage = ApiUsage.From(result.Choices, pricing);
-        ledger.Add(caller.Name, usage);
+        await ledger.AddAsync(caller.Name, usage);   // durable before the response ends (UsageLedger)
         metrics.ObserveGeneration(Stopwatch.GetElapsedTime(startedTimestamp).TotalSeconds, job.TimeToFirstToken, usage);
         return usage;
     }

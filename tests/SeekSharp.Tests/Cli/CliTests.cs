@@ -191,7 +191,7 @@ public class CliTests : TempDirTest
             "seek recipe r1: --base --beta --cold-start --cold-start-steps --device --documents --eval-count --group --hardware --loss --lr --max-tokens --minutes-rl --minutes-rl2 --out --preset --pretrain-steps --prompts-per-step --rollout-rows --seed --task --temperature --warmup",
             "seek serve: --api-keys --device --host --max-batch --model --name --port --precision --pricing",
             "seek serve keys: ",
-            "seek serve keys add: --budget-usd --file --name --rpm",
+            "seek serve keys add: --admin --budget-usd --file --name --rpm",
             "seek tok: ",
             "seek tok train: --input --out --vocab",
         ];

@@ -1,3 +1,5 @@
+using System.Net.Http.Headers;
+using System.Text;
 using System.Text.Json;
 using SeekSharp.Server.Auth;
 
@@ -25,6 +27,11 @@ public class ServeCliTests : TempDirTest
         (code, output) = Run("serve", "keys", "add", "--file", file, "--name", "alice");
         Assert.Equal(1, code);
         Assert.Contains("already exists", output);
+
+        (code, output) = Run("serve", "keys", "add", "--file", file, "--name", "ops", "--admin");
+        Assert.Equal(0, code);
+        Assert.Contains("admin", output);
+        Assert.Equal([false, true], ApiKeyFile.Load(file).Select(k => k.Admin));
     }
 
     [Fact]
@@ -68,5 +75,77 @@ public class ServeCliTests : TempDirTest
         (code, output) = Run("bench", "serve", "--clients", "1");
         Assert.Equal(1, code);
         Assert.Contains("--model or --url", output);
+    }
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    static UnixFileMode ModeOf(string path) => File.GetUnixFileMode(path) & (UnixFileMode)0x1FF;
+
+    [Fact]
+    public async Task ConcurrentKeysAddProcessesKeepEveryKeyInAPrivateFile()
+    {
+        var file = Path.Combine(NewDir(), "keys.json");
+        var runs = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => SeekChild.RunAsync("serve", "keys", "add", "--file", file, "--name", $"k{i}")));
+        Assert.All(runs, r => Assert.True(r.Code == 0, r.Stdout + r.Stderr));
+        var printed = runs.Select(r => r.Stdout.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith(ApiKeyFile.Prefix, StringComparison.Ordinal))).ToList();
+        var stored = ApiKeyFile.Load(file);
+        Assert.Equal(Enumerable.Range(0, 8).Select(i => $"k{i}").Order(), stored.Select(k => k.Name).Order());
+        Assert.Equal(printed.Select(ApiKeyFile.Hash).Order(), stored.Select(k => k.Sha256).Order());
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, ModeOf(file));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, ModeOf(file + ".lock"));
+        }
+    }
+
+    [Fact]
+    public async Task AnsweredSpendSurvivesASigkillOfTheServer()
+    {
+        using var folder = new SeekSharp.Tests.Alignment.ChatModelFolder();
+        var dir = NewDir();
+        var keys = Path.Combine(dir, "keys.json");
+        var key = ApiKeyFile.Add(keys, "alice", rpm: null, budgetUsd: 1000);
+        var prices = Path.Combine(dir, "prices.json");
+        File.WriteAllText(prices, """{"input_cache_hit_per_million":333,"input_cache_miss_per_million":1000,"output_per_million":7000}""");
+        string[] args = ["serve", "--model", folder.ModelDir, "--name", "tiny", "--port", "0", "--api-keys", keys, "--pricing", prices,
+            "--device", "cpu", "--precision", "fp32", "--max-batch", "2"];
+        using var http = new HttpClient();
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+
+        const int n = 6;
+        double spent = 0;
+        using (var server = SeekChild.Start(args))
+        {
+            var url = (await SeekChild.WaitForLineAsync(server, @"(http://127\.0\.0\.1:\d+)/", TimeSpan.FromMinutes(2))).Groups[1].Value;
+            for (int i = 0; i < n; i++)
+            {
+                bool stream = i % 3 == 2;
+                var body = $$"""{"model":"tiny","messages":[{"role":"user","content":"request {{i}}"}],"max_tokens":3,"temperature":0,"stream":{{(stream ? "true,\"stream_options\":{\"include_usage\":true}" : "false")}}}""";
+                var res = await http.PostAsync(url + "/v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
+                var text = await res.Content.ReadAsStringAsync();
+                Assert.True(res.IsSuccessStatusCode, text);
+                var json = stream ? text.Split("\n\n").Select(e => e.Replace("data: ", "")).Where(e => e.Contains("\"usage\":{")).Single() : text;
+                spent += JsonDocument.Parse(json).RootElement.GetProperty("usage").GetProperty("cost_usd").GetDouble();
+            }
+            server.Kill(entireProcessTree: true);   // SIGKILL right after the last answer: no shutdown flush
+            await server.WaitForExitAsync();
+        }
+        Assert.True(spent > 0);
+        if (!OperatingSystem.IsWindows())
+            foreach (var f in new[] { keys, keys + ".usage.json", keys + ".usage.journal" })
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, ModeOf(f));
+
+        using (var server = SeekChild.Start(args))
+        {
+            var url = (await SeekChild.WaitForLineAsync(server, @"(http://127\.0\.0\.1:\d+)/", TimeSpan.FromMinutes(2))).Groups[1].Value;
+            var usage = JsonDocument.Parse(await http.GetStringAsync(url + "/v1/usage")).RootElement;
+            server.Kill(entireProcessTree: true);
+            await server.WaitForExitAsync();
+            Assert.Equal(n, usage.GetProperty("requests").GetInt32());
+            Assert.Equal(spent, usage.GetProperty("spent_usd").GetDouble());   // exactly: the same sums in the same order
+        }
+        // The restart compacted the journal into the snapshot.
+        var snapshot = JsonDocument.Parse(File.ReadAllText(keys + ".usage.json")).RootElement;
+        Assert.Equal(n, snapshot.GetProperty("keys").GetProperty("alice").GetProperty("requests").GetInt32());
+        Assert.Equal(spent, snapshot.GetProperty("keys").GetProperty("alice").GetProperty("spent_usd").GetDouble());
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using SeekSharp.Server;
+using SeekSharp.Server.Api;
 using SeekSharp.Server.Auth;
 using SeekSharp.Server.Billing;
 using static SeekSharp.Tests.Server.TestServing;
@@ -87,7 +88,8 @@ public class AuthTests : TempDirTest
         Assert.Equal(401, (int)(await http.GetAsync("/v1/models")).StatusCode);
         Assert.Equal(200, (int)(await http.GetAsync("/health")).StatusCode);   // open
         Assert.Equal(200, (int)(await http.GetAsync("/")).StatusCode);         // the page asks for a key itself
-        Assert.Equal(200, (int)(await http.GetAsync("/metrics")).StatusCode);
+        Assert.Equal(401, (int)(await http.GetAsync("/metrics")).StatusCode);        // every key's spend: admin keys only
+        Assert.Equal(403, (int)(await http.GetAsync("/metrics", alice)).StatusCode);
 
         Assert.Equal(200, (await Post(alice)).Status);
         Assert.Equal(200, (await Post(alice)).Status);
@@ -138,5 +140,45 @@ public class AuthTests : TempDirTest
             Assert.Equal(3, u.GetProperty("requests").GetInt32());
             Assert.Equal(cost, u.GetProperty("spent_usd").GetDouble(), 12);
         }
+    }
+
+    static ApiUsage Usage(int prompt, int completion, double cost) =>
+        new(prompt, completion, prompt + completion, 0, prompt, new PromptTokensDetails(0), new CompletionTokensDetails(0), cost);
+
+    [Fact]
+    public async Task UsageJournalIsReplayedOnceAndATornLastLineIsDropped()
+    {
+        var snapshot = Path.Combine(NewDir(), "keys.json.usage.json");
+        var journal = snapshot[..^5] + ".journal";
+        var ledger = UsageLedger.Open(snapshot);
+        await ledger.AddAsync("alice", Usage(10, 2, 0.5));
+        await ledger.AddAsync("bob", Usage(1, 1, 0.25));
+        await ledger.AddAsync("alice", Usage(5, 3, 0.125));
+        Assert.Equal(3, File.ReadAllLines(journal).Length);   // durable once AddAsync completed, before any compaction
+        var journalBytes = File.ReadAllBytes(journal);
+        // A kill now: the snapshot is the one written at open (empty), the journal holds the three lines.
+        var snapshotBytes = File.ReadAllBytes(snapshot);
+        await ledger.DisposeAsync();
+        File.WriteAllBytes(snapshot, snapshotBytes);
+        File.WriteAllBytes(journal, [.. journalBytes, .. "{\"seq\":4,\"key\":\"alice\",\"prom"u8]);   // torn: never acknowledged
+
+        var replayed = UsageLedger.Open(snapshot);
+        Assert.Equal(new KeyUsage(2, 15, 0, 5, 0.625), replayed.Get("alice"));
+        Assert.Equal(new KeyUsage(1, 1, 0, 1, 0.25), replayed.Get("bob"));
+        Assert.Equal(0, new FileInfo(journal).Length);        // compacted into the snapshot at open
+        Assert.Contains(".usage.lock", Assert.Throws<SeekSharpException>(() => UsageLedger.Open(snapshot)).Message); // one server per file
+        await replayed.DisposeAsync();
+
+        // A crash after the snapshot was written but before the journal was emptied: the lines are not counted twice.
+        var compacted = File.ReadAllBytes(snapshot);
+        File.WriteAllBytes(journal, journalBytes);
+        var again = UsageLedger.Open(snapshot);
+        Assert.Equal(new KeyUsage(2, 15, 0, 5, 0.625), again.Get("alice"));
+        await again.DisposeAsync();
+        Assert.Equal(compacted, File.ReadAllBytes(snapshot));
+
+        File.WriteAllText(journal, "{\"seq\":9,\"key\":\"alice\",\"cost_usd\":1}\nnot json\n");
+        var e = Assert.Throws<SeekSharpException>(() => UsageLedger.Open(snapshot));
+        Assert.Contains(journal + ":2", e.Message);
     }
 }

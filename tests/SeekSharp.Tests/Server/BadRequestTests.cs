@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using static SeekSharp.Tests.Server.TestServing;
 
@@ -78,6 +79,66 @@ public class BadRequestTests(SharedServer shared) : IClassFixture<SharedServer>
         else Assert.Equal(param, err.GetProperty("param").GetString());
         Assert.Equal(submitted, shared.Engine.Submitted.Count); // nothing reached the engine
         Assert.Equal(200, (int)(await http.PostJson("/v1/chat/completions", Chat())).StatusCode);
+    }
+
+    /// <summary>Bodies with § where a bad encoding goes, and the `param` the 400 must name.</summary>
+    static readonly (string Path, string Body, string Param)[] StringFields =
+    [
+        ("/v1/chat/completions", """{"model":"tiny","messages":[{"role":"user","content":"a§b"}]}""", "messages[0].content"),
+        ("/v1/chat/completions", """{"model":"tiny","messages":[{"role":"us§er","content":"hi"}]}""", "messages[0].role"),
+        ("/v1/chat/completions", """{"model":"ti§ny","messages":[{"role":"user","content":"hi"}]}""", "model"),
+        ("/v1/chat/completions", """{"model":"tiny","messages":[{"role":"user","content":"hi"}],"stop":"§"}""", "stop"),
+        ("/v1/chat/completions", """{"model":"tiny","messages":[{"role":"user","content":"hi"}],"stop":["x","§"]}""", "stop[1]"),
+        ("/v1/chat/completions", """{"model":"tiny","messages":[{"role":"user","content":[{"type":"text","text":"§"}]}]}""", "messages[0].content[0].text"),
+        ("/v1/chat/completions", """{"model":"tiny","messages":[{"role":"user","content":[{"type":"te§xt","text":"a"}]}]}""", "messages[0].content[0].type"),
+        ("/v1/chat/completions", """{"model":"tiny","messages":[{"role":"user","content":"hi"}],"user":"§"}""", "user"),
+        ("/v1/chat/completions", """{"model":"tiny","messages":[{"role":"user","content":"hi","na§me":"x"}]}""", "messages[0]"),
+        ("/v1/completions", """{"model":"tiny","prompt":"§"}""", "prompt"),
+        ("/v1/completions", """{"model":"tiny","prompt":["§"]}""", "prompt[0]"),
+        ("/v1/completions", """{"model":"§","prompt":"hi"}""", "model"),
+        ("/v1/completions", """{"model":"tiny","prompt":"hi","stop":"a§"}""", "stop"),
+    ];
+
+    /// <summary>Lone and reversed UTF-16 surrogate escapes, and raw bytes that are not UTF-8.</summary>
+    static readonly (string Name, byte[] Bytes)[] BadEncodings =
+    [
+        ("lone high surrogate", "\\ud800"u8.ToArray()),
+        ("lone low surrogate", "\\udfff"u8.ToArray()),
+        ("reversed pair", "\\udc00\\ud800"u8.ToArray()),
+        ("high then text", "\\ud83dx"u8.ToArray()),
+        ("byte FF", [0xFF]),
+        ("bad continuation", [0xC3, 0x28]),
+        ("overlong slash", [0xC0, 0xAF]),
+        ("UTF-8 encoded surrogate", [0xED, 0xA0, 0x80]),
+        ("above U+10FFFF", [0xF4, 0x90, 0x80, 0x80]),
+        ("truncated sequence", [0xE2, 0x82]),
+    ];
+
+    public static TheoryData<int, int> EncodingCases()
+    {
+        var data = new TheoryData<int, int>();
+        for (int f = 0; f < StringFields.Length; f++)
+            for (int e = 0; e < BadEncodings.Length; e++) data.Add(f, e);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(EncodingCases))]
+    public async Task BadEncodingInAnyStringFieldIs400NamingIt(int field, int encoding)
+    {
+        var (path, template, param) = StringFields[field];
+        var parts = template.Split('§');
+        byte[] body = [.. Encoding.UTF8.GetBytes(parts[0]), .. BadEncodings[encoding].Bytes, .. Encoding.UTF8.GetBytes(parts[1])];
+        var http = shared.Factory.CreateClient();
+        int submitted = shared.Engine.Submitted.Count;
+        var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        var res = await http.PostAsync(path, content);
+        Assert.Equal(400, (int)res.StatusCode);
+        var err = (await JsonOf(res)).GetProperty("error");
+        Assert.Equal("invalid_request_error", err.GetProperty("type").GetString());
+        Assert.Equal(param, err.GetProperty("param").GetString());
+        Assert.Equal(submitted, shared.Engine.Submitted.Count);
     }
 
     [Fact]
