@@ -1,5 +1,6 @@
 using System.Text.Json;
 using SeekSharp.Checkpoints;
+using SeekSharp.Ledger;
 using SeekSharp.Training;
 
 namespace SeekSharp.Alignment;
@@ -18,6 +19,9 @@ public static class FineTuneResume
         {
             if (TrainingCheckpoint.Latest(outDir) is { } existing)
                 throw new SeekSharpException($"{outDir}: already holds checkpoint {Path.GetFileName(existing)}; pass --resume to continue it or choose another --out.");
+            // A run that died before its first checkpoint left only its metrics: a fresh start replaces them, as in pretraining.
+            var metrics = Path.Combine(outDir, MetricsLog.FileName);
+            if (File.Exists(metrics) && !File.Exists(Path.Combine(outDir, ModelFiles.WeightsFile))) File.Delete(metrics);
             FineTuning.PrepareOutput(modelDir, outDir);
             return null;
         }
@@ -33,8 +37,7 @@ public static class FineTuneResume
         string Key(TrainConfig c) => JsonSerializer.Serialize(c with { Steps = 0, Device = "", CheckpointEvery = 0, KeepCheckpoints = 1 }, TrainConfig.Json);
         if (Key(state.Train) != Key(tc))
             throw new SeekSharpException($"{checkpoint}: the checkpoint was trained with other settings (learning rate, batch, seed...); resume with the same options.");
-        if (state.Step > tc.Steps)
-            throw new SeekSharpException($"{checkpoint}: run already reached step {state.Step}, past --steps {tc.Steps}; pass --steps {state.Step} or more.");
+        StepLoop.CheckResumable(Path.GetDirectoryName(Path.GetDirectoryName(checkpoint))!, checkpoint, state, tc);
         observer?.OnMessage(state.Step == tc.Steps
             ? $"finishing from {Path.GetFileName(checkpoint)} (step {state.Step}, the last): writing the final model."
             : $"resuming from {Path.GetFileName(checkpoint)} (step {state.Step}).");

@@ -91,8 +91,7 @@ public static class Pretrainer
         if (saved.ToJson() != model.Config.ToJson())
             throw new SeekSharpException($"{ckpt}: the checkpoint's model config differs from the requested one (use the same --preset).");
         var state = TrainingCheckpoint.Restore(ckpt, model, optimizer);
-        if (state.Step > tc.Steps)
-            throw new SeekSharpException($"{ckpt}: run already reached step {state.Step}, past --steps {tc.Steps}; pass --steps {state.Step} or more.");
+        StepLoop.CheckResumable(runDir, ckpt, state, tc);
         observer?.OnMessage(state.Step == tc.Steps
             ? $"finishing from {Path.GetFileName(ckpt)} (step {state.Step}, the last): writing the final model."
             : $"resuming from {Path.GetFileName(ckpt)} (step {state.Step}).");

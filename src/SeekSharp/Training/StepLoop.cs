@@ -48,6 +48,16 @@ public static class StepLoop
         return MetricsLog.Open(path);
     }
 
+    /// <summary>Refuses to resume past the requested steps, and a finished run (its ledger.json, written last, is there):
+    /// finishing again would replace that ledger with an empty one. A run at its last step without a ledger is finished by the resume.</summary>
+    public static void CheckResumable(string runDir, string checkpoint, TrainerState state, TrainConfig tc)
+    {
+        if (state.Step > tc.Steps)
+            throw new SeekSharpException($"{checkpoint}: run already reached step {state.Step}, past --steps {tc.Steps}; pass --steps {state.Step} or more.");
+        if (state.Step == tc.Steps && File.Exists(Path.Combine(runDir, "ledger.json")))
+            throw new SeekSharpException($"{runDir}: the run is finished (step {state.Step} of {tc.Steps}, ledger.json written); pass a larger --steps to continue it.");
+    }
+
     /// <param name="step">Runs optimizer step s (0-based) at learning rate lr.</param>
     /// <param name="evaluate">Validation, or null when there is no held-out data.</param>
     /// <param name="flopsPerToken">Model FLOPs per processed token, for the ledger.</param>

@@ -86,8 +86,19 @@ public class FineTuneResumeTests(ChatModelFolder folder) : IClassFixture<ChatMod
         (code, output) = CliTests.Run(["chat", "sft", "--model", folder.ModelDir, "--data", data, .. Common(outDir)]);
         Assert.Equal(1, code);
         Assert.Contains("--resume", output);
-        (code, output) = CliTests.Run(["chat", "rm", "--model", folder.ModelDir, "--data", Pairs(8), .. Common(folder.NewDir()), "--resume"]);
+        (code, output) = CliTests.Run(["chat", "sft", "--model", folder.ModelDir, "--data", data, .. Common(outDir), "--resume"]);
+        Assert.Equal(1, code);
+        Assert.Contains("finished", output);
+
+        // A folder whose run died before its first checkpoint: --resume has nothing to go on, a fresh start
+        // replaces the dead run's metrics instead of appending to them.
+        var dead = Directory.CreateDirectory(folder.NewDir()).FullName;
+        File.WriteAllText(Path.Combine(dead, "metrics.jsonl"), "{\"step\":1,\"loss\":9}\n{\"step\":2,\"loss\":9}\n");
+        (code, output) = CliTests.Run(["chat", "rm", "--model", folder.ModelDir, "--data", Pairs(8), .. Common(dead), "--resume"]);
         Assert.Equal(1, code);
         Assert.Contains("no checkpoint", output);
+        (code, output) = CliTests.Run(["chat", "rm", "--model", folder.ModelDir, "--data", Pairs(8), "--out", dead, "--steps", "2", "--batch-size", "4", "--checkpoint-every", "0"]);
+        Assert.True(code == 0, output);
+        Assert.Equal([1, 2], ResumeTests.Steps(dead));
     }
 }

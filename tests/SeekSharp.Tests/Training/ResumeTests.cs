@@ -81,6 +81,11 @@ public class ResumeTests(TinyDataset data) : IClassFixture<TinyDataset>
         Assert.Equal(Losses(straight), Losses(run));
         Assert.Equal(Losses(straight)[^1], result.FinalLoss);
 
+        // A finished run is not finished again (that would replace its ledger with an empty one).
+        var ledger = File.ReadAllText(Path.Combine(run, "ledger.json"));
+        var finished = Assert.Throws<SeekSharpException>(() => Pretrainer.Run(Options(run, resume: true)));
+        Assert.Contains("finished", finished.Message);
+        Assert.Equal(ledger, File.ReadAllText(Path.Combine(run, "ledger.json")));
         // Past the last step is still refused, with the step to pass.
         var e = Assert.Throws<SeekSharpException>(() => Pretrainer.Run(Options(run, resume: true) with { Train = EveryStep with { Steps = 5 } }));
         Assert.Contains("--steps 7", e.Message);
