@@ -44,9 +44,12 @@ public class ResumeTests(TinyDataset data) : IClassFixture<TinyDataset>
         return into;
     }
 
-    [Fact]
-    public void ResumeFromEachOfTheFirstCheckpointsIsBitExact()
+    [Theory]
+    [InlineData("fp32")]
+    [InlineData("bf16")]
+    public void ResumeFromEachOfTheFirstCheckpointsIsBitExact(string precision)
     {
+        PretrainOptions Options(string run, bool resume = false) => this.Options(run, resume) with { Train = EveryStep with { Precision = precision } };
         var straight = data.NewRunDir();
         Pretrainer.Run(Options(straight));
         var losses = Losses(straight);
