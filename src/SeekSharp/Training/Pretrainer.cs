@@ -10,8 +10,8 @@ using static TorchSharp.torch;
 
 namespace SeekSharp.Training;
 
-// The pretraining loop. Determinism is what makes --resume exact: the model is initialized from the
-// seed, and the batch of (step, micro-batch) is drawn from a generator seeded by (seed, step, micro),
+// Pretraining: next-token steps on the shared StepLoop (schedule, metrics, checkpoints, resume).
+// Determinism is what makes --resume exact: the model is initialized from the seed, and the batch of (step, micro-batch) is drawn from a generator seeded by (seed, step, micro),
 // so a resumed run sees the same batches as an uninterrupted one and, with the restored weights,
 // optimizer moments and router biases, reproduces its losses. Each step runs inside a dispose scope so
 // native memory is returned every step instead of waiting for the GC.
