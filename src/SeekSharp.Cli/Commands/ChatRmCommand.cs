@@ -22,20 +22,22 @@ public static class ChatRmCommand
         var precision = new Option<string>("--precision") { Description = "bf16 (fast path) or fp32.", DefaultValueFactory = _ => "bf16" };
         precision.AcceptOnlyFromAmong("bf16", "fp32");
         var seed = new Option<int>("--seed") { Description = "Seed for the split, batch order and head init.", DefaultValueFactory = _ => d.Seed };
+        var ckptEvery = new Option<int>("--checkpoint-every") { Description = "Write a resumable checkpoint (a model folder) every N steps and at the end; 0 = none.", DefaultValueFactory = _ => 50 };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its latest checkpoint (same options)." };
         var device = Options.Device();
         var hardware = Options.Hardware();
         var cmd = new Command("rm", "Train a reward model: last-token hidden state → scalar.")
-            { model, data, output, steps, epochs, lr, batch, valFraction, evalEvery, precision, seed, device, hardware };
+            { model, data, output, steps, epochs, lr, batch, valFraction, evalEvery, precision, seed, ckptEvery, resume, device, hardware };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
             var config = new RewardConfig
             {
                 ModelDir = p.GetValue(model)!, DataPath = p.GetValue(data)!, OutDir = p.GetValue(output)!,
-                Epochs = p.GetValue(epochs), ValFraction = p.GetValue(valFraction), HardwareProfilePath = p.GetValue(hardware),
+                Epochs = p.GetValue(epochs), ValFraction = p.GetValue(valFraction), HardwareProfilePath = p.GetValue(hardware), Resume = p.GetValue(resume),
                 Train = d with
                 {
                     Steps = p.GetValue(steps), LearningRate = p.GetValue(lr), BatchSize = p.GetValue(batch), EvalEvery = p.GetValue(evalEvery),
-                    Precision = p.GetValue(precision)!, Seed = p.GetValue(seed), Device = p.GetValue(device)!,
+                    Precision = p.GetValue(precision)!, Seed = p.GetValue(seed), Device = p.GetValue(device)!, CheckpointEvery = p.GetValue(ckptEvery),
                 },
             };
             var r = new TrainingProgress().Run("reward model", obs => RewardTrainer.Run(config, obs));

@@ -27,10 +27,12 @@ public static class ChatSftCommand
         var precision = new Option<string>("--precision") { Description = "bf16 (fast path) or fp32.", DefaultValueFactory = _ => "bf16" };
         precision.AcceptOnlyFromAmong("bf16", "fp32");
         var seed = new Option<int>("--seed") { Description = "Seed for the split, batch order and adapter init.", DefaultValueFactory = _ => d.Seed };
+        var ckptEvery = new Option<int>("--checkpoint-every") { Description = "Write a resumable checkpoint (a model folder) every N steps and at the end; 0 = none.", DefaultValueFactory = _ => 50 };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its latest checkpoint (same options)." };
         var device = Options.Device();
         var hardware = Options.Hardware();
         var cmd = new Command("sft", "Supervised fine-tuning with the loss on assistant tokens only.")
-            { model, data, output, steps, epochs, lr, batch, accum, warmup, lora, alpha, valFraction, evalEvery, precision, seed, device, hardware };
+            { model, data, output, steps, epochs, lr, batch, accum, warmup, lora, alpha, valFraction, evalEvery, precision, seed, ckptEvery, resume, device, hardware };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
             int rank = p.GetValue(lora);
@@ -38,13 +40,13 @@ public static class ChatSftCommand
             var config = new SftConfig
             {
                 ModelDir = p.GetValue(model)!, DataPath = p.GetValue(data)!, OutDir = p.GetValue(output)!,
-                Epochs = p.GetValue(epochs), ValFraction = p.GetValue(valFraction), HardwareProfilePath = p.GetValue(hardware),
+                Epochs = p.GetValue(epochs), ValFraction = p.GetValue(valFraction), HardwareProfilePath = p.GetValue(hardware), Resume = p.GetValue(resume),
                 Lora = rank > 0 ? new LoraConfig { Rank = rank, Alpha = p.GetResult(alpha) is null ? 2.0 * rank : p.GetValue(alpha) } : null,
                 Train = d with
                 {
                     Steps = p.GetValue(steps), LearningRate = p.GetValue(lr), BatchSize = p.GetValue(batch), GradAccum = p.GetValue(accum),
                     WarmupSteps = p.GetValue(warmup), EvalEvery = p.GetValue(evalEvery), Precision = p.GetValue(precision)!,
-                    Seed = p.GetValue(seed), Device = p.GetValue(device)!,
+                    Seed = p.GetValue(seed), Device = p.GetValue(device)!, CheckpointEvery = p.GetValue(ckptEvery),
                 },
             };
             var r = new TrainingProgress().Run("fine-tuning", obs => SftTrainer.Run(config, obs));

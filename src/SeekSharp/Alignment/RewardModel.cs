@@ -101,6 +101,12 @@ public sealed class RewardModel : IDisposable
     {
         ModelFiles.Save(dir, Backbone);
         Tokenizer.Save(dir);
+        SaveHead(dir);
+    }
+
+    /// <summary>Writes what a reward model adds to a model folder: the head and reward_config.json.</summary>
+    public void SaveHead(string dir)
+    {
         Safetensors.Save(Path.Combine(dir, HeadFile), HeadParameters.ToDictionary(p => p.Name, p => (Tensor)p.P));
         AtomicFile.WriteAllText(Path.Combine(dir, InfoFile), JsonSerializer.Serialize(Info, RewardModelInfo.Json));
     }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using SeekSharp.Checkpoints;
 using SeekSharp.IO;
 using SeekSharp.Ledger;
 using SeekSharp.Modeling;
@@ -14,6 +15,8 @@ namespace SeekSharp.Alignment;
 // B pairs is one forward over 2B sequences (chosen then rejected); a batch of B labelled samples is B
 // sequences. Logged per step besides the loss: accuracy (chosen scored above rejected, or the sign of
 // the score matching the label) and, for pairs, the mean margin score(chosen) − score(rejected).
+// Checkpoints (checkpoint_every > 0) are reward-model folders (backbone, head, reward_config.json,
+// tokenizer); a resume restores backbone, head and the optimizer's moments of both.
 
 /// <summary>A reward-model run. Immutable; saved as rm_config.json in the output folder.</summary>
 public sealed record RewardConfig
@@ -32,6 +35,8 @@ public sealed record RewardConfig
     [JsonPropertyName("train")] public TrainConfig Train { get; init; } = DefaultTrain;
     /// <summary>Hardware profile for the ledger; not saved.</summary>
     [JsonIgnore] public string? HardwareProfilePath { get; init; }
+    /// <summary>Continue the run in OutDir from its latest checkpoint (same settings); not saved.</summary>
+    [JsonIgnore] public bool Resume { get; init; }
 
     /// <summary>A lower peak than SFT (the head starts random and would otherwise drag the backbone), no weight decay.</summary>
     public static TrainConfig DefaultTrain { get; } = SftConfig.DefaultTrain with { LearningRate = 3e-4, BatchSize = 8 };
@@ -71,7 +76,7 @@ public static class RewardTrainer
     {
         config.Validate();
         var (records, objective) = RewardData.Read(config.DataPath);
-        FineTuning.PrepareOutput(config.ModelDir, config.OutDir);
+        var resumeFrom = FineTuneResume.Prepare(config.ModelDir, config.OutDir, config.Resume);
         var tc = config.Train;
         var device = new Device(tc.Device);
         using var rm = RewardModel.FromBase(config.ModelDir, objective, tc.Seed, device);
@@ -88,14 +93,25 @@ public static class RewardTrainer
         rm.Backbone.SetComputeType(tc.Precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32);
         rm.Backbone.train();
         using var optimizer = new AdamW(rm.NamedParameters(), tc);
+        var start = new TrainerState { Train = tc };
+        if (resumeFrom is not null)
+        {
+            start = FineTuneResume.Check(resumeFrom, tc, TrainingCheckpoint.Restore(resumeFrom, rm.Backbone, optimizer), observer);
+            LoadHead(rm, Path.Combine(resumeFrom, RewardModel.HeadFile));
+        }
         var stepper = new TrainStep(rm.Backbone, optimizer, tc, 0, device);
         var sampler = new EpochSampler(train.Count, tc.Seed);
         int batch = Math.Min(tc.BatchSize, train.Count);
 
         AtomicFile.WriteAllText(Path.Combine(config.OutDir, ConfigFile), JsonSerializer.Serialize(config with { Train = tc }, SftConfig.Json));
-        using var metrics = MetricsLog.Open(Path.Combine(config.OutDir, MetricsLog.FileName));
+        using var metrics = StepLoop.OpenMetrics(config.OutDir, start.Step);
         using var ledger = RunLedger.Start("reward-model", HardwareProfile.Resolve(config.HardwareProfilePath));
         var cost = ModelCost.Of(rm.Backbone.Config);
+        var checkpoints = tc.CheckpointEvery == 0 ? null : new LoopCheckpoints(start, s =>
+        {
+            TrainingCheckpoint.Save(config.OutDir, rm.Backbone, optimizer, s, tokenizerDir: config.ModelDir, extra: rm.SaveHead);
+            TrainingCheckpoint.Prune(config.OutDir, tc.KeepCheckpoints);
+        });
 
         var loop = StepLoop.Run(tc, metrics, ledger, cost.TrainingFlopsPerToken, observer, (step, lr) =>
         {
@@ -112,7 +128,7 @@ public static class RewardTrainer
             var extra = new Dictionary<string, double> { ["accuracy"] = correct / count };
             if (pairs) extra["margin"] = margin / count;
             return new LoopStep(outcome, tokens, extra);
-        }, val.Count > 0 ? () => Evaluate(rm, val, pairs, batch, tc.EvalBatches) : null);
+        }, val.Count > 0 ? () => Evaluate(rm, val, pairs, batch, tc.EvalBatches) : null, checkpoints);
 
         rm.Save(config.OutDir);
         var entry = ledger.Finish();
@@ -121,6 +137,25 @@ public static class RewardTrainer
         RunReport.Write(config.OutDir, $"Reward model ({RewardModelInfo.Name(objective)})");
         return new RewardResult(config.OutDir, objective, tc.Steps, train.Count, val.Count, loop.FinalLoss, loop.FinalEval?.Loss,
             loop.FinalEval?.Extra?["accuracy"], entry);
+    }
+
+    /// <summary>Copies a saved head into <paramref name="rm"/>'s (the optimizer holds those parameters).</summary>
+    static void LoadHead(RewardModel rm, string path)
+    {
+        if (!File.Exists(path)) throw new SeekSharpException($"{path}: reward head not found.");
+        var tensors = Safetensors.Load(path);
+        try
+        {
+            using var _ = no_grad();
+            foreach (var (name, p) in rm.HeadParameters)
+            {
+                if (!tensors.TryGetValue(name, out var t)) throw new SeekSharpException($"{path}: missing tensor '{name}'.");
+                if (!t.shape.SequenceEqual(p.shape))
+                    throw new SeekSharpException($"{path}: tensor '{name}' has shape [{string.Join(",", t.shape)}], expected [{string.Join(",", p.shape)}].");
+                p.copy_(t);
+            }
+        }
+        finally { foreach (var t in tensors.Values) t.Dispose(); }
     }
 
     /// <summary>Mean loss of a batch, and the batch's count of correct orderings and summed margin.</summary>

@@ -23,6 +23,8 @@ public sealed record SftConfig
     [JsonPropertyName("train")] public TrainConfig Train { get; init; } = DefaultTrain;
     /// <summary>Hardware profile for the ledger (see HardwareProfile.Resolve); not saved.</summary>
     [JsonIgnore] public string? HardwareProfilePath { get; init; }
+    /// <summary>Continue the run in OutDir from its latest checkpoint (same settings); not saved.</summary>
+    [JsonIgnore] public bool Resume { get; init; }
 
     /// <summary>Fine-tuning defaults: a lower peak than pretraining, short warmup, no weight decay (it would pull
     /// pretrained weights, or adapters, towards zero), evaluation every 25 steps, no intermediate checkpoints.</summary>

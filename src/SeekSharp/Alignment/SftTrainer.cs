@@ -21,6 +21,10 @@ namespace SeekSharp.Alignment;
 // merged, so OUT is always a plain model folder. LoRA runs without weight decay: AdamW would decay every
 // row of the embedding matrix, not just the trained ones.
 // The architecture comes from the base model's config.json unchanged; the tokenizer files are copied.
+// Checkpoints (checkpoint_every > 0) are model folders too: with LoRA, model.safetensors holds the merged
+// model and adapter/ the adapters, and a resume rebuilds the frozen base from --model, attaches the
+// checkpoint's adapters (and trained token rows) and restores the optimizer, so the run goes on as if
+// never stopped. Batches are a function of the step (EpochSampler), so they need no saving.
 
 /// <summary>What a finished SFT run reports.</summary>
 public sealed record SftResult(string OutDir, int Steps, int TrainExamples, int ValExamples, int SkippedTooLong,
@@ -42,7 +46,7 @@ public static class SftTrainer
     public static SftResult Run(SftConfig config, IReadOnlyList<ChatExample> examples, ITrainingObserver? observer = null)
     {
         config.Validate();
-        FineTuning.PrepareOutput(config.ModelDir, config.OutDir);
+        var resumeFrom = FineTuneResume.Prepare(config.ModelDir, config.OutDir, config.Resume);
         var tok = BpeTokenizer.Load(config.ModelDir);
         var device = new Device(config.Train.Device);
         using var model = ModelFiles.Load(config.ModelDir, device);
@@ -64,17 +68,37 @@ public static class SftTrainer
         var attachment = config.Lora is { } lora
             ? Lora.Attach(model, lora, tc.Seed, lora.TrainSpecialTokens ? tok.Specials.Values.ToList() : null)
             : null;
+        if (resumeFrom is not null && attachment is not null)
+        {
+            // The checkpoint's adapters replace the fresh ones (and restore the trained token rows): train those.
+            Lora.Load(Path.Combine(resumeFrom, AdapterFolder), model);
+            attachment = attachment with { Parameters = [.. Lora.Parameters(model), .. attachment.Parameters.Where(n => !n.Name.Contains(".lora_"))] };
+        }
         model.SetComputeType(tc.Precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32);
         model.train();
         using var optimizer = new AdamW(attachment?.Parameters ?? model.named_parameters().ToList(), tc);
+        var start = new TrainerState { Train = tc };
+        if (resumeFrom is not null)
+            start = FineTuneResume.Check(resumeFrom, tc, attachment is null
+                ? TrainingCheckpoint.Restore(resumeFrom, model, optimizer)
+                : TrainingCheckpoint.RestoreOptimizer(resumeFrom, optimizer), observer);
         var stepper = new TrainStep(model, optimizer, tc, 0, device) { OnGradients = attachment is null ? null : attachment.MaskGradients };
         var sampler = new EpochSampler(train.Count, tc.Seed);
         int batch = Math.Min(tc.BatchSize, train.Count);
 
         AtomicFile.WriteAllText(Path.Combine(config.OutDir, ConfigFile), JsonSerializer.Serialize(saved, SftConfig.Json));
-        using var metrics = MetricsLog.Open(Path.Combine(config.OutDir, MetricsLog.FileName));
+        using var metrics = StepLoop.OpenMetrics(config.OutDir, start.Step);
         using var ledger = RunLedger.Start("sft", HardwareProfile.Resolve(config.HardwareProfilePath));
         var cost = ModelCost.Of(model.Config, maxTokens);
+        var checkpoints = tc.CheckpointEvery == 0 ? null : new LoopCheckpoints(start, s =>
+        {
+            TrainingCheckpoint.Save(config.OutDir, model, optimizer, s, tokenizerDir: config.ModelDir, extra: config.Lora is not { } l ? null : dir =>
+            {
+                Lora.Save(Path.Combine(dir, AdapterFolder), model, l, config.ModelDir, attachment!.TokenRows);
+                SaveMerged(dir, model);
+            });
+            TrainingCheckpoint.Prune(config.OutDir, tc.KeepCheckpoints);
+        });
 
         var loop = StepLoop.Run(tc, metrics, ledger, cost.TrainingFlopsPerToken, observer, (step, lr) =>
         {
@@ -91,7 +115,8 @@ public static class SftTrainer
             });
             return new LoopStep(outcome, micro.Sum(b => (long)b.Tokens),
                 new Dictionary<string, double> { ["assistant_tokens"] = lossTokens });
-        }, val.Count > 0 ? () => new LoopEval(Evaluate(model, val, Math.Min(tc.BatchSize, val.Count), tc.EvalBatches, tok.PadId, maxTokens, device)) : null);
+        }, val.Count > 0 ? () => new LoopEval(Evaluate(model, val, Math.Min(tc.BatchSize, val.Count), tc.EvalBatches, tok.PadId, maxTokens, device)) : null,
+        checkpoints);
 
         string? adapterDir = null;
         if (config.Lora is { } l)
@@ -108,6 +133,19 @@ public static class SftTrainer
         RunReport.Write(config.OutDir, config.Lora is null ? "Supervised fine-tuning" : $"Supervised fine-tuning (LoRA r={config.Lora.Rank})");
         return new SftResult(config.OutDir, tc.Steps, train.Count, val.Count, tooLong, loop.FinalLoss, loop.FinalEval?.Loss,
             loop.TokensPerSecond, entry, adapterDir);
+    }
+
+    /// <summary>Writes the model with every adapter folded in (W + ΔW, as <see cref="Lora.Merge"/> computes it) as
+    /// model.safetensors, leaving the live model's adapters attached.</summary>
+    static void SaveMerged(string dir, Transformer model)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var tensors = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
+        foreach (var (name, lin) in Lora.Targets(model))
+            if (lin.Adapter is { } a) tensors[name + ".weight"] = lin.weight + a.DeltaWeight();
+        Safetensors.Save(Path.Combine(dir, ModelFiles.WeightsFile), tensors,
+            new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "SeekSharp" });
     }
 
     /// <summary>Mean cross-entropy per assistant token over the first <paramref name="maxBatches"/> batches of <paramref name="val"/>.</summary>

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using SeekSharp.IO;
 using SeekSharp.Modeling;
+using SeekSharp.Tokenization;
 using SeekSharp.Training;
 
 namespace SeekSharp.Checkpoints;
@@ -10,6 +11,9 @@ namespace SeekSharp.Checkpoints;
 // moments and the trainer's counters. It is assembled under a temporary name and renamed into place
 // (a directory rename is atomic), and trainer_state.json is written last, so a folder with that name
 // is always complete: a run killed mid-save resumes from the previous checkpoint.
+// A checkpoint is also a model folder (config.json, model.safetensors and the tokenizer files), so
+// every --model accepts it. Stages with more to keep (a reward head, LoRA adapters) write it through
+// the extra callback into the same temporary folder, so it is part of the one atomic rename.
 
 /// <summary>Counters that, with the weights and optimizer moments, let a run continue exactly.</summary>
 public sealed record TrainerState
@@ -20,6 +24,8 @@ public sealed record TrainerState
     [JsonPropertyName("cpu_seconds")] public double CpuSeconds { get; init; }
     [JsonPropertyName("last_loss")] public double LastLoss { get; init; }
     [JsonPropertyName("last_val_loss")] public double? LastValLoss { get; init; }
+    /// <summary>The last validation's further figures (e.g. "accuracy"), for a run resumed at its end.</summary>
+    [JsonPropertyName("last_val_extra")] public Dictionary<string, double>? LastValExtra { get; init; }
     [JsonPropertyName("train")] public TrainConfig Train { get; init; } = new();
     /// <summary>What the stage that owns the run needs further to resume it (GRPO: its RL seconds and its bill so far), as it wrote it.</summary>
     [JsonPropertyName("stage")] public System.Text.Json.Nodes.JsonObject? Stage { get; init; }
@@ -33,7 +39,10 @@ public static class TrainingCheckpoint
 
     public static string Folder(string runDir, int step) => Path.Combine(runDir, "checkpoints", $"step_{step:D6}");
 
-    public static string Save(string runDir, Transformer model, AdamW optimizer, TrainerState state)
+    /// <param name="tokenizerDir">Folder whose tokenizer files are copied in, making the checkpoint a model folder.</param>
+    /// <param name="extra">Writes further files into the (temporary) checkpoint folder before it is renamed into place.</param>
+    public static string Save(string runDir, Transformer model, AdamW optimizer, TrainerState state,
+        string? tokenizerDir = null, Action<string>? extra = null)
     {
         var final = Folder(runDir, state.Step);
         var tmp = Path.Combine(runDir, "checkpoints", $".tmp-step_{state.Step:D6}-{Guid.NewGuid():N}");
@@ -41,8 +50,10 @@ public static class TrainingCheckpoint
         try
         {
             ModelFiles.Save(tmp, model);
+            if (tokenizerDir is not null) BpeTokenizer.CopyFiles(tokenizerDir, tmp);
+            extra?.Invoke(tmp);
             Safetensors.Save(Path.Combine(tmp, OptimizerFile), optimizer.StateTensors(),
-                new Dictionary<string, string> { ["step"] = optimizer.Step.ToString() });
+                new Dictionary<string, string> { ["step"] = optimizer.Step.ToString(), ["started"] = optimizer.StartedCount.ToString() });
             AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, TrainConfig.Json));
             if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
             Directory.Move(tmp, final);
@@ -92,14 +103,22 @@ public static class TrainingCheckpoint
     /// <summary>Restores weights and optimizer moments into an already-built model and optimizer.</summary>
     public static TrainerState Restore(string checkpointDir, Transformer model, AdamW optimizer)
     {
-        var state = ReadState(checkpointDir);
         ModelFiles.LoadWeights(model, Path.Combine(checkpointDir, ModelFiles.WeightsFile));
+        return RestoreOptimizer(checkpointDir, optimizer);
+    }
+
+    /// <summary>Restores the optimizer's moments and returns the trainer's counters; the caller has restored the weights
+    /// (a LoRA checkpoint's model.safetensors holds the merged model, not what trains).</summary>
+    public static TrainerState RestoreOptimizer(string checkpointDir, AdamW optimizer)
+    {
+        var state = ReadState(checkpointDir);
         var optPath = Path.Combine(checkpointDir, OptimizerFile);
         if (!File.Exists(optPath)) throw new SeekSharpException($"{optPath}: optimizer state not found.");
         var (tensors, meta) = Safetensors.LoadWithMetadata(optPath);
         if (!meta.TryGetValue("step", out var s) || !long.TryParse(s, out var step))
             throw new SeekSharpException($"{optPath}: metadata 'step' missing or not an integer.");
-        optimizer.LoadState(tensors, step, optPath);
+        int? started = meta.TryGetValue("started", out var n) && int.TryParse(n, out var count) ? count : null;
+        optimizer.LoadState(tensors, step, optPath, started);
         return state;
     }
 }

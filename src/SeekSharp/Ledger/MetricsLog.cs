@@ -131,6 +131,13 @@ public sealed class MetricsLog : IDisposable
         AtomicFile.WriteAllText(path, string.Concat(kept.Select(r => r.ToJsonString(Json) + "\n")));
     }
 
+    /// <summary>Empties the log, if there is one: a fresh run must not append to the lines of a run that died before
+    /// its first checkpoint (they would repeat its steps).</summary>
+    public static void Reset(string path)
+    {
+        if (File.Exists(path)) AtomicFile.WriteAllText(path, "");
+    }
+
     private static bool IsObject(byte[] utf8)
     {
         try { return JsonNode.Parse(utf8) is JsonObject; }

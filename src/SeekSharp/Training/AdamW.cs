@@ -9,6 +9,13 @@ namespace SeekSharp.Training;
 // safetensors next to the weights (resume must reproduce the uninterrupted run exactly) and so the
 // update runs in fp32 on the master weights whatever the compute dtype. Weight decay is decoupled and
 // applied to matrices only; norms' gains are not decayed.
+// A parameter joins the update at its first gradient (an expert no token has reached yet is left alone,
+// as its moments would be zero anyway); from then on it is updated every step, a step in which it gets
+// no gradient counting as a zero gradient: its moments decay and weight decay applies. Gradient tensors
+// stay allocated between steps (ZeroGrad zeroes, never frees), which is what gives that; LoadState
+// re-creates those zero gradients for every parameter with saved moments, so a resumed run is in the
+// uninterrupted run's state to the bit (clipping sees the same set of gradients too), and a parameter
+// without saved moments is one that had no gradient yet, not a damaged checkpoint (the saved count says).
 
 /// <summary>AdamW over named parameters with saveable state.</summary>
 public sealed class AdamW : IDisposable
@@ -42,7 +49,8 @@ public sealed class AdamW : IDisposable
         foreach (var (name, p, decay) in parameters)
         {
             var g = p.grad;
-            if (g is null) continue;
+            if (g is null && !state.ContainsKey(name)) continue;     // no gradient yet: not started
+            if (g is null) p.grad = g = zeros_like(p).DetachFromDisposeScope();   // started: a missing gradient is a zero one
             if (!state.TryGetValue(name, out var s))
             {
                 s = (zeros_like(p).DetachFromDisposeScope(), zeros_like(p).DetachFromDisposeScope());
@@ -74,23 +82,36 @@ public sealed class AdamW : IDisposable
         return d;
     }
 
+    /// <summary>Parameters that have moments (have had a gradient); saved with the moments so a restore can tell a
+    /// parameter that never had a gradient from a missing tensor.</summary>
+    public int StartedCount => state.Count;
+
     /// <summary>Restores moments saved by <see cref="StateTensors"/>; names and shapes must match this model.</summary>
-    public void LoadState(IReadOnlyDictionary<string, Tensor> tensors, long step, string source)
+    /// <param name="started">How many parameters had moments when saved (<see cref="StartedCount"/>); null (older
+    /// checkpoints) requires moments for every parameter once step &gt; 0.</param>
+    public void LoadState(IReadOnlyDictionary<string, Tensor> tensors, long step, string source, int? started = null)
     {
         Step = step;
+        int found = 0;
         foreach (var (name, p, _) in parameters)
         {
             if (!tensors.TryGetValue(name + ".exp_avg", out var m) || !tensors.TryGetValue(name + ".exp_avg_sq", out var v))
             {
-                if (step == 0) continue;
+                if (step == 0 || started is not null) continue;
                 throw new SeekSharpException($"{source}: optimizer state for parameter '{name}' is missing.");
             }
+            found++;
             if (!m.shape.SequenceEqual(p.shape) || !v.shape.SequenceEqual(p.shape))
                 throw new SeekSharpException($"{source}: optimizer state for '{name}' has shape [{string.Join(",", m.shape)}], expected [{string.Join(",", p.shape)}].");
             if (state.Remove(name, out var old)) { old.M.Dispose(); old.V.Dispose(); }
             state[name] = (m.to(p.device).to_type(ScalarType.Float32).DetachFromDisposeScope(),
                            v.to(p.device).to_type(ScalarType.Float32).DetachFromDisposeScope());
+            // As in the uninterrupted run, a started parameter holds a (zeroed) gradient between steps.
+            if (p.grad is null) p.grad = zeros_like(p).DetachFromDisposeScope();
+            else p.grad.zero_();
         }
+        if (started is { } n && n != found)
+            throw new SeekSharpException($"{source}: optimizer state for {n} parameter(s) expected, {found} found for this model.");
     }
 
     public void Dispose()

@@ -1,5 +1,4 @@
 using TorchSharp;
-using System.Diagnostics;
 using System.Text.Json;
 using SeekSharp.Checkpoints;
 using SeekSharp.Data;
@@ -11,8 +10,8 @@ using static TorchSharp.torch;
 
 namespace SeekSharp.Training;
 
-// The pretraining loop. Determinism is what makes --resume exact: the model is initialized from the
-// seed, and the batch of (step, micro-batch) is drawn from a generator seeded by (seed, step, micro),
+// Pretraining: next-token steps on the shared StepLoop (schedule, metrics, checkpoints, resume).
+// Determinism is what makes --resume exact: the model is initialized from the seed, and the batch of (step, micro-batch) is drawn from a generator seeded by (seed, step, micro),
 // so a resumed run sees the same batches as an uninterrupted one and, with the restored weights,
 // optimizer moments and router biases, reproduces its losses. Each step runs inside a dispose scope so
 // native memory is returned every step instead of waiting for the GC.
@@ -55,60 +54,33 @@ public static class Pretrainer
             throw new SeekSharpException($"{o.RunDir}: already holds checkpoint {Path.GetFileName(existing)}; pass --resume to continue it or choose another --out.");
         WriteRunFiles(o, cfg, tc);
 
-        var metricsPath = Path.Combine(o.RunDir, "metrics.jsonl");
-        if (o.Resume) MetricsLog.TruncateAfterStep(metricsPath, state.Step);
-        using var metrics = MetricsLog.Open(metricsPath);
-        var ledger = RunLedger.Start("pretrain", HardwareProfile.Resolve(o.HardwareProfilePath));
+        using var metrics = StepLoop.OpenMetrics(o.RunDir, state.Step);
+        using var ledger = RunLedger.Start("pretrain", HardwareProfile.Resolve(o.HardwareProfilePath));
         var cost = ModelCost.Of(cfg, seqLen);
         var train = new TokenBatchSampler(ds.Train);
         var val = ds.ValTokens > (long)tc.BatchSize * seqLen + 1 ? new TokenBatchSampler(ds.Val) : null;
         if (val is null) observer?.OnMessage($"validation split ({ds.ValTokens} tokens) too small for one batch of {tc.BatchSize}x{seqLen}; skipping validation.");
 
         var stepper = new TrainStep(model, optimizer, tc, seqLen, device);
-        int b = tc.BatchSize, tokensPerStep = stepper.TokensPerStep;
-        var clock = Stopwatch.StartNew();
-        double elapsedBefore = state.ElapsedSeconds, lastLoss = state.LastLoss;
-        double? lastVal = state.LastValLoss;
-        observer?.OnStart(state.Step, tc.Steps);
-
-        for (int step = state.Step; step < tc.Steps; step++)
+        int b = tc.BatchSize;
+        var checkpoints = new LoopCheckpoints(state, s =>
         {
-            var t0 = clock.Elapsed.TotalSeconds;
-            double lr = LrSchedule.At(step, tc);
-            int s = step;
-            var outcome = stepper.Run(lr, micro => train.Sample(BatchSeed(tc.Seed, s, micro), b, seqLen, stepper.Inputs, stepper.Targets));
-            var load = outcome.ExpertLoad;
+            TrainingCheckpoint.Save(o.RunDir, model, optimizer, s, tokenizerDir: o.RunDir);
+            TrainingCheckpoint.Prune(o.RunDir, tc.KeepCheckpoints);
+        });
+        var loop = StepLoop.Run(tc, metrics, ledger, cost.TrainingFlopsPerToken, observer, (step, lr) =>
+        {
+            var outcome = stepper.Run(lr, micro => train.Sample(BatchSeed(tc.Seed, step, micro), b, seqLen, stepper.Inputs, stepper.Targets));
+            return new LoopStep(outcome, stepper.TokensPerStep);
+        }, val is null ? null : () => new LoopEval(Evaluate(model, val, tc, seqLen, device)), checkpoints);
 
-            int done = step + 1;
-            lastLoss = outcome.Loss;
-            bool last = done == tc.Steps;
-            double? valLoss = null;
-            if (val is not null && (last || (tc.EvalEvery > 0 && done % tc.EvalEvery == 0)))
-                lastVal = valLoss = Evaluate(model, val, tc, seqLen, device);
-            double stepSeconds = clock.Elapsed.TotalSeconds - t0;
-            state = state with { Step = done, TokensSeen = state.TokensSeen + tokensPerStep, LastLoss = lastLoss, LastValLoss = lastVal };
-            ledger.AddTokens(tokensPerStep);
-            ledger.AddFlops(cost.TrainingFlopsPerToken * tokensPerStep);
-
-            var m = new StepMetrics(done, tc.Steps, lastLoss, outcome.AuxLoss, lr, outcome.GradNorm, stepSeconds,
-                tokensPerStep / Math.Max(stepSeconds, 1e-9), state.TokensSeen, elapsedBefore + clock.Elapsed.TotalSeconds,
-                valLoss, load.Count > 0 ? load : null);
-            metrics.Append(m.ToRecord());
-            observer?.OnStep(m);
-
-            if (last || (tc.CheckpointEvery > 0 && done % tc.CheckpointEvery == 0))
-            {
-                state = state with { ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds };
-                TrainingCheckpoint.Save(o.RunDir, model, optimizer, state);
-                TrainingCheckpoint.Prune(o.RunDir, tc.KeepCheckpoints);
-            }
-        }
-
+        // The final model and ledger come after the last checkpoint: a run killed in between is finished by --resume.
         ModelFiles.Save(o.RunDir, model);
         var entry = ledger.Finish();
         entry.Write(Path.Combine(o.RunDir, "ledger.json"));
-        double wall = Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
-        return new PretrainResult(o.RunDir, tc.Steps, lastLoss, lastVal, state.TokensSeen / (elapsedBefore + wall), entry);
+        var total = loop.State;
+        return new PretrainResult(o.RunDir, tc.Steps, loop.FinalLoss, loop.FinalEval?.Loss,
+            total.TokensSeen / Math.Max(total.ElapsedSeconds, 1e-9), entry);
     }
 
     static TrainerState ResumeFrom(string runDir, Transformer model, AdamW optimizer, TrainConfig tc, ITrainingObserver? observer)
@@ -119,9 +91,10 @@ public static class Pretrainer
         if (saved.ToJson() != model.Config.ToJson())
             throw new SeekSharpException($"{ckpt}: the checkpoint's model config differs from the requested one (use the same --preset).");
         var state = TrainingCheckpoint.Restore(ckpt, model, optimizer);
-        if (state.Step >= tc.Steps)
-            throw new SeekSharpException($"{ckpt}: run already reached step {state.Step}; pass a larger --steps to continue.");
-        observer?.OnMessage($"resuming from {Path.GetFileName(ckpt)} (step {state.Step}).");
+        StepLoop.CheckResumable(runDir, ckpt, state, tc);
+        observer?.OnMessage(state.Step == tc.Steps
+            ? $"finishing from {Path.GetFileName(ckpt)} (step {state.Step}, the last): writing the final model."
+            : $"resuming from {Path.GetFileName(ckpt)} (step {state.Step}).");
         return state;
     }
 

@@ -1,70 +1,113 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 
 namespace SeekSharp.Tests.Cli;
 
 /// <summary>
-/// Runs the built `seek` (seek.dll beside the test assembly) as a real child process, with stdout and
-/// stderr captured apart and nothing on stdin: what a user or a script sees, exit codes and kills included.
+/// The built `seek` (seek.dll beside the test assembly, under the test host's own dotnet) as a real child process,
+/// for what only a separate process shows: exit codes and what reaches stdout and stderr, file locks between
+/// processes, and kills (SIGKILL: no finally block, no flush, as in a crash or an OOM kill). Output is collected
+/// as it comes, stdout and stderr apart and together; stdin is closed.
 /// </summary>
-internal static class SeekProcess
+public sealed class SeekProcess : IDisposable
 {
-    static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "seek.dll");
+    readonly Process process;
+    readonly List<(bool Err, string Line)> lines = [];
 
-    public static ProcessStartInfo StartInfo(IEnumerable<string> args)
+    public SeekProcess(params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
-        psi.ArgumentList.Add("exec");
-        psi.ArgumentList.Add(Dll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["COLUMNS"] = "80";
-        return psi;
-    }
-
-    /// <summary>Starts `seek ARGS`; the caller reads or kills it. Output is collected into the returned buffers.</summary>
-    public static (Process Process, StringBuilderSink Out, StringBuilderSink Err) Start(params string[] args)
-    {
-        var p = new Process { StartInfo = StartInfo(args) };
-        var (o, e) = (new StringBuilderSink(), new StringBuilderSink());
-        p.OutputDataReceived += (_, d) => o.Add(d.Data);
-        p.ErrorDataReceived += (_, d) => e.Add(d.Data);
-        p.Start();
-        p.StandardInput.Close();
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        return (p, o, e);
-    }
-
-    /// <summary>Runs `seek ARGS` to the end (killed after <paramref name="timeout"/>, which fails the test).</summary>
-    public static (int Code, string Out, string Err) Run(TimeSpan timeout, params string[] args)
-    {
-        var (p, o, e) = Start(args);
-        using (p)
+        var psi = new ProcessStartInfo(DotnetHost())
         {
-            if (!p.WaitForExit(timeout))
-            {
-                p.Kill(entireProcessTree: true);
-                Assert.Fail($"seek {string.Join(' ', args)} still running after {timeout.TotalSeconds} s; stderr: {e}");
-            }
-            p.WaitForExit(); // drains the asynchronous readers
-            return (p.ExitCode, o.ToString(), e.ToString());
-        }
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+        };
+        psi.ArgumentList.Add("exec");
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "seek.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["NO_COLOR"] = "1";
+        psi.Environment["COLUMNS"] = "80";
+        process = new Process { StartInfo = psi };
+        process.OutputDataReceived += (_, e) => Add(false, e.Data);
+        process.ErrorDataReceived += (_, e) => Add(true, e.Data);
+        process.Start();
+        process.StandardInput.Close();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
     }
 
-    public static (int Code, string Out, string Err) Run(params string[] args) => Run(TimeSpan.FromMinutes(2), args);
-}
+    /// <summary>The test host runs under `dotnet`; use the same one.</summary>
+    static string DotnetHost()
+    {
+        var host = Environment.ProcessPath;
+        return host is not null && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : "dotnet";
+    }
 
-/// <summary>Lines a child process wrote, safe to read while it still writes.</summary>
-internal sealed class StringBuilderSink
-{
-    readonly List<string> lines = [];
-
-    public void Add(string? line)
+    void Add(bool err, string? line)
     {
         if (line is null) return;
-        lock (lines) lines.Add(line);
+        lock (lines) lines.Add((err, line));
     }
 
-    public IReadOnlyList<string> Lines { get { lock (lines) return [.. lines]; } }
+    string Join(Func<bool, bool> which) { lock (lines) return string.Join('\n', lines.Where(l => which(l.Err)).Select(l => l.Line)); }
 
-    public override string ToString() => string.Join('\n', Lines);
+    public string Stdout => Join(err => !err);
+    public string Stderr => Join(err => err);
+    /// <summary>Stdout and stderr as they arrived.</summary>
+    public string Output => Join(_ => true);
+    public bool HasExited => process.HasExited;
+
+    /// <summary>Waits until <paramref name="ready"/> holds (true) or the process exits first (false).</summary>
+    public bool WaitUntil(Func<bool> ready, int timeoutSeconds = 120)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (ready()) return true;
+            if (process.HasExited) return ready();
+            Thread.Sleep(10);
+        }
+        throw new TimeoutException($"seek did not get there in {timeoutSeconds} s; output:\n{Output}");
+    }
+
+    /// <summary>The first match of <paramref name="pattern"/> in stdout, waiting for it (the process may go on).</summary>
+    public Match WaitForLine(string pattern, int timeoutSeconds = 120)
+    {
+        Match? m = null;
+        bool found = WaitUntil(() => (m = Regex.Match(Stdout, pattern, RegexOptions.Multiline)).Success, timeoutSeconds);
+        return found ? m! : throw new InvalidOperationException($"seek exited before printing /{pattern}/:\n{Output}");
+    }
+
+    /// <summary>SIGKILL, and wait for it to be gone.</summary>
+    public void Kill()
+    {
+        process.Kill(entireProcessTree: true);
+        process.WaitForExit();
+    }
+
+    /// <summary>The exit code; a child still running after the limit is killed and fails the test.</summary>
+    public int WaitForExit(int timeoutSeconds = 180)
+    {
+        if (!process.WaitForExit(timeoutSeconds * 1000))
+        {
+            Kill();
+            Assert.Fail($"seek ran past {timeoutSeconds} s; output:\n{Output}");
+        }
+        process.WaitForExit(); // drains the asynchronous readers
+        return process.ExitCode;
+    }
+
+    public void Dispose()
+    {
+        if (!process.HasExited) Kill();
+        process.Dispose();
+    }
+
+    /// <summary>Runs `seek ARGS` to the end.</summary>
+    public static (int Code, string Out, string Err) Run(int timeoutSeconds, params string[] args)
+    {
+        using var p = new SeekProcess(args);
+        int code = p.WaitForExit(timeoutSeconds);
+        return (code, p.Stdout, p.Stderr);
+    }
+
+    public static (int Code, string Out, string Err) Run(params string[] args) => Run(120, args);
 }

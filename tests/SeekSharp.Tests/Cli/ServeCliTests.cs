@@ -81,10 +81,11 @@ public class ServeCliTests : TempDirTest
     static UnixFileMode ModeOf(string path) => File.GetUnixFileMode(path) & (UnixFileMode)0x1FF;
 
     [Fact]
-    public async Task ConcurrentKeysAddProcessesKeepEveryKeyInAPrivateFile()
+    public void ConcurrentKeysAddProcessesKeepEveryKeyInAPrivateFile()
     {
         var file = Path.Combine(NewDir(), "keys.json");
-        var runs = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => SeekChild.RunAsync("serve", "keys", "add", "--file", file, "--name", $"k{i}")));
+        var children = Enumerable.Range(0, 8).Select(i => new SeekProcess("serve", "keys", "add", "--file", file, "--name", $"k{i}")).ToList();
+        var runs = children.Select(c => { using (c) return (Code: c.WaitForExit(), c.Stdout, c.Stderr); }).ToList();
         Assert.All(runs, r => Assert.True(r.Code == 0, r.Stdout + r.Stderr));
         var printed = runs.Select(r => r.Stdout.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith(ApiKeyFile.Prefix, StringComparison.Ordinal))).ToList();
         var stored = ApiKeyFile.Load(file);
@@ -113,9 +114,9 @@ public class ServeCliTests : TempDirTest
 
         const int n = 6;
         double spent = 0;
-        using (var server = SeekChild.Start(args))
+        using (var server = new SeekProcess(args))
         {
-            var url = (await SeekChild.WaitForLineAsync(server, @"(http://127\.0\.0\.1:\d+)/", TimeSpan.FromMinutes(2))).Groups[1].Value;
+            var url = server.WaitForLine(@"(http://127\.0\.0\.1:\d+)/").Groups[1].Value;
             for (int i = 0; i < n; i++)
             {
                 bool stream = i % 3 == 2;
@@ -126,20 +127,18 @@ public class ServeCliTests : TempDirTest
                 var json = stream ? text.Split("\n\n").Select(e => e.Replace("data: ", "")).Where(e => e.Contains("\"usage\":{")).Single() : text;
                 spent += JsonDocument.Parse(json).RootElement.GetProperty("usage").GetProperty("cost_usd").GetDouble();
             }
-            server.Kill(entireProcessTree: true);   // SIGKILL right after the last answer: no shutdown flush
-            await server.WaitForExitAsync();
+            server.Kill();   // SIGKILL right after the last answer: no shutdown flush
         }
         Assert.True(spent > 0);
         if (!OperatingSystem.IsWindows())
             foreach (var f in new[] { keys, keys + ".usage.json", keys + ".usage.journal" })
                 Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, ModeOf(f));
 
-        using (var server = SeekChild.Start(args))
+        using (var server = new SeekProcess(args))
         {
-            var url = (await SeekChild.WaitForLineAsync(server, @"(http://127\.0\.0\.1:\d+)/", TimeSpan.FromMinutes(2))).Groups[1].Value;
+            var url = server.WaitForLine(@"(http://127\.0\.0\.1:\d+)/").Groups[1].Value;
             var usage = JsonDocument.Parse(await http.GetStringAsync(url + "/v1/usage")).RootElement;
-            server.Kill(entireProcessTree: true);
-            await server.WaitForExitAsync();
+            server.Kill();
             Assert.Equal(n, usage.GetProperty("requests").GetInt32());
             Assert.Equal(spent, usage.GetProperty("spent_usd").GetDouble());   // exactly: the same sums in the same order
         }
