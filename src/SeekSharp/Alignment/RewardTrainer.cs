@@ -105,7 +105,7 @@ public static class RewardTrainer
 
         AtomicFile.WriteAllText(Path.Combine(config.OutDir, ConfigFile), JsonSerializer.Serialize(config with { Train = tc }, SftConfig.Json));
         using var metrics = StepLoop.OpenMetrics(config.OutDir, start.Step);
-        using var ledger = RunLedger.Start("reward-model", HardwareProfile.Resolve(config.HardwareProfilePath));
+        using var ledger = RunLedger.Continue("reward-model", HardwareProfile.Resolve(config.HardwareProfilePath), start.Ledger);
         var cost = ModelCost.Of(rm.Backbone.Config);
         var checkpoints = tc.CheckpointEvery == 0 ? null : new LoopCheckpoints(start, s =>
         {

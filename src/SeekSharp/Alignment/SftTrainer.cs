@@ -88,7 +88,7 @@ public static class SftTrainer
 
         AtomicFile.WriteAllText(Path.Combine(config.OutDir, ConfigFile), JsonSerializer.Serialize(saved, SftConfig.Json));
         using var metrics = StepLoop.OpenMetrics(config.OutDir, start.Step);
-        using var ledger = RunLedger.Start("sft", HardwareProfile.Resolve(config.HardwareProfilePath));
+        using var ledger = RunLedger.Continue("sft", HardwareProfile.Resolve(config.HardwareProfilePath), start.Ledger);
         var cost = ModelCost.Of(model.Config, maxTokens);
         var checkpoints = tc.CheckpointEvery == 0 ? null : new LoopCheckpoints(start, s =>
         {

@@ -27,6 +27,9 @@ public sealed record TrainerState
     /// <summary>The last validation's further figures (e.g. "accuracy"), for a run resumed at its end.</summary>
     [JsonPropertyName("last_val_extra")] public Dictionary<string, double>? LastValExtra { get; init; }
     [JsonPropertyName("train")] public TrainConfig Train { get; init; } = new();
+    /// <summary>The run's bill up to this checkpoint (RunLedger.Snapshot), so a resumed run's ledger.json covers the whole
+    /// run (RunLedger.Continue); null in checkpoints written before it was kept.</summary>
+    [JsonPropertyName("ledger")] public SeekSharp.Ledger.LedgerEntry? Ledger { get; init; }
     /// <summary>What the stage that owns the run needs further to resume it (GRPO: its RL seconds and its bill so far), as it wrote it.</summary>
     [JsonPropertyName("stage")] public System.Text.Json.Nodes.JsonObject? Stage { get; init; }
 }

@@ -66,7 +66,6 @@ static class GrpoCheckpoint
     public static GrpoResumePoint Restore(string ckpt, GrpoConfig cfg, Transformer policy, AdamW optimizer)
     {
         var state = TrainingCheckpoint.Restore(ckpt, policy, optimizer);
-        ZeroGradientsOfTrained(policy, optimizer);
         GrpoRunState run;
         try { run = state.Stage?.Deserialize<GrpoRunState>(HardwareProfile.Json) ?? throw new JsonException("\"stage\" is missing"); }
         catch (JsonException e) { throw new SeekSharpException($"{ckpt}: not a GRPO checkpoint: {e.Message}"); }
@@ -96,18 +95,6 @@ static class GrpoCheckpoint
         var run = new GrpoRunState { RlSeconds = rlSeconds, Ledger = ledger.Snapshot() };
         TrainingCheckpoint.Save(cfg.OutDir, policy, optimizer, state with { Stage = JsonSerializer.SerializeToNode(run, HardwareProfile.Json)!.AsObject() });
         TrainingCheckpoint.Prune(cfg.OutDir, cfg.Train.KeepCheckpoints);
-    }
-
-    /// <summary>Gives every parameter that has moments (it has had a gradient) a zero gradient, as the uninterrupted run's
-    /// ZeroGrad left it: a null one is skipped by AdamW (no momentum step, no decay) and by the norm's clipping (whose sum
-    /// then adds in another order), so an expert that gets no token in the first step after a resume would move apart
-    /// (issue 14, finding 7).</summary>
-    static void ZeroGradientsOfTrained(Transformer policy, AdamW optimizer)
-    {
-        var moments = optimizer.StateTensors();
-        using var _ = no_grad();
-        foreach (var (name, p) in policy.named_parameters())
-            if (p.grad is null && moments.ContainsKey(name + ".exp_avg")) p.grad = zeros_like(p);
     }
 
     /// <summary>The settings that decide what a run computes, paths made absolute.</summary>

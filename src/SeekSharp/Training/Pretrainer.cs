@@ -55,7 +55,7 @@ public static class Pretrainer
         WriteRunFiles(o, cfg, tc);
 
         using var metrics = StepLoop.OpenMetrics(o.RunDir, state.Step);
-        using var ledger = RunLedger.Start("pretrain", HardwareProfile.Resolve(o.HardwareProfilePath));
+        using var ledger = RunLedger.Continue("pretrain", HardwareProfile.Resolve(o.HardwareProfilePath), state.Ledger);
         var cost = ModelCost.Of(cfg, seqLen);
         var train = new TokenBatchSampler(ds.Train);
         var val = ds.ValTokens > (long)tc.BatchSize * seqLen + 1 ? new TokenBatchSampler(ds.Val) : null;

@@ -11,7 +11,8 @@ namespace SeekSharp.Training;
 // caller's; extra figures (accuracy, margin...) go into the same record.
 // Resume: the loop starts at the checkpoint's step with its counters (tokens seen, elapsed seconds,
 // last losses), and the metrics log is cut back to that step first (OpenMetrics), so every step appears
-// once. A run whose last checkpoint is its final step runs no step and returns the saved figures: the
+// once; the checkpoint carries the bill so far, which the caller's RunLedger.Continue takes up, so the
+// final ledger.json covers the whole run. A run whose last checkpoint is its final step runs no step and returns the saved figures: the
 // caller then writes the final model, which a kill between the two would otherwise have lost.
 
 /// <summary>What one step of a training loop did.</summary>
@@ -106,7 +107,7 @@ public static class StepLoop
             observer?.OnStep(m);
 
             if (checkpoints is not null && (last || (tc.CheckpointEvery > 0 && done % tc.CheckpointEvery == 0)))
-                checkpoints.Save(state with { ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds });
+                checkpoints.Save(state with { ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds, Ledger = ledger.Snapshot() });
         }
         return new LoopResult(lastLoss, lastEval, tokens, clock.Elapsed.TotalSeconds, state);
     }

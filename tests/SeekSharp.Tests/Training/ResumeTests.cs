@@ -150,5 +150,9 @@ public class ResumeTests(TinyDataset data) : IClassFixture<TinyDataset>
         Assert.Equal(Losses(straight), Losses(run));
         Assert.True(File.ReadAllBytes(Path.Combine(straight, ModelFiles.WeightsFile)).AsSpan()
             .SequenceEqual(File.ReadAllBytes(Path.Combine(run, ModelFiles.WeightsFile))));
+        // The bill covers the whole run: the checkpoint carried the killed process's share into the resumed one.
+        var (whole, resumed) = (LedgerEntry.Read(Path.Combine(straight, "ledger.json")), LedgerEntry.Read(Path.Combine(run, "ledger.json")));
+        Assert.Equal(whole.Tokens, resumed.Tokens);
+        Assert.Equal(whole.ModelFlops, resumed.ModelFlops, whole.ModelFlops * 1e-12);
     }
 }
