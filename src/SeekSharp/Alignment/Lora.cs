@@ -123,15 +123,15 @@ public static class Lora
     public static LoraConfig Load(string dir, Transformer model)
     {
         var cfgPath = Path.Combine(dir, ConfigFile);
-        if (!File.Exists(cfgPath)) throw new SeekSharpException($"{cfgPath}: adapter config not found (expected a folder written by `seek chat sft --lora`).");
+        var cfgBytes = CheckedFile.ReadAllBytes(cfgPath, "adapter config not found (expected a folder written by `seek chat sft --lora`).", CheckedFile.MaxConfigBytes);
         AdapterFile file;
-        try { file = JsonSerializer.Deserialize<AdapterFile>(File.ReadAllText(cfgPath), AdapterFile.Json) ?? throw new JsonException("empty"); }
+        try { file = JsonSerializer.Deserialize<AdapterFile>(cfgBytes, AdapterFile.Json) ?? throw new JsonException("empty"); }
         catch (JsonException e) { throw new SeekSharpException($"{cfgPath}: malformed adapter config: {e.Message}"); }
         if (file.PeftType != "LORA") throw new SeekSharpException($"{cfgPath}: 'peft_type' is \"{file.PeftType}\", expected \"LORA\".");
         var cfg = new LoraConfig { Rank = file.Rank, Alpha = file.Alpha, TrainSpecialTokens = file.TrainableTokens is { Length: > 0 } }.Validate(cfgPath);
 
         var weightsPath = Path.Combine(dir, WeightsFile);
-        if (!File.Exists(weightsPath)) throw new SeekSharpException($"{weightsPath}: adapter weights not found.");
+        CheckedFile.Check(weightsPath, "adapter weights not found.");
         var tensors = Safetensors.Load(weightsPath);
         try
         {
