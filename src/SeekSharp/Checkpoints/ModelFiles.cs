@@ -121,9 +121,11 @@ public static class ModelFiles
             Need(set.Count == want, "n_routed_experts", cfg.NRoutedExperts, (set.Count < want ? "is missing routed experts: it holds " : "holds ")
                 + $"{set.Count} in layer {layer}, where the config (with first_k_dense_replace {cfg.FirstKDenseReplace}, moe_layer_freq {cfg.MoeLayerFreq}) expects {want}");
         }
+        // What the file holds bounds what the Transformer may allocate (with slack, so that a model only a few
+        // tensors short is built and the loader below names the tensor that is missing).
         long values = file.Entries.Sum(e => e.Elements);
         var parameters = ModelCost.Of(cfg).TotalParams;
-        if (parameters > values)
+        if (parameters > 2 * values + (1 << 24))
             throw new SeekSharpException($"{cfgPath}: the config describes {parameters:N0} parameters, but {weights} holds only {values:N0} values; "
                 + "a size field (intermediate_size, moe_intermediate_size, the head dims or ranks, n_shared_experts, tie_word_embeddings) disagrees with the weights.");
     }

@@ -28,6 +28,9 @@ internal static class SafetensorsHeader
     public static (List<SafetensorsEntry> Entries, Dictionary<string, string> Metadata) Parse(
         string path, ReadOnlySpan<byte> json, long dataLength)
     {
+        // JsonDocument checks UTF-8 only where a string is read; a broken tensor name must fail here, named.
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+            throw new SeekSharpException($"{path}: the safetensors header is not valid UTF-8 text.");
         JsonDocument doc;
         try
         {

@@ -24,21 +24,24 @@ internal static partial class CheckedFile
     /// Returns the file's length.</summary>
     public static long Check(string path, string missing, long maxBytes = long.MaxValue)
     {
-        var info = new FileInfo(path);
-        if (info.LinkTarget is { } target && !info.Exists && !Directory.Exists(path))
-        {
-            var loops = IsLoop(info);
-            throw new SeekSharpException(loops
-                ? $"{path}: is a symbolic link that loops (too many levels of links); expected a regular file."
-                : $"{path}: is a symbolic link to '{target}', which does not exist; expected a regular file.");
-        }
         if (Directory.Exists(path))
             throw new SeekSharpException($"{path}: is a directory; expected a regular file.");
-        if (!info.Exists)
-            throw new SeekSharpException($"{path}: {missing}");
-        if (Kind(path) is { } kind)
-            throw new SeekSharpException($"{path}: is a {kind}, not a regular file; refusing to read it.");
-        var length = info.Length;
+        // FileInfo describes a link itself (a dangling link "exists", its length is the target's name); stat follows it.
+        var info = new FileInfo(path);
+        switch (Kind(path))
+        {
+            case FileKind.Missing when info.LinkTarget is { } target:
+                throw new SeekSharpException(IsLoop(info)
+                    ? $"{path}: is a symbolic link that loops (too many levels of links); expected a regular file."
+                    : $"{path}: is a symbolic link to '{target}', which does not exist; expected a regular file.");
+            case FileKind.Missing:
+                throw new SeekSharpException($"{path}: {missing}");
+            case FileKind.Other other:
+                throw new SeekSharpException($"{path}: is a {other.Name}, not a regular file; refusing to read it.");
+        }
+        if (!info.Exists) throw new SeekSharpException($"{path}: {missing}");
+        long length;
+        using (var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1)) length = fs.Length; // a regular file: opening cannot block
         if (length > maxBytes)
             throw new SeekSharpException($"{path}: is {length:N0} bytes, more than the {maxBytes:N0} such a file may have.");
         return length;
@@ -65,24 +68,31 @@ internal static partial class CheckedFile
     // PAL file types of SystemNative_Stat's mode (src/native/libs/System.Native/pal_io.h).
     const int TypeMask = 0xF000, Fifo = 0x1000, CharDevice = 0x2000, Directory_ = 0x4000, BlockDevice = 0x6000, Regular = 0x8000, Socket = 0xC000;
 
-    /// <summary>What the path (links followed) is when it is not a regular file; null for a regular file or where stat is unavailable.</summary>
-    static string? Kind(string path)
+    abstract record FileKind
     {
-        if (OperatingSystem.IsWindows()) return null;
+        public sealed record Regular : FileKind;
+        public sealed record Missing : FileKind;
+        public sealed record Other(string Name) : FileKind;
+    }
+
+    /// <summary>What the path is, links followed; Regular where stat is unavailable (Windows), so the managed checks decide.</summary>
+    static FileKind Kind(string path)
+    {
+        if (OperatingSystem.IsWindows()) return new FileKind.Regular();
         var status = new byte[256]; // the shim's FileStatus is about 130 bytes; the mode is the second int
         int rc;
         try { rc = Stat(path, status); }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return null; }
-        if (rc != 0) return "file that cannot be inspected (stat failed)";
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return new FileKind.Regular(); }
+        if (rc != 0) return new FileKind.Missing();
         return (BitConverter.ToInt32(status, 4) & TypeMask) switch
         {
-            Regular => null,
-            Fifo => "FIFO (named pipe)",
-            CharDevice => "character device",
-            BlockDevice => "block device",
-            Directory_ => "directory",
-            Socket => "socket",
-            _ => "special file",
+            Regular => new FileKind.Regular(),
+            Fifo => new FileKind.Other("FIFO (named pipe)"),
+            CharDevice => new FileKind.Other("character device"),
+            BlockDevice => new FileKind.Other("block device"),
+            Directory_ => new FileKind.Other("directory"),
+            Socket => new FileKind.Other("socket"),
+            _ => new FileKind.Other("special file"),
         };
     }
 

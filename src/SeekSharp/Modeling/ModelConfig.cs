@@ -156,7 +156,8 @@ public sealed record ModelConfig
             Need(MoeIntermediateSize > 0, "moe_intermediate_size", "a positive integer");
             Need(ScoringFunc is "sigmoid" or "softmax", "scoring_func", "\"sigmoid\" or \"softmax\"");
             Need(TopkMethod is "noaux_tc" or "greedy", "topk_method", "\"noaux_tc\" or \"greedy\"");
-            Need(NGroup == 1 && TopkGroup == 1, "n_group", "1 (group-limited routing is not implemented)");
+            Need(NGroup == 1, "n_group", $"1 (group-limited routing is not implemented), found {NGroup}");
+            Need(TopkGroup == 1, "topk_group", $"1 (group-limited routing is not implemented), found {TopkGroup}");
         }
         // Every field is bounded now, so the count below cannot overflow.
         var parameters = ModelCost.Of(this).TotalParams;
@@ -173,6 +174,7 @@ public sealed record ModelConfig
     public static ModelConfig Load(string path)
     {
         var bytes = CheckedFile.ReadAllBytes(path, "model config not found (expected a config.json written by SeekSharp).", CheckedFile.MaxConfigBytes);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new SeekSharpException($"{path}: malformed model config: not valid UTF-8 text.");
         ModelConfig? cfg;
         try { cfg = JsonSerializer.Deserialize<ModelConfig>(bytes, Json); }
         catch (JsonException e) { throw new SeekSharpException($"{path}: malformed model config: {e.Message}"); }

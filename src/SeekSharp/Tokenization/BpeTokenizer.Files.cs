@@ -132,6 +132,8 @@ public sealed partial class BpeTokenizer
         var file = Directory.Exists(path) ? Path.Combine(path, "tokenizer.json") : path;
         // A regular file of bounded size: a FIFO, a link to /dev/zero or a 10 GB file fail here, not in the parser.
         var bytes = CheckedFile.ReadAllBytes(file, "tokenizer file not found (expected a folder with tokenizer.json or the file itself)", CheckedFile.MaxTokenizerBytes);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+            throw new SeekSharpException($"{file}: not valid UTF-8 text; expected a Hugging Face tokenizer.json");
         JsonDocument doc;
         try
         {

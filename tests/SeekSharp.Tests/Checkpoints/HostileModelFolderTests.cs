@@ -1,0 +1,75 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using SeekSharp.Checkpoints;
+using SeekSharp.Tests.Alignment;
+using SeekSharp.Tokenization;
+using Xunit.Abstractions;
+using static SeekSharp.Tests.Checkpoints.HostileFolder;
+
+namespace SeekSharp.Tests.Checkpoints;
+
+/// <summary>
+/// Finding 9 of issue 14: a hostile model folder must end in one <see cref="SeekSharpException"/> naming the file
+/// and the field or tensor, before anything large is allocated, and never in a native error, a hang or a stack trace.
+/// One good folder (tiny MLA + MoE) is built once; every case is a corrupted copy of it, loaded the way
+/// `seek generate` loads a folder (tokenizer, then config and weights).
+/// </summary>
+public class HostileModelFolderTests(ChatModelFolder good, ITestOutputHelper output) : IClassFixture<ChatModelFolder>
+{
+    static void LoadFolder(string dir)
+    {
+        BpeTokenizer.Load(dir);
+        using var model = ModelFiles.Load(dir);
+    }
+
+    IEnumerable<HostileCase> AllCases()
+    {
+        var saved = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(good.ModelDir, Config)))!;
+        return HostileModelFolderCases.ConfigCases(saved).Concat(HostileModelFolderCases.WeightsCases())
+            .Concat(HostileModelFolderCases.TokenizerCases()).Concat(HostileModelFolderCases.FileKindCases());
+    }
+
+    [Fact]
+    public void EveryHostileFolderIsRefusedWithOneErrorNamingTheFileAndField()
+    {
+        var failures = new List<string>();
+        int refused = 0, loaded = 0;
+        var memoryBefore = Process.GetCurrentProcess().PeakWorkingSet64;
+        foreach (var c in AllCases())
+        {
+            var dir = good.NewDir();
+            CopyFolder(good.ModelDir, dir);
+            c.Corrupt(dir);
+            var file = Path.Combine(dir, c.File);
+            try
+            {
+                LoadFolder(dir);
+                loaded++;
+                if (!c.Loads) failures.Add($"{c.Name}: loaded, expected a refusal");
+            }
+            catch (SeekSharpException e)
+            {
+                refused++;
+                var m = e.Message;
+                if (c.Loads) failures.Add($"{c.Name}: refused, expected to load: {m}");
+                else if (!m.Contains(file) && !(c.OrFile is { } alt && m.Contains(Path.Combine(dir, alt)))) failures.Add($"{c.Name}: message does not name {c.File}: {m}");
+                else if (c.Expect.FirstOrDefault(x => !m.Contains(x)) is { } missing) failures.Add($"{c.Name}: message lacks '{missing}': {m}");
+                else if (c.AnyOf is { } any && !any.Any(m.Contains)) failures.Add($"{c.Name}: message names none of {string.Join(", ", any)}: {m}");
+                else if (m.Contains('\n')) failures.Add($"{c.Name}: message is not one line: {m}");
+            }
+            catch (Exception e)
+            {
+                failures.Add($"{c.Name}: {e.GetType().Name}: {e.Message}");
+            }
+            finally
+            {
+                try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+            }
+        }
+        output.WriteLine($"{refused + loaded} cases: {refused} refused, {loaded} loaded (valid variants)");
+        Assert.True(failures.Count == 0, $"{failures.Count} of {refused + loaded} cases failed:\n{string.Join("\n", failures)}");
+        Assert.True(refused + loaded >= 690, $"only {refused + loaded} cases");
+        // Loose: no case may allocate what its config claims (10^9 rows is 4 TB); the good folder is a few MB.
+        Assert.True(Process.GetCurrentProcess().PeakWorkingSet64 - memoryBefore < 2L << 30, "a case allocated gigabytes");
+    }
+}
