@@ -11,7 +11,7 @@ public class HostileModelFolderCliTests(ChatModelFolder good) : IClassFixture<Ch
     public static TheoryData<string> Cases => new()
     {
         "vocab_size 10^9", "kv_lora_rank 10^9", "rms_norm_eps negative", "moe_layer_freq 0", "NaN weight", "config is a FIFO",
-        "config links to /dev/zero", "weights dangling link", "data_offsets strings", "tokenizer id a string",
+        "config links to /dev/zero", "weights dangling link", "data_offsets strings", "tokenizer id a string", "tokenizer of a larger vocabulary",
     };
 
     static Action<string> Corruption(string name) => name switch
@@ -26,6 +26,9 @@ public class HostileModelFolderCliTests(ChatModelFolder good) : IClassFixture<Ch
         "weights dangling link" => Replace(Weights, "dangling symlink"),
         "data_offsets strings" => EditHeader(h => h["model.norm.weight"]!["data_offsets"] = new System.Text.Json.Nodes.JsonArray("0", "4")),
         "tokenizer id a string" => EditJson(Tokenizer, o => o["model"]!["vocab"]!["a"] = "x"),
+        // One more (byte-level) token than the model's embedding has rows: ids past it would fail inside libtorch.
+        "tokenizer of a larger vocabulary" => EditJson(Tokenizer, o => o["model"]!["vocab"]!["\u0120\u0120\u0120\u0120\u0120\u0120\u0120\u0120\u0120\u0120"] =
+            ((System.Text.Json.Nodes.JsonObject)o["model"]!["vocab"]!).Count + ((System.Text.Json.Nodes.JsonArray)o["added_tokens"]!).Count),
         _ => throw new ArgumentException(name),
     };
 
@@ -55,5 +58,6 @@ public class HostileModelFolderCliTests(ChatModelFolder good) : IClassFixture<Ch
         // Joined, because the console may wrap a long message; the file is named either way.
         var joined = string.Concat(lines.Select(l => l.TrimEnd('\r')));
         Assert.True(new[] { Config, Weights, Tokenizer }.Any(joined.Contains), $"{name}: no file named: {output}");
+        Assert.Contains(dir, joined);
     }
 }

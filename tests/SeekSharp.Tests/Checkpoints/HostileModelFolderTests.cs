@@ -72,4 +72,35 @@ public class HostileModelFolderTests(ChatModelFolder good, ITestOutputHelper out
         // Loose: no case may allocate what its config claims (10^9 rows is 4 TB); the good folder is a few MB.
         Assert.True(Process.GetCurrentProcess().PeakWorkingSet64 - memoryBefore < 2L << 30, "a case allocated gigabytes");
     }
+
+    // Validate alone (no weights): values that once crashed or allocated without bound, and the two that were accepted.
+    public static TheoryData<string, string> BadFields => new()
+    {
+        { "vocab_size", "1000000000" }, { "hidden_size", "1000000000" }, { "kv_lora_rank", "1000000000" }, { "q_lora_rank", "-1" },
+        { "num_hidden_layers", "1000000" }, { "max_position_embeddings", "2000000000" }, { "n_routed_experts", "2000000000" },
+        { "num_experts_per_tok", "-2" }, { "n_shared_experts", "1000000" }, { "moe_intermediate_size", "1000000000" },
+        { "intermediate_size", "1000000000" }, { "qk_rope_head_dim", "1000000" }, { "v_head_dim", "-8" },
+        { "moe_layer_freq", "0" }, { "moe_layer_freq", "-1" }, { "routed_scaling_factor", "0" }, { "routed_scaling_factor", "-2.5" },
+        { "rms_norm_eps", "-1e-6" }, { "rms_norm_eps", "0" }, { "rms_norm_eps", "5" }, { "rope_theta", "0" }, { "rope_theta", "1e309" },
+        { "aux_loss_alpha", "-1" }, { "initializer_range", "-0.02" }, { "first_k_dense_replace", "-1" }, { "topk_group", "4" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadFields))]
+    public void ConfigValidationNamesTheFieldBeforeAnythingIsBuilt(string field, string value)
+    {
+        var dir = good.NewDir();
+        CopyFolder(good.ModelDir, dir);
+        SetJson(Config, field, value)(dir);
+        var path = Path.Combine(dir, Config);
+        var e = Assert.Throws<SeekSharpException>(() => SeekSharp.Modeling.ModelConfig.Load(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains(field, e.Message);
+    }
+
+    [Fact]
+    public void EveryPresetIsWithinTheBounds()
+    {
+        foreach (var name in SeekSharp.Modeling.Presets.Names) SeekSharp.Modeling.Presets.Get(name).Validate(name);
+    }
 }
