@@ -34,10 +34,13 @@ public sealed record LoraConfig
     /// <summary>Also train the special tokens' embedding (and untied output) rows in full.</summary>
     [JsonPropertyName("train_special_tokens")] public bool TrainSpecialTokens { get; init; } = true;
 
+    public const int MaxRank = 1 << 16;
+
     public LoraConfig Validate(string source = "lora")
     {
-        if (Rank <= 0) throw new SeekSharpException($"{source}: 'r' (--lora) must be a positive integer, got {Rank}.");
-        if (!(Alpha > 0)) throw new SeekSharpException($"{source}: 'lora_alpha' must be positive, got {Alpha}.");
+        // Bounded, since each adapter allocates rank × width before a loaded one is compared with its file.
+        if (Rank <= 0 || Rank > MaxRank) throw new SeekSharpException($"{source}: 'r' (--lora) must be an integer from 1 to {MaxRank}, got {Rank}.");
+        if (!(Alpha > 0) || !double.IsFinite(Alpha)) throw new SeekSharpException($"{source}: 'lora_alpha' must be positive, got {Alpha}.");
         return this;
     }
 }
@@ -151,11 +154,14 @@ public static class Lora
                     if (!tensors.TryGetValue(key, out var t)) throw new SeekSharpException($"{weightsPath}: missing tensor '{key}'.");
                     if (t.dim() != 2 || t.shape[0] != rows || t.shape[1] != cols)
                         throw new SeekSharpException($"{weightsPath}: tensor '{key}' has shape [{string.Join(",", t.shape)}], expected [{rows},{cols}].");
+                    if (!t.is_floating_point() || !t.isfinite().all().item<bool>())
+                        throw new SeekSharpException($"{weightsPath}: tensor '{key}' is not finite floating-point data (dtype {t.dtype}, or NaN/infinite values).");
                     return t;
                 }
+                var (loraA, loraB) = (Get("lora_A", cfg.Rank, lin.InFeatures), Get("lora_B", lin.OutFeatures, cfg.Rank)); // checked before allocating
                 var a = new LoraAdapter(lin.InFeatures, lin.OutFeatures, cfg.Rank, cfg.Alpha, device: lin.weight.device);
-                a.lora_A.copy_(Get("lora_A", cfg.Rank, lin.InFeatures));
-                a.lora_B.copy_(Get("lora_B", lin.OutFeatures, cfg.Rank));
+                a.lora_A.copy_(loraA);
+                a.lora_B.copy_(loraB);
                 lin.Adapter?.Dispose();
                 lin.Adapter = a;
             }

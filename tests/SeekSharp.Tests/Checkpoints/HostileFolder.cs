@@ -64,9 +64,9 @@ public static class HostileFolder
     };
 
     /// <summary>Overwrites float <paramref name="index"/> of tensor <paramref name="name"/> (an F32 tensor) in place.</summary>
-    public static Action<string> PokeFloat(string name, int index, float value) => dir =>
+    public static Action<string> PokeFloat(string name, int index, float value, string file = Weights) => dir =>
     {
-        var path = Path.Combine(dir, Weights);
+        var path = Path.Combine(dir, file);
         var (header, _) = ReadSafetensors(path);
         var begin = header[name]!["data_offsets"]![0]!.GetValue<long>();
         var headerLength = (long)BinaryPrimitives.ReadUInt64LittleEndian(File.ReadAllBytes(path).AsSpan(0, 8));
