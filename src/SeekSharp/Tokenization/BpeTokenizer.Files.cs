@@ -32,7 +32,8 @@ public sealed partial class BpeTokenizer
     {
         var src = Directory.Exists(from) ? from : Path.GetDirectoryName(Path.GetFullPath(from))!;
         foreach (var f in FileNames)
-            if (File.Exists(Path.Combine(src, f))) AtomicFile.WriteAllBytes(Path.Combine(toDir, f), File.ReadAllBytes(Path.Combine(src, f)));
+            if (File.Exists(Path.Combine(src, f)))
+                AtomicFile.WriteAllBytes(Path.Combine(toDir, f), CheckedFile.ReadAllBytes(Path.Combine(src, f), "tokenizer file not found.", CheckedFile.MaxTokenizerBytes));
     }
 
     public void Save(string dir)

@@ -74,4 +74,17 @@ public class HostileAdapterTests(ChatModelFolder good) : IClassFixture<ChatModel
         var e = Assert.Throws<SeekSharpException>(() => RewardModel.Load(dir));
         Assert.Contains(Path.Combine(dir, RewardModel.InfoFile), e.Message);
     }
+
+    [Fact]
+    public void ARewardHeadWithNaNIsRefusedNamingTheTensor()
+    {
+        var dir = good.NewDir();
+        using (var rm = RewardModel.FromBase(good.ModelDir, RewardObjective.BradleyTerry)) rm.Save(dir);
+        var (h, _) = ReadSafetensors(Path.Combine(dir, RewardModel.HeadFile));
+        var name = h.First(kv => kv.Key != "__metadata__").Key;
+        PokeFloat(name, 0, float.NaN, RewardModel.HeadFile)(dir);
+        var e = Assert.Throws<SeekSharpException>(() => RewardModel.Load(dir));
+        Assert.Contains(RewardModel.HeadFile, e.Message);
+        Assert.Contains(name, e.Message);
+    }
 }

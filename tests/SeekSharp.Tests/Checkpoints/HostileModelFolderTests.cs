@@ -103,4 +103,16 @@ public class HostileModelFolderTests(ChatModelFolder good, ITestOutputHelper out
     {
         foreach (var name in SeekSharp.Modeling.Presets.Names) SeekSharp.Modeling.Presets.Get(name).Validate(name);
     }
+
+    [Fact]
+    public void CopyingTheTokenizerFilesRefusesAFifo()
+    {
+        // Stages copy tokenizer_config.json into their run folder; a FIFO there once blocked the copy for good.
+        var dir = good.NewDir();
+        CopyFolder(good.ModelDir, dir);
+        Replace("tokenizer_config.json", "fifo")(dir);
+        var e = Assert.Throws<SeekSharpException>(() => BpeTokenizer.CopyFiles(dir, good.NewDir()));
+        Assert.Contains(Path.Combine(dir, "tokenizer_config.json"), e.Message);
+        Assert.Contains("FIFO", e.Message);
+    }
 }
