@@ -53,7 +53,8 @@ internal static partial class CheckedFile
         var length = Check(path, missing, maxBytes);
         using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.None);
         var buffer = new byte[length];
-        fs.ReadExactly(buffer);
+        try { fs.ReadExactly(buffer); }
+        catch (EndOfStreamException e) { throw new SeekSharpException($"{path}: changed size while being read; expected a file that stays put.", e); }
         if (fs.ReadByte() != -1)
             throw new SeekSharpException($"{path}: changed size while being read; expected a file that stays put.");
         return buffer;
@@ -66,7 +67,7 @@ internal static partial class CheckedFile
     }
 
     // PAL file types of SystemNative_Stat's mode (src/native/libs/System.Native/pal_io.h).
-    const int TypeMask = 0xF000, Fifo = 0x1000, CharDevice = 0x2000, Directory_ = 0x4000, BlockDevice = 0x6000, Regular = 0x8000, Socket = 0xC000;
+    const int TypeMask = 0xF000, TypeFifo = 0x1000, TypeCharDevice = 0x2000, TypeDirectory = 0x4000, TypeBlockDevice = 0x6000, TypeRegular = 0x8000, TypeSocket = 0xC000;
 
     abstract record FileKind
     {
@@ -86,12 +87,12 @@ internal static partial class CheckedFile
         if (rc != 0) return new FileKind.Missing();
         return (BitConverter.ToInt32(status, 4) & TypeMask) switch
         {
-            Regular => new FileKind.Regular(),
-            Fifo => new FileKind.Other("FIFO (named pipe)"),
-            CharDevice => new FileKind.Other("character device"),
-            BlockDevice => new FileKind.Other("block device"),
-            Directory_ => new FileKind.Other("directory"),
-            Socket => new FileKind.Other("socket"),
+            TypeRegular => new FileKind.Regular(),
+            TypeFifo => new FileKind.Other("FIFO (named pipe)"),
+            TypeCharDevice => new FileKind.Other("character device"),
+            TypeBlockDevice => new FileKind.Other("block device"),
+            TypeDirectory => new FileKind.Other("directory"),
+            TypeSocket => new FileKind.Other("socket"),
             _ => new FileKind.Other("special file"),
         };
     }
