@@ -95,7 +95,7 @@ public sealed record ModelConfig
     internal const int MaxVocab = 1 << 21, MaxWidth = 1 << 16, MaxFeedForward = 1 << 18, MaxLayers = 1024, MaxHeads = 1024,
         MaxHeadDim = 4096, MaxRank = 1 << 16, MaxExperts = 4096, MaxSharedExperts = 256, MaxPositions = 1 << 20;
     /// <summary>Rotary table entries (positions × rotary dims): the tables are built in full when the model is.</summary>
-    internal const long MaxRotaryEntries = 1L << 26;
+    internal const long MaxRotaryEntries = 1L << 24;
     /// <summary>Parameters a config may describe at most (10^12): the Transformer allocates them all.</summary>
     internal const long MaxParams = 1_000_000_000_000;
 
