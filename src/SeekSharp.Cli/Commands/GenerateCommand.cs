@@ -25,6 +25,8 @@ public static class GenerateCommand
             var opts = new SamplingOptions(p.GetValue(temperature), p.GetValue(topP)).Validate(); // before anything is loaded or printed
             var tok = BpeTokenizer.Load(dir);
             using var m = ModelFiles.Load(dir, new TorchSharp.torch.Device(p.GetValue(device)!));
+            if (tok.VocabSize != m.Config.VocabSize) // an id past the embedding is a native error mid-generation
+                throw new SeekSharpException($"{dir}: tokenizer has {tok.VocabSize} tokens but config.json says vocab_size {m.Config.VocabSize}; they must come from the same run.");
             var text = p.GetValue(prompt)!;
             var ids = Prompt(tok, text, p.GetValue(chat));
             if (!p.GetValue(chat)) Console.Write(text); // a continuation reads on from the prompt; a reply stands alone

@@ -34,10 +34,13 @@ public sealed record LoraConfig
     /// <summary>Also train the special tokens' embedding (and untied output) rows in full.</summary>
     [JsonPropertyName("train_special_tokens")] public bool TrainSpecialTokens { get; init; } = true;
 
+    public const int MaxRank = 1 << 16;
+
     public LoraConfig Validate(string source = "lora")
     {
-        if (Rank <= 0) throw new SeekSharpException($"{source}: 'r' (--lora) must be a positive integer, got {Rank}.");
-        if (!(Alpha > 0)) throw new SeekSharpException($"{source}: 'lora_alpha' must be positive, got {Alpha}.");
+        // Bounded, since each adapter allocates rank × width before a loaded one is compared with its file.
+        if (Rank <= 0 || Rank > MaxRank) throw new SeekSharpException($"{source}: 'r' (--lora) must be an integer from 1 to {MaxRank}, got {Rank}.");
+        if (!(Alpha > 0) || !double.IsFinite(Alpha)) throw new SeekSharpException($"{source}: 'lora_alpha' must be positive, got {Alpha}.");
         return this;
     }
 }
@@ -123,15 +126,15 @@ public static class Lora
     public static LoraConfig Load(string dir, Transformer model)
     {
         var cfgPath = Path.Combine(dir, ConfigFile);
-        if (!File.Exists(cfgPath)) throw new SeekSharpException($"{cfgPath}: adapter config not found (expected a folder written by `seek chat sft --lora`).");
+        var cfgBytes = CheckedFile.ReadAllBytes(cfgPath, "adapter config not found (expected a folder written by `seek chat sft --lora`).", CheckedFile.MaxConfigBytes);
         AdapterFile file;
-        try { file = JsonSerializer.Deserialize<AdapterFile>(File.ReadAllText(cfgPath), AdapterFile.Json) ?? throw new JsonException("empty"); }
+        try { file = JsonSerializer.Deserialize<AdapterFile>(cfgBytes, AdapterFile.Json) ?? throw new JsonException("empty"); }
         catch (JsonException e) { throw new SeekSharpException($"{cfgPath}: malformed adapter config: {e.Message}"); }
         if (file.PeftType != "LORA") throw new SeekSharpException($"{cfgPath}: 'peft_type' is \"{file.PeftType}\", expected \"LORA\".");
         var cfg = new LoraConfig { Rank = file.Rank, Alpha = file.Alpha, TrainSpecialTokens = file.TrainableTokens is { Length: > 0 } }.Validate(cfgPath);
 
         var weightsPath = Path.Combine(dir, WeightsFile);
-        if (!File.Exists(weightsPath)) throw new SeekSharpException($"{weightsPath}: adapter weights not found.");
+        CheckedFile.Check(weightsPath, "adapter weights not found.");
         var tensors = Safetensors.Load(weightsPath);
         try
         {
@@ -151,11 +154,14 @@ public static class Lora
                     if (!tensors.TryGetValue(key, out var t)) throw new SeekSharpException($"{weightsPath}: missing tensor '{key}'.");
                     if (t.dim() != 2 || t.shape[0] != rows || t.shape[1] != cols)
                         throw new SeekSharpException($"{weightsPath}: tensor '{key}' has shape [{string.Join(",", t.shape)}], expected [{rows},{cols}].");
+                    if (!t.is_floating_point() || !t.isfinite().all().item<bool>())
+                        throw new SeekSharpException($"{weightsPath}: tensor '{key}' is not finite floating-point data (dtype {t.dtype}, or NaN/infinite values).");
                     return t;
                 }
+                var (loraA, loraB) = (Get("lora_A", cfg.Rank, lin.InFeatures), Get("lora_B", lin.OutFeatures, cfg.Rank)); // checked before allocating
                 var a = new LoraAdapter(lin.InFeatures, lin.OutFeatures, cfg.Rank, cfg.Alpha, device: lin.weight.device);
-                a.lora_A.copy_(Get("lora_A", cfg.Rank, lin.InFeatures));
-                a.lora_B.copy_(Get("lora_B", lin.OutFeatures, cfg.Rank));
+                a.lora_A.copy_(loraA);
+                a.lora_B.copy_(loraB);
                 lin.Adapter?.Dispose();
                 lin.Adapter = a;
             }

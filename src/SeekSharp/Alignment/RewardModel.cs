@@ -71,16 +71,17 @@ public sealed class RewardModel : IDisposable
     {
         device ??= CPU;
         var infoPath = Path.Combine(dir, InfoFile);
-        if (!File.Exists(infoPath)) throw new SeekSharpException($"{infoPath}: not found (expected a reward model folder written by `seek chat rm`).");
+        var infoBytes = CheckedFile.ReadAllBytes(infoPath, "not found (expected a reward model folder written by `seek chat rm`).", CheckedFile.MaxConfigBytes);
         RewardModelInfo info;
-        try { info = JsonSerializer.Deserialize<RewardModelInfo>(File.ReadAllText(infoPath), RewardModelInfo.Json) ?? throw new JsonException("empty"); }
+        try { info = JsonSerializer.Deserialize<RewardModelInfo>(infoBytes, RewardModelInfo.Json) ?? throw new JsonException("empty"); }
         catch (JsonException e) { throw new SeekSharpException($"{infoPath}: malformed reward config: {e.Message}"); }
         var tok = BpeTokenizer.Load(dir);
         var backbone = ModelFiles.Load(dir, device);
         var rm = new RewardModel(backbone, tok, info, device, 0);
         var headPath = Path.Combine(dir, HeadFile);
-        if (!File.Exists(headPath)) { rm.Dispose(); throw new SeekSharpException($"{headPath}: reward head not found."); }
-        var tensors = Safetensors.Load(headPath);
+        Dictionary<string, Tensor> tensors;
+        try { CheckedFile.Check(headPath, "reward head not found."); tensors = Safetensors.Load(headPath); }
+        catch { rm.Dispose(); throw; }
         try
         {
             using var _ = no_grad();
@@ -89,6 +90,7 @@ public sealed class RewardModel : IDisposable
                 if (!tensors.TryGetValue(name, out var t) || !t.shape.SequenceEqual(p.shape))
                     throw new SeekSharpException($"{headPath}: tensor '{name}' missing or not of shape [{string.Join(",", p.shape)}].");
                 p.copy_(t);
+                if (!p.isfinite().all().item<bool>()) throw new SeekSharpException($"{headPath}: tensor '{name}' holds NaN or infinite values.");
             }
         }
         catch { rm.Dispose(); throw; }

@@ -30,41 +30,103 @@ public static class ModelFiles
     public static Transformer Load(string dir, Device? device = null)
     {
         if (!Directory.Exists(dir)) throw new SeekSharpException($"{dir}: model folder not found.");
-        var cfg = ModelConfig.Load(Path.Combine(dir, ConfigFile));
+        var cfgPath = Path.Combine(dir, ConfigFile);
+        var cfg = ModelConfig.Load(cfgPath);
+        var weights = ReadWeightsHeader(Path.Combine(dir, WeightsFile));
+        // Before the Transformer allocates what the config describes: a config that disagrees with the
+        // weights (vocab_size 10^9 beside a 64-row embedding) fails here, naming the field.
+        CheckConfigAgainstWeights(cfg, cfgPath, weights);
         var model = new Transformer(cfg);
         try
         {
-            LoadWeights(model, Path.Combine(dir, WeightsFile));
+            LoadWeights(model, weights);
             if (device is not null) model.to(device);
             return model;
         }
         catch { model.Dispose(); throw; }
     }
 
-    public static void LoadWeights(Transformer model, string path)
+    public static void LoadWeights(Transformer model, string path) => LoadWeights(model, ReadWeightsHeader(path));
+
+    static SafetensorsFile ReadWeightsHeader(string path)
     {
-        if (!File.Exists(path)) throw new SeekSharpException($"{path}: weights not found (expected model.safetensors).");
-        var loaded = Safetensors.Load(path);
-        try
+        CheckedFile.Check(path, "weights not found (expected model.safetensors).");
+        return Safetensors.ReadHeader(path);
+    }
+
+    // Every name, shape and dtype is checked against the model before the first tensor is read; then the
+    // tensors are read one at a time (memory: the model plus its largest tensor) and each must be finite,
+    // since one NaN in a weight makes every later logit NaN.
+    static void LoadWeights(Transformer model, SafetensorsFile file)
+    {
+        var path = file.Path;
+        var target = model.state_dict();
+        var loaded = file.Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
+        var missing = target.Keys.Where(k => !loaded.ContainsKey(k)).ToList();
+        if (missing.Count > 0)
+            throw new SeekSharpException($"{path}: missing {missing.Count} tensor(s) the config needs, e.g. '{missing[0]}'.");
+        var extra = loaded.Keys.Where(k => !target.ContainsKey(k)).ToList();
+        if (extra.Count > 0)
+            throw new SeekSharpException($"{path}: unexpected tensor '{extra[0]}' for this config (is config.json from another model?).");
+        foreach (var (name, dst) in target)
         {
-            var target = model.state_dict();
-            var missing = target.Keys.Where(k => !loaded.ContainsKey(k)).ToList();
-            if (missing.Count > 0)
-                throw new SeekSharpException($"{path}: missing {missing.Count} tensor(s) the config needs, e.g. '{missing[0]}'.");
-            var extra = loaded.Keys.Where(k => !target.ContainsKey(k)).ToList();
-            if (extra.Count > 0)
-                throw new SeekSharpException($"{path}: unexpected tensor '{extra[0]}' for this config (is config.json from another model?).");
-            using var _ = no_grad();
-            foreach (var (name, dst) in target)
-            {
-                var src = loaded[name];
-                if (!src.shape.SequenceEqual(dst.shape))
-                    throw new SeekSharpException($"{path}: tensor '{name}' has shape [{string.Join(",", src.shape)}], expected [{string.Join(",", dst.shape)}].");
-                if (!src.is_floating_point())
-                    throw new SeekSharpException($"{path}: tensor '{name}' has dtype {src.dtype}, expected a floating-point type.");
-                dst.copy_(src);
-            }
+            var src = loaded[name];
+            if (!src.Shape.SequenceEqual(dst.shape))
+                throw new SeekSharpException($"{path}: tensor '{name}' has shape [{string.Join(",", src.Shape)}], expected [{string.Join(",", dst.shape)}].");
+            if (!is_floating_point(src.Type))
+                throw new SeekSharpException($"{path}: tensor '{name}' has dtype {src.Type}, expected a floating-point type (F32, F16, BF16 or F64).");
         }
-        finally { foreach (var t in loaded.Values) t.Dispose(); }
+        using var fs = Safetensors.OpenData(path);
+        using var _ = no_grad();
+        foreach (var (name, dst) in target)
+        {
+            using var src = Safetensors.ReadTensor(fs, file, loaded[name]);
+            dst.copy_(src);
+            // After the copy: an F64 value too large for fp32 turns infinite only there.
+            if (!dst.isfinite().all().item<bool>())
+                throw new SeekSharpException($"{path}: tensor '{name}' holds NaN or infinite values; the weights are corrupt (or training diverged).");
+        }
+    }
+
+    /// <summary>The config fields a weights header shows directly: embedding rows and width, the layer count and the
+    /// experts per layer; then the parameter count, which can only be at most the values the file holds.</summary>
+    static void CheckConfigAgainstWeights(ModelConfig cfg, string cfgPath, SafetensorsFile file)
+    {
+        var weights = file.Path;
+        void Need(bool ok, string field, object value, string found)
+        {
+            if (!ok) throw new SeekSharpException($"{cfgPath}: field '{field}' is {value}, but {weights} {found}.");
+        }
+        var byName = file.Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
+        if (byName.TryGetValue("model.embed_tokens.weight", out var embed) && embed.Shape.Length == 2)
+        {
+            Need(embed.Shape[0] == cfg.VocabSize, "vocab_size", cfg.VocabSize, $"has an embedding of {embed.Shape[0]} rows (tensor 'model.embed_tokens.weight' has shape {embed.ShapeText})");
+            Need(embed.Shape[1] == cfg.HiddenSize, "hidden_size", cfg.HiddenSize, $"has an embedding of width {embed.Shape[1]} (tensor 'model.embed_tokens.weight' has shape {embed.ShapeText})");
+        }
+        // Layer and expert indices from names such as model.layers.3.mlp.experts.12.up_proj.weight.
+        var experts = new Dictionary<int, HashSet<int>>();
+        foreach (var e in file.Entries)
+        {
+            var parts = e.Name.Split('.');
+            if (parts.Length < 3 || parts[0] != "model" || parts[1] != "layers" || !int.TryParse(parts[2], out var layer) || layer < 0) continue;
+            if (!experts.TryGetValue(layer, out var set)) experts[layer] = set = [];
+            if (parts.Length > 5 && parts[3] == "mlp" && parts[4] == "experts" && int.TryParse(parts[5], out var expert)) set.Add(expert);
+        }
+        var layers = experts.Count == 0 ? 0 : experts.Keys.Max() + 1;
+        Need(layers == cfg.NumHiddenLayers, "num_hidden_layers", cfg.NumHiddenLayers, $"holds {layers} layer(s) (model.layers.N.*)");
+        for (var layer = 0; layer < layers; layer++)
+        {
+            var set = experts.GetValueOrDefault(layer) ?? [];
+            var want = cfg.IsMoeLayer(layer) ? cfg.NRoutedExperts : 0;
+            Need(set.Count == want, "n_routed_experts", cfg.NRoutedExperts, (set.Count < want ? "is missing routed experts: it holds " : "holds ")
+                + $"{set.Count} in layer {layer}, where the config (with first_k_dense_replace {cfg.FirstKDenseReplace}, moe_layer_freq {cfg.MoeLayerFreq}) expects {want}");
+        }
+        // What the file holds bounds what the Transformer may allocate (with slack, so that a model only a few
+        // tensors short is built and the loader below names the tensor that is missing).
+        long values = file.Entries.Sum(e => e.Elements);
+        var parameters = ModelCost.Of(cfg).TotalParams;
+        if (parameters > 2 * values + (1 << 24))
+            throw new SeekSharpException($"{cfgPath}: the config describes {parameters:N0} parameters, but {weights} holds only {values:N0} values; "
+                + "a size field (intermediate_size, moe_intermediate_size, the head dims or ranks, n_shared_experts, tie_word_embeddings) disagrees with the weights.");
     }
 }

@@ -44,11 +44,27 @@ public static class Safetensors
 
     public static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Metadata) LoadWithMetadata(string path)
     {
-        if (!File.Exists(path))
-            throw new SeekSharpException($"{path}: safetensors file not found.");
+        var file = ReadHeader(path);
+        using var fs = OpenData(path);
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var e in file.Entries) result.Add(e.Name, ReadTensor(fs, file, e));
+        }
+        catch
+        {
+            foreach (var t in result.Values) t.Dispose();
+            throw;
+        }
+        return (result, file.Metadata);
+    }
 
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, CopyBufferBytes);
-        var fileLength = fs.Length;
+    /// <summary>Reads and validates the header alone: names, dtypes, shapes and offsets, nothing allocated
+    /// beyond the header itself, so a caller can compare it with what it expects before loading any tensor.</summary>
+    internal static SafetensorsFile ReadHeader(string path)
+    {
+        var fileLength = CheckedFile.Check(path, "safetensors file not found.");
+        using var fs = OpenData(path);
         if (fileLength < 8)
             throw new SeekSharpException($"{path}: file is {fileLength} bytes, too short for the 8-byte safetensors header length.");
 
@@ -64,25 +80,32 @@ public static class Safetensors
         fs.ReadExactly(headerBytes);
         var dataStart = 8 + (long)headerLength;
         var (entries, metadata) = SafetensorsHeader.Parse(path, headerBytes, fileLength - dataStart);
+        return new SafetensorsFile(path, entries, metadata, dataStart, fileLength);
+    }
 
-        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+    internal static FileStream OpenData(string path) =>
+        new(path, FileMode.Open, FileAccess.Read, FileShare.Read, CopyBufferBytes);
+
+    /// <summary>One tensor of <paramref name="file"/>, read from <paramref name="fs"/> (opened with <see cref="OpenData"/>).</summary>
+    internal static Tensor ReadTensor(FileStream fs, SafetensorsFile file, SafetensorsEntry e)
+    {
+        // The file may have been swapped or cut since its header was read: never read past what was checked.
+        if (fs.Length != file.FileLength)
+            throw new SeekSharpException($"{file.Path}: changed size from {file.FileLength} to {fs.Length} bytes while being read.");
+        var t = empty(e.Shape, dtype: e.Type);
         try
         {
-            foreach (var e in entries)
-            {
-                var t = empty(e.Shape, dtype: e.Type);
-                result.Add(e.Name, t);
-                if (e.End == e.Begin) continue;
-                fs.Position = dataStart + e.Begin;
-                t.ReadBytesFromStream(fs, CopyBufferBytes);
-            }
+            if (e.End == e.Begin) return t;
+            fs.Position = file.DataStart + e.Begin;
+            t.ReadBytesFromStream(fs, CopyBufferBytes);
+            return t;
         }
-        catch
+        catch (EndOfStreamException x)
         {
-            foreach (var t in result.Values) t.Dispose();
-            throw;
+            t.Dispose();
+            throw new SeekSharpException($"{file.Path}: ended inside tensor '{e.Name}'; the file is truncated.", x);
         }
-        return (result, metadata);
+        catch { t.Dispose(); throw; }
     }
 
     private static byte[] BuildHeader(string path, List<string> names, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata)

@@ -6,7 +6,14 @@ namespace SeekSharp.Checkpoints;
 // Design: the header is parsed and fully validated before a single tensor is allocated, so a
 // corrupt or hostile file fails fast with a message naming the file and the tensor, instead of
 // surfacing later as a native libtorch error or a silently wrong weight.
-internal sealed record SafetensorsEntry(string Name, torch.ScalarType Type, int ElementSize, long[] Shape, long Begin, long End);
+internal sealed record SafetensorsEntry(string Name, torch.ScalarType Type, int ElementSize, long[] Shape, long Begin, long End)
+{
+    public long Elements => ElementSize == 0 ? 0 : (End - Begin) / ElementSize;
+    public string ShapeText => $"[{string.Join(", ", Shape)}]";
+}
+
+/// <summary>A validated header: where each tensor's bytes are, and the file it was read from.</summary>
+internal sealed record SafetensorsFile(string Path, List<SafetensorsEntry> Entries, Dictionary<string, string> Metadata, long DataStart, long FileLength);
 
 internal static class SafetensorsHeader
 {
@@ -15,9 +22,15 @@ internal static class SafetensorsHeader
     // The reference implementation caps the header at 100 MB; anything larger is a corrupt length.
     public const long MaxHeaderBytes = 100_000_000;
 
+    // libtorch tensors have few dimensions; a header with thousands is crafted, not saved.
+    public const int MaxRank = 16;
+
     public static (List<SafetensorsEntry> Entries, Dictionary<string, string> Metadata) Parse(
         string path, ReadOnlySpan<byte> json, long dataLength)
     {
+        // JsonDocument checks UTF-8 only where a string is read; a broken tensor name must fail here, named.
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+            throw new SeekSharpException($"{path}: the safetensors header is not valid UTF-8 text.");
         JsonDocument doc;
         try
         {
@@ -77,6 +90,8 @@ internal static class SafetensorsHeader
 
         if (!value.TryGetProperty("shape", out var shapeEl) || shapeEl.ValueKind != JsonValueKind.Array)
             throw new SeekSharpException($"{Where()} is missing the array field 'shape'.");
+        if (shapeEl.GetArrayLength() > MaxRank)
+            throw new SeekSharpException($"{Where()} has {shapeEl.GetArrayLength()} dimensions; at most {MaxRank} are supported.");
         var shape = new long[shapeEl.GetArrayLength()];
         var i = 0;
         foreach (var d in shapeEl.EnumerateArray())
@@ -90,8 +105,10 @@ internal static class SafetensorsHeader
 
         if (!value.TryGetProperty("data_offsets", out var offEl) || offEl.ValueKind != JsonValueKind.Array)
             throw new SeekSharpException($"{Where()} is missing the array field 'data_offsets'.");
+        long begin = -1, end = -1;
         if (offEl.GetArrayLength() != 2
-            || !offEl[0].TryGetInt64(out var begin) || !offEl[1].TryGetInt64(out var end)
+            || offEl[0].ValueKind != JsonValueKind.Number || offEl[1].ValueKind != JsonValueKind.Number
+            || !offEl[0].TryGetInt64(out begin) || !offEl[1].TryGetInt64(out end)
             || begin < 0 || end < 0)
             throw new SeekSharpException($"{Where()}: data_offsets must be two non-negative integers [begin, end], found {offEl.GetRawText()}.");
         if (end < begin)

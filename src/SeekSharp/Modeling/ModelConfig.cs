@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using SeekSharp.IO;
 
 namespace SeekSharp.Modeling;
 
@@ -88,30 +89,56 @@ public sealed record ModelConfig
     public bool IsMoeLayer(int i) =>
         NRoutedExperts > 0 && i >= FirstKDenseReplace && (i - FirstKDenseReplace) % Math.Max(1, MoeLayerFreq) == 0;
 
-    /// <summary>Checks every field; throws a <see cref="SeekSharpException"/> naming the first bad one.</summary>
+    // Bounds well above any DeepSeek-style model (V3: 129k vocabulary, width 7168, 61 layers, 128 heads,
+    // 256 experts, 163k positions) and far below what would overflow a size or exhaust memory: a hostile
+    // config.json must fail here, before anything is allocated, not inside libtorch.
+    internal const int MaxVocab = 1 << 21, MaxWidth = 1 << 16, MaxFeedForward = 1 << 18, MaxLayers = 1024, MaxHeads = 1024,
+        MaxHeadDim = 4096, MaxRank = 1 << 16, MaxExperts = 4096, MaxSharedExperts = 256, MaxPositions = 1 << 20;
+    /// <summary>Rotary table entries (positions × rotary dims): the tables are built in full when the model is.</summary>
+    internal const long MaxRotaryEntries = 1L << 24;
+    /// <summary>Parameters a config may describe at most (10^12): the Transformer allocates them all.</summary>
+    internal const long MaxParams = 1_000_000_000_000;
+
+    /// <summary>Checks every field against its meaning and a sane bound; throws a <see cref="SeekSharpException"/> naming the first bad one.</summary>
     public ModelConfig Validate(string source = "config")
     {
         void Need(bool ok, string field, string expected)
         {
             if (!ok) throw new SeekSharpException($"{source}: field '{field}' is invalid: expected {expected}.");
         }
-        Need(VocabSize > 0, "vocab_size", "a positive integer");
-        Need(HiddenSize > 0, "hidden_size", "a positive integer");
-        Need(NumHiddenLayers > 0, "num_hidden_layers", "a positive integer");
-        Need(NumAttentionHeads > 0, "num_attention_heads", "a positive integer");
+        void Count(int value, string field, int min, int max, string? why = null) =>
+            Need(value >= min && value <= max, field, $"an integer from {min} to {max:N0}{why}, found {value}");
+        void Real(double value, string field, bool positive, double max = double.MaxValue) =>
+            Need(double.IsFinite(value) && (positive ? value > 0 : value >= 0) && value <= max, field,
+                $"a finite number {(positive ? "above 0" : "of 0 or more")}{(max < double.MaxValue ? $" and at most {max}" : "")}, found {value}");
+
+        Count(VocabSize, "vocab_size", 1, MaxVocab);
+        Count(HiddenSize, "hidden_size", 1, MaxWidth);
+        Count(NumHiddenLayers, "num_hidden_layers", 1, MaxLayers);
+        Count(NumAttentionHeads, "num_attention_heads", 1, MaxHeads);
         Need(NumKeyValueHeads == NumAttentionHeads, "num_key_value_heads", $"equal to num_attention_heads ({NumAttentionHeads})");
         Need(AttentionType is "mla" or "mha", "attention_type", "\"mla\" or \"mha\"");
-        Need(QkRopeHeadDim > 0 && QkRopeHeadDim % 2 == 0, "qk_rope_head_dim", "a positive even integer");
-        Need(VHeadDim > 0, "v_head_dim", "a positive integer");
-        Need(IntermediateSize > 0, "intermediate_size", "a positive integer");
-        Need(MaxPositionEmbeddings > 0, "max_position_embeddings", "a positive integer");
-        Need(RopeTheta > 0, "rope_theta", "a positive number");
+        Need(QkRopeHeadDim > 0 && QkRopeHeadDim % 2 == 0 && QkRopeHeadDim <= MaxHeadDim, "qk_rope_head_dim", $"a positive even integer of at most {MaxHeadDim}, found {QkRopeHeadDim}");
+        Count(VHeadDim, "v_head_dim", 1, MaxHeadDim);
+        Count(IntermediateSize, "intermediate_size", 1, MaxFeedForward);
+        Count(MaxPositionEmbeddings, "max_position_embeddings", 1, MaxPositions);
+        Need((long)MaxPositionEmbeddings * QkRopeHeadDim <= MaxRotaryEntries, "max_position_embeddings",
+            $"at most {MaxRotaryEntries / QkRopeHeadDim:N0} with qk_rope_head_dim {QkRopeHeadDim} (the rotary tables hold positions × dims ≤ {MaxRotaryEntries:N0} entries)");
+        Real(RopeTheta, "rope_theta", positive: true);
         Need(!RopeInterleave, "rope_interleave", "false (interleaved rotary layout is not implemented)");
+        Real(RmsNormEps, "rms_norm_eps", positive: true, max: 1);
+        Real(InitializerRange, "initializer_range", positive: false, max: 1e3);
+        Real(RoutedScalingFactor, "routed_scaling_factor", positive: true, max: 1e6);
+        Real(AuxLossAlpha, "aux_loss_alpha", positive: false, max: 1e6);
+        Count(MoeLayerFreq, "moe_layer_freq", 1, MaxLayers);
+        Count(FirstKDenseReplace, "first_k_dense_replace", 0, MaxLayers);
+        Count(QLoraRank, "q_lora_rank", 0, MaxRank);
+        Count(KvLoraRank, "kv_lora_rank", 0, MaxRank);
+        Count(QkNopeHeadDim, "qk_nope_head_dim", 0, MaxHeadDim);
         if (IsMla)
         {
             Need(KvLoraRank > 0, "kv_lora_rank", "a positive integer for attention_type \"mla\"");
             Need(QkNopeHeadDim > 0, "qk_nope_head_dim", "a positive integer for attention_type \"mla\"");
-            Need(QLoraRank >= 0, "q_lora_rank", "0 (no query compression) or a positive integer");
         }
         else
         {
@@ -119,18 +146,23 @@ public sealed record ModelConfig
                 "0 together with kv_lora_rank and q_lora_rank for attention_type \"mha\"");
             Need(VHeadDim == QkRopeHeadDim, "v_head_dim", $"equal to qk_rope_head_dim ({QkRopeHeadDim}) for attention_type \"mha\"");
         }
-        Need(NRoutedExperts >= 0, "n_routed_experts", "0 (dense) or a positive integer");
+        Count(NRoutedExperts, "n_routed_experts", 0, MaxExperts, " (0: dense)");
+        Count(NSharedExperts, "n_shared_experts", 0, MaxSharedExperts);
+        Count(MoeIntermediateSize, "moe_intermediate_size", 0, MaxFeedForward);
+        Count(NumExpertsPerTok, "num_experts_per_tok", 0, MaxExperts);
         if (NRoutedExperts > 0)
         {
             Need(NumExpertsPerTok > 0 && NumExpertsPerTok <= NRoutedExperts, "num_experts_per_tok", $"between 1 and n_routed_experts ({NRoutedExperts})");
             Need(MoeIntermediateSize > 0, "moe_intermediate_size", "a positive integer");
-            Need(NSharedExperts >= 0, "n_shared_experts", "0 or more");
             Need(ScoringFunc is "sigmoid" or "softmax", "scoring_func", "\"sigmoid\" or \"softmax\"");
             Need(TopkMethod is "noaux_tc" or "greedy", "topk_method", "\"noaux_tc\" or \"greedy\"");
-            Need(NGroup == 1 && TopkGroup == 1, "n_group", "1 (group-limited routing is not implemented)");
-            Need(FirstKDenseReplace >= 0, "first_k_dense_replace", "0 or more");
-            Need(AuxLossAlpha >= 0, "aux_loss_alpha", "0 or more");
+            Need(NGroup == 1, "n_group", $"1 (group-limited routing is not implemented), found {NGroup}");
+            Need(TopkGroup == 1, "topk_group", $"1 (group-limited routing is not implemented), found {TopkGroup}");
         }
+        // Every field is bounded now, so the count below cannot overflow.
+        var parameters = ModelCost.Of(this).TotalParams;
+        if (parameters > MaxParams)
+            throw new SeekSharpException($"{source}: the config describes {parameters:N0} parameters, more than the {MaxParams:N0} a model may have here; check vocab_size, hidden_size, num_hidden_layers and the expert fields.");
         return this;
     }
 
@@ -141,9 +173,10 @@ public sealed record ModelConfig
     /// <summary>Reads and validates a config.json; errors name the file and the field.</summary>
     public static ModelConfig Load(string path)
     {
-        if (!File.Exists(path)) throw new SeekSharpException($"{path}: model config not found (expected a config.json written by SeekSharp).");
+        var bytes = CheckedFile.ReadAllBytes(path, "model config not found (expected a config.json written by SeekSharp).", CheckedFile.MaxConfigBytes);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new SeekSharpException($"{path}: malformed model config: not valid UTF-8 text.");
         ModelConfig? cfg;
-        try { cfg = JsonSerializer.Deserialize<ModelConfig>(File.ReadAllText(path), Json); }
+        try { cfg = JsonSerializer.Deserialize<ModelConfig>(bytes, Json); }
         catch (JsonException e) { throw new SeekSharpException($"{path}: malformed model config: {e.Message}"); }
         if (cfg is null) throw new SeekSharpException($"{path}: model config is empty (expected a JSON object).");
         return cfg.Validate(path);

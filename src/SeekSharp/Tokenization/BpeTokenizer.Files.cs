@@ -32,7 +32,8 @@ public sealed partial class BpeTokenizer
     {
         var src = Directory.Exists(from) ? from : Path.GetDirectoryName(Path.GetFullPath(from))!;
         foreach (var f in FileNames)
-            if (File.Exists(Path.Combine(src, f))) AtomicFile.WriteAllBytes(Path.Combine(toDir, f), File.ReadAllBytes(Path.Combine(src, f)));
+            if (File.Exists(Path.Combine(src, f)))
+                AtomicFile.WriteAllBytes(Path.Combine(toDir, f), CheckedFile.ReadAllBytes(Path.Combine(src, f), "tokenizer file not found.", CheckedFile.MaxTokenizerBytes));
     }
 
     public void Save(string dir)
@@ -130,12 +131,14 @@ public sealed partial class BpeTokenizer
     public static BpeTokenizer Load(string path)
     {
         var file = Directory.Exists(path) ? Path.Combine(path, "tokenizer.json") : path;
-        if (!File.Exists(file))
-            throw new SeekSharpException($"{file}: tokenizer file not found (expected a folder with tokenizer.json or the file itself)");
+        // A regular file of bounded size: a FIFO, a link to /dev/zero or a 10 GB file fail here, not in the parser.
+        var bytes = CheckedFile.ReadAllBytes(file, "tokenizer file not found (expected a folder with tokenizer.json or the file itself)", CheckedFile.MaxTokenizerBytes);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+            throw new SeekSharpException($"{file}: not valid UTF-8 text; expected a Hugging Face tokenizer.json");
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(file));
+            doc = JsonDocument.Parse(bytes);
         }
         catch (JsonException e)
         {
@@ -146,7 +149,7 @@ public sealed partial class BpeTokenizer
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
                 throw new SeekSharpException($"{file}: missing \"model\" object (expected a Hugging Face tokenizer.json)");
-            if (model.TryGetProperty("type", out var type) && type.GetString() != "BPE")
+            if (model.TryGetProperty("type", out var type) && (type.ValueKind != JsonValueKind.String || type.GetString() != "BPE"))
                 throw new SeekSharpException($"{file}: model.type is \"{type}\", expected \"BPE\"");
             if (!model.TryGetProperty("vocab", out var vocabEl) || vocabEl.ValueKind != JsonValueKind.Object)
                 throw new SeekSharpException($"{file}: missing model.vocab object (token -> id)");
@@ -158,15 +161,16 @@ public sealed partial class BpeTokenizer
                 foreach (var t in added.EnumerateArray())
                 {
                     if (t.ValueKind != JsonValueKind.Object || !t.TryGetProperty("content", out var c) || c.ValueKind != JsonValueKind.String
-                        || !t.TryGetProperty("id", out var i) || !i.TryGetInt32(out var id))
-                        throw new SeekSharpException($"{file}: an added_tokens entry lacks a string \"content\" or an integer \"id\"");
+                        || c.GetString() is not { Length: > 0 }
+                        || !t.TryGetProperty("id", out var i) || i.ValueKind != JsonValueKind.Number || !i.TryGetInt32(out var id))
+                        throw new SeekSharpException($"{file}: an added_tokens entry lacks a non-empty string \"content\" or an integer \"id\"");
                     specials[c.GetString()!] = id;
                 }
 
             var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
             foreach (var p in vocabEl.EnumerateObject())
             {
-                if (!p.Value.TryGetInt32(out var id))
+                if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out var id))
                     throw new SeekSharpException($"{file}: model.vocab entry \"{p.Name}\" has a non-integer id");
                 if (specials.TryGetValue(p.Name, out var sid))
                 {
