@@ -1,5 +1,6 @@
-using System.Runtime.InteropServices;
 using System.Text;
+using SeekSharp.IO;
+using static SeekSharp.IO.FileStatus;
 
 namespace SeekSharp.Data;
 
@@ -21,10 +22,10 @@ public readonly record struct WalkedFile(string Path, string? Skip = null, strin
 // - Linux file names are bytes; .NET decodes them as UTF-8 with U+FFFD for bad bytes, so such a name cannot
 //   be opened again: `bad_name`, shown with the U+FFFD (printable).
 // - A folder that cannot be listed is `unreadable`, instead of an exception that ends the run.
-// The type comes from statx(2) (one fixed layout on every Linux architecture); elsewhere linked folders
-// are not followed at all, which needs no identity to rule out loops.
+// The type and identity come from FileStatus (statx(2)); where it is unavailable linked folders are not
+// followed at all, which needs no identity to rule out loops.
 // Output is in ordinal path order, so the same inputs give the same order, whatever the file system.
-public static partial class FileWalker
+public static class FileWalker
 {
     /// <summary>A single document (a whole text file) larger than this is not read: larger than any real document, small enough for memory.</summary>
     public const long MaxDocumentBytes = 256L << 20;
@@ -116,65 +117,4 @@ public static partial class FileWalker
         else if (RandomAccess.Read(handle, stackalloc byte[1], got) > 0) return null;   // it grew past its length
         return bytes;
     }
-
-    enum Kind { Regular, Directory, Link, Fifo, CharDevice, BlockDevice, Socket, Missing, Loop, Denied, Other }
-
-    readonly record struct Status(Kind Kind, (ulong Dev, ulong Ino)? Id)
-    {
-        public string Describe() => Kind switch
-        {
-            Kind.Fifo => "a FIFO (named pipe)", Kind.CharDevice => "a character device", Kind.BlockDevice => "a block device",
-            Kind.Socket => "a socket", _ => "a special file",
-        };
-    }
-
-    static readonly bool HasStatx = OperatingSystem.IsLinux() && ProbeStatx();
-
-    static bool ProbeStatx()
-    {
-        try { return StatxCall("/", follow: true, out _) == 0; }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { return false; }
-    }
-
-    static Status Stat(string path, bool follow)
-    {
-        if (!HasStatx) return FallbackStat(path, follow);
-        if (StatxCall(path, follow, out var buf) != 0)
-            return new(Marshal.GetLastPInvokeError() switch { 40 => Kind.Loop, 13 => Kind.Denied, 2 or 20 => Kind.Missing, _ => Kind.Denied }, null);
-        var kind = (buf.Mode & 0xF000) switch
-        {
-            0x8000 => Kind.Regular, 0x4000 => Kind.Directory, 0xA000 => Kind.Link, 0x1000 => Kind.Fifo,
-            0x2000 => Kind.CharDevice, 0x6000 => Kind.BlockDevice, 0xC000 => Kind.Socket, _ => Kind.Other,
-        };
-        return new(kind, (((ulong)buf.DevMajor << 32) | buf.DevMinor, buf.Ino));
-    }
-
-    // Without statx: regular files and folders by .NET's own checks; links are reported as links (not followed).
-    static Status FallbackStat(string path, bool follow)
-    {
-        FileSystemInfo info = Directory.Exists(path) ? new DirectoryInfo(path) : new FileInfo(path);
-        if (!follow && info.LinkTarget is not null) return new(Kind.Link, null);
-        if (info is DirectoryInfo) return new(Kind.Directory, null);
-        return new(info.Exists ? Kind.Regular : Kind.Missing, null);
-    }
-
-    static int StatxCall(string path, bool follow, out StatxBuffer buf)
-    {
-        const int AtFdCwd = -100, AtSymlinkNoFollow = 0x100;
-        const uint StatxType = 0x1, StatxIno = 0x100;
-        return statx(AtFdCwd, path, follow ? 0 : AtSymlinkNoFollow, StatxType | StatxIno, out buf);
-    }
-
-    // struct statx (linux/stat.h): 256 bytes, the same on every architecture; only the fields we read are named.
-    [StructLayout(LayoutKind.Explicit, Size = 256)]
-    struct StatxBuffer
-    {
-        [FieldOffset(28)] public ushort Mode;
-        [FieldOffset(32)] public ulong Ino;
-        [FieldOffset(136)] public uint DevMajor;
-        [FieldOffset(140)] public uint DevMinor;
-    }
-
-    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int statx(int dirfd, string path, int flags, uint mask, out StatxBuffer buf);
 }
