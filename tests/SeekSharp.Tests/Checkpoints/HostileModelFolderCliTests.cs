@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using SeekSharp.Tests.Alignment;
+using SeekSharp.Tests.Cli;
 using static SeekSharp.Tests.Checkpoints.HostileFolder;
 
 namespace SeekSharp.Tests.Checkpoints;
@@ -34,29 +34,21 @@ public class HostileModelFolderCliTests(ChatModelFolder good) : IClassFixture<Ch
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public async Task SeekGenerateOnAHostileFolderPrintsOneErrorAndExitsOne(string name)
+    public void SeekGenerateOnAHostileFolderPrintsOneErrorAndExitsOne(string name)
     {
         var dir = good.NewDir();
         CopyFolder(good.ModelDir, dir);
         Corruption(name)(dir);
-        var psi = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "seek"), ["generate", "--model", dir, "--prompt", "hi", "--max-tokens", "2"])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        try { await p.WaitForExitAsync(timeout.Token); }
-        catch (OperationCanceledException) { p.Kill(entireProcessTree: true); Assert.Fail($"{name}: seek generate still running after 120 s"); }
-        var output = await stdout + await stderr;
-        Assert.True(p.ExitCode == 1, $"{name}: exit {p.ExitCode}: {output}");
-        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Single(lines, l => l.Contains("error:"));
+        var (code, stdout, stderr) = SeekProcess.Run(120, "generate", "--model", dir, "--prompt", "hi", "--max-tokens", "2");
+        var output = stdout + stderr;
+        Assert.True(code == 1, $"{name}: exit {code}: {output}");
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var line = Assert.Single(lines);
+        Assert.StartsWith("error: ", line);
+        Assert.DoesNotContain("error:", stdout);
         Assert.DoesNotContain("   at ", output);
         Assert.DoesNotContain("Unhandled", output);
-        // Joined, because the console may wrap a long message; the file is named either way.
-        var joined = string.Concat(lines.Select(l => l.TrimEnd('\r')));
+        var joined = line;
         Assert.True(new[] { Config, Weights, Tokenizer }.Any(joined.Contains), $"{name}: no file named: {output}");
         Assert.Contains(dir, joined);
     }
