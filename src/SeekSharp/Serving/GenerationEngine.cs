@@ -16,6 +16,10 @@ namespace SeekSharp.Serving;
 // moving the last row into it (one copy of that row's filled positions), keeping rows contiguous.
 // Sampling happens on the host with each request's own seeded System.Random, so what a request draws
 // does not depend on what else is in the batch. See docs/decisions/0007-serving-engine.md.
+// The decode thread never dies of a request: logits a row cannot be sampled from (NaN/Inf, from corrupt
+// weights) end that request with the error and free its row while the others decode on; a forward that
+// fails ends the requests it was computing; anything else that escapes a step fails every running request
+// (their cache rows are then of unknown state) and the thread goes on with the queue.
 
 /// <summary>The continuous-batching decoder behind the HTTP server.</summary>
 public sealed class GenerationEngine : IGenerationEngine
@@ -117,9 +121,13 @@ public sealed class GenerationEngine : IGenerationEngine
                 while (!stopping && running.Count == 0 && queue.Count == 0) Monitor.Wait(gate);
                 if (stopping) break;
             }
-            DropCancelled();
-            Admit();
-            if (running.Count > 0) Step();
+            try
+            {
+                DropCancelled();
+                Admit();
+                if (running.Count > 0) Step();
+            }
+            catch (Exception e) { FailRunning(e); }
         }
         var error = new SeekSharpException("the generation engine stopped before this request finished.");
         foreach (var seq in running) seq.Fail(error);
@@ -173,7 +181,7 @@ public sealed class GenerationEngine : IGenerationEngine
         Volatile.Write(ref runningCount, running.Count);
         // Backwards, as in Step: retiring moves the last row, which is then already advanced.
         for (int i = admitted.Count - 1; i >= 0; i--)
-            if (!Advance(admitted[i], logits.AsSpan(i * vocab, vocab), out var reason)) Retire(first + i, reason);
+            if (!Advance(admitted[i], logits.AsSpan(i * vocab, vocab), out var reason, out var error)) Retire(first + i, reason, error);
     }
 
     /// <summary>Restores each admitted prompt's cached prefix into its row (first, first + 1, ...), then computes
@@ -263,9 +271,7 @@ public sealed class GenerationEngine : IGenerationEngine
         catch (Exception e)
         {
             // A failed step leaves the cache rows undefined: every running request ends with the error.
-            foreach (var seq in running) seq.Fail(e);
-            running.Clear();
-            Volatile.Write(ref runningCount, 0);
+            FailRunning(e);
             return;
         }
         Interlocked.Increment(ref decodeSteps);
@@ -275,7 +281,7 @@ public sealed class GenerationEngine : IGenerationEngine
         {
             var seq = running[b];
             seq.CacheLength++;
-            if (!Advance(seq, logits.AsSpan(b * vocab, vocab), out var reason)) Retire(b, reason);
+            if (!Advance(seq, logits.AsSpan(b * vocab, vocab), out var reason, out var error)) Retire(b, reason, error);
         }
         Interlocked.Add(ref decodeTicks, Stopwatch.GetTimestamp() - t0);
     }
@@ -287,12 +293,28 @@ public sealed class GenerationEngine : IGenerationEngine
         host.data<float>().CopyTo(logits, row * Config.VocabSize);
     }
 
-    /// <summary>Samples the next token; false when the sequence is done (and why).</summary>
-    bool Advance(Sequence seq, ReadOnlySpan<float> row, out FinishReason reason)
+    /// <summary>Ends every running request with <paramref name="error"/> and empties the batch.</summary>
+    void FailRunning(Exception error)
+    {
+        foreach (var seq in running) seq.Fail(error);
+        running.Clear();
+        Volatile.Write(ref runningCount, 0);
+    }
+
+    /// <summary>Samples the next token; false when the sequence is done (and why, or the error that ends it: its
+    /// row of logits could not be sampled from).</summary>
+    bool Advance(Sequence seq, ReadOnlySpan<float> row, out FinishReason reason, out Exception? error)
     {
         reason = FinishReason.Cancelled;
+        error = null;
         if (seq.Cancelled) return false;
-        int next = Sampler.Sample(row, seq.Request.Sampling, seq.Rng);
+        int next;
+        try { next = Sampler.Sample(row, seq.Request.Sampling, seq.Rng); }
+        catch (Exception e) // tied to this row: the others sample on
+        {
+            error = e is InvalidLogitsException bad ? bad.AtToken(seq.Generated + 1) : e;
+            return false;
+        }
         if (seq.Request.StopIds is { } stop && stop.Contains(next)) { reason = FinishReason.Stop; return false; }
         seq.Emit(next);
         Interlocked.Increment(ref completionTokens);
@@ -300,15 +322,18 @@ public sealed class GenerationEngine : IGenerationEngine
         return true;
     }
 
-    /// <summary>Ends the sequence in row <paramref name="b"/>, keeps its blocks for prefix reuse, and moves the
-    /// last row into its place.</summary>
-    void Retire(int b, FinishReason reason)
+    /// <summary>Ends the sequence in row <paramref name="b"/> (with <paramref name="error"/> when one is given), keeps
+    /// its blocks for prefix reuse, and moves the last row into its place.</summary>
+    void Retire(int b, FinishReason reason, Exception? error = null)
     {
         var seq = running[b];
-        // Generated tokens are cached too: the next turn of a chat repeats this one's prompt and reply.
-        try { prefix.Store(seq.Tokens, seq.CacheLength, slots, b); }
-        catch (Exception e) { seq.Fail(e); }
-        seq.Finish(reason);
+        // Generated tokens are cached too: the next turn of a chat repeats this one's prompt and reply. A failed
+        // sequence's are not: whatever made its logits invalid is in them.
+        if (error is null)
+            try { prefix.Store(seq.Tokens, seq.CacheLength, slots, b); }
+            catch (Exception e) { error = e; }
+        if (error is null) seq.Finish(reason);
+        else seq.Fail(error);
         int last = running.Count - 1;
         if (b != last)
         {

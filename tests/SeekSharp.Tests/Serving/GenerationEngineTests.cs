@@ -214,6 +214,54 @@ public class GenerationEngineTests
     }
 
     [Fact]
+    public async Task ARequestWhoseLogitsAreNaNFailsAloneAndTheEngineServesOn()
+    {
+        // A token X is poisoned (NaN embedding row). Request B reaches X as its 3rd greedy token, so its 4th logits are
+        // NaN in a batched decode step; request C has X in its prompt, so its very first logits (from the prefill) are
+        // NaN, and it samples (temperature and top_p < 1, the path that used to throw IndexOutOfRangeException and kill
+        // the decode thread). A, which never meets X, decodes in the same batch and must get its tokens all the same.
+        using var model = new Transformer(PoisonedModel.Untied(TestModels.Mla()) with { MaxPositionEmbeddings = 512 }, seed: 3);
+        var a = Prompt(1, 5, 64);
+        var outA = PoisonedModel.Greedy(model, a, 450);
+        int[] b = [], outB = [];
+        int x = -1;
+        for (int s = 2; x < 0; s++)
+        {
+            Assert.True(s < 200, "no prompt reaches a token that A never meets");
+            b = Prompt(s, 4, 64);
+            outB = PoisonedModel.Greedy(model, b, 3);
+            if (!a.Contains(outB[2]) && !outA.Contains(outB[2]) && !b.Contains(outB[2]) && !outB[..2].Contains(outB[2])) x = outB[2];
+        }
+        int[] c = [.. Prompt(99, 3, 64).Select(t => t == x ? 1 : t), x, 2];
+        PoisonedModel.Poison(model, x);
+
+        using var engine = new GenerationEngine(model, new EngineOptions { MaxBatchSize = 4 });
+        using var stopA = new CancellationTokenSource();
+        var handleA = engine.Submit(Request(a, 450), stopA.Token);
+        Assert.True(await handleA.Tokens.WaitToReadAsync()); // A is running: B and C join its batch
+        var handleB = engine.Submit(Request(b, 10));
+        var handleC = engine.Submit(Request(c, 10, new SamplingOptions(Temperature: 0.9, TopP: 0.9), seed: 5));
+        var failedB = await Assert.ThrowsAsync<InvalidLogitsException>(() => Collect(handleB));
+        var failedC = await Assert.ThrowsAsync<InvalidLogitsException>(() => Collect(handleC));
+        Assert.Equal(4, failedB.Token);
+        Assert.Equal(1, failedC.Token);
+        await Assert.ThrowsAsync<InvalidLogitsException>(() => handleB.Completion);
+
+        stopA.Cancel(); // A decoded on meanwhile, unharmed: every token it got is the clean model's
+        var (tokensA, _) = await Collect(handleA);
+        Assert.True(tokensA.Length > 4, $"A got {tokensA.Length} tokens");
+        Assert.Equal(outA[..tokensA.Length], tokensA);
+        Assert.True(engine.Stats().DecodeRows > engine.Stats().DecodeSteps, "A never shared a decode step with B");
+
+        // The thread is alive and its rows are free: new requests, clean and poisoned, are served as before.
+        Assert.Equal(outA[..6], (await Collect(engine.Submit(Request(a, 6)))).Tokens);
+        await Assert.ThrowsAsync<InvalidLogitsException>(() => Collect(engine.Submit(Request(c, 3))));
+        var again = await Collect(engine.Submit(Request(b, 2)));
+        Assert.Equal(outB[..2], again.Tokens);
+        Assert.Equal(0, engine.Stats().Running);
+    }
+
+    [Fact]
     public void SubmittingToADisposedEngineThrows()
     {
         using var model = new Transformer(TestModels.Mla(), seed: 3);

@@ -1,0 +1,36 @@
+using SeekSharp.Checkpoints;
+using SeekSharp.Modeling;
+using SeekSharp.Tests.Modeling;
+using SeekSharp.Tests.Serving;
+using SeekSharp.Tests.Tokenization;
+
+namespace SeekSharp.Tests.Cli;
+
+/// <summary>`seek generate` on a model folder whose weights make NaN logits: one error line, exit 1.</summary>
+[Collection("Console")] // CliTests.Run redirects Console.Out
+public class GenerateFaultTests : TempDirTest
+{
+    [Theory]
+    [InlineData("0")]     // greedy
+    [InlineData("0.9")]   // sampled with top_p 0.95: the path that threw IndexOutOfRangeException
+    public void NaNLogitsAreOneErrorLineAndExitOne(string temperature)
+    {
+        var tok = TokenizerFixture.Tokenizer;
+        var dir = NewDir();
+        using (var model = new Transformer(PoisonedModel.Untied(TestModels.Mla() with { VocabSize = tok.VocabSize }), seed: 7))
+        {
+            PoisonedModel.Poison(model, tok.BosId); // every prompt starts with it
+            ModelFiles.Save(dir, model);
+        }
+        tok.Save(dir);
+        var (code, output) = CliTests.Run("generate", "--model", dir, "--prompt", "hello", "--max-tokens", "5", "--temperature", temperature);
+        Assert.Equal(1, code);
+        Assert.DoesNotContain("   at ", output); // no stack trace
+        Assert.Single(output.Split('\n'), l => l.Contains("error:"));
+        // Read as text, not as lines: whether the console wraps a long error is the CLI's business, not this check's.
+        var error = string.Join(' ', output[output.IndexOf("error:")..].Split((char[])['\n', '\r', ' '], StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains(dir, error.Replace(" ", ""));
+        Assert.Contains("the model produced NaN/Inf logits at token 1", error);
+        Assert.Equal("hello", output[..output.IndexOf("error:")].Trim()); // the continuation so far, then the error on a line of its own
+    }
+}
