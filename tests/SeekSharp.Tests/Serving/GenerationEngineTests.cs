@@ -214,6 +214,36 @@ public class GenerationEngineTests
     }
 
     [Fact]
+    public async Task InFp32EachRequestGetsTheSameTokensAloneAndAmongManyOthers()
+    {
+        // The README's promise (docs/decisions/0011): in fp32 a request's tokens do not depend on what else runs. Here
+        // 16 distinct requests (lengths 3..33, greedy and sampled) are admitted together while a 17th decodes, so they
+        // are prefilled in padded groups (the MoE takes its dispatch path over more than 64 tokens) and decoded as one
+        // batch; each must get exactly what it gets when it runs alone. Untied embeddings: a random tied model just
+        // repeats its last token, which would hide any difference.
+        var cfg = PoisonedModel.Untied(TestModels.Mla()) with { MaxPositionEmbeddings = 256 };
+        using var model = new Transformer(cfg, seed: 5);
+        var sampled = new SamplingOptions(Temperature: 1.0, TopP: 0.9);
+        var requests = Enumerable.Range(0, 16).Select(i => Request(Prompt(20 + i, 3 + 2 * i, 64), 24, i % 2 == 0 ? Greedy : sampled, seed: i)).ToArray();
+        var alone = new List<int[]>();
+        using (var single = new GenerationEngine(model))
+            foreach (var r in requests) alone.Add((await Collect(single.Submit(r))).Tokens);
+        Assert.True(alone.SelectMany(t => t).Distinct().Count() > 16, "the outputs are degenerate");
+
+        using var engine = new GenerationEngine(model, new EngineOptions { MaxBatchSize = 32 });
+        using var stopBusy = new CancellationTokenSource();
+        var busy = engine.Submit(Request(Prompt(9, 5, 64), 200), stopBusy.Token);
+        Assert.True(await busy.Tokens.WaitToReadAsync());
+        var handles = requests.Select(r => engine.Submit(r)).ToArray();
+        var together = await Task.WhenAll(handles.Select(Collect));
+        stopBusy.Cancel();
+        await Collect(busy);
+        for (int i = 0; i < requests.Length; i++) Assert.Equal(alone[i], together[i].Tokens);
+        var stats = engine.Stats();
+        Assert.True(stats.DecodeRows > 4 * stats.DecodeSteps, $"mean batch {(double)stats.DecodeRows / stats.DecodeSteps:F1}: too little was batched");
+    }
+
+    [Fact]
     public async Task ARequestWhoseLogitsAreNaNFailsAloneAndTheEngineServesOn()
     {
         // A token X is poisoned (NaN embedding row). Request B reaches X as its 3rd greedy token, so its 4th logits are
