@@ -185,7 +185,9 @@ public sealed class GenerationEngine : IGenerationEngine
     }
 
     /// <summary>Restores each admitted prompt's cached prefix into its row (first, first + 1, ...), then computes
-    /// the rest of the prompts in as few forwards as fit <see cref="EngineOptions.MaxPrefillTokens"/>: consecutive
+    /// the rest of each prompt in a forward of its own, the same shapes as when it comes alone (so that in bf16 its
+    /// KV and first token do not depend on what it was admitted with); with <see cref="EngineOptions.GroupPrefill"/>,
+    /// in as few forwards as fit <see cref="EngineOptions.MaxPrefillTokens"/>: consecutive
     /// rows are right-padded to the longest remainder and run with per-row positions; padding writes keys past
     /// its row's length, which the row never attends and later overwrites. Logits of admitted row i go to
     /// row i of the logits buffer.</summary>
@@ -204,7 +206,7 @@ public sealed class GenerationEngine : IGenerationEngine
         {
             int end = start + 1, width = Rest(start), deepest = admitted[start].CachedPromptTokens;
             // Grow the group while its padded size fits the budget and no row's padding runs past the context.
-            while (end < admitted.Count)
+            while (options.GroupPrefill && end < admitted.Count)
             {
                 int w = Math.Max(width, Rest(end)), cached = Math.Max(deepest, admitted[end].CachedPromptTokens);
                 if ((end - start + 1) * w > options.MaxPrefillTokens || cached + w > ctx) break;
