@@ -10,12 +10,13 @@ namespace SeekSharp.Serving;
 // MaxBatchSize rows × context positions; row b of the cache belongs to running sequence b, so the
 // running batch is always rows [0, n) and a decode step reads the cache without gathering. Between
 // steps the thread drops cancelled sequences, admits queued requests into the next free rows (restore
-// the longest cached prompt prefix, prefill the rest — requests admitted together in padded groups —
+// the longest cached prompt prefix, prefill the rest — each prompt alone, or with GroupPrefill in padded groups —
 // and sample the first token), then runs ONE forward over all running sequences, input (n, 1), each
 // row at its own position. A finished row is refilled by
 // moving the last row into it (one copy of that row's filled positions), keeping rows contiguous.
 // Sampling happens on the host with each request's own seeded System.Random, so what a request draws
-// does not depend on what else is in the batch. See docs/decisions/0007-serving-engine.md.
+// does not depend on what else is in the batch; prefilling each prompt alone keeps the logits it draws from
+// independent of it too, in bf16 as well (docs/decisions/0011). See docs/decisions/0007-serving-engine.md.
 // The decode thread never dies of a request: logits a row cannot be sampled from (NaN/Inf, from corrupt
 // weights) end that request with the error and free its row while the others decode on; a forward that
 // fails ends the requests it was computing; anything else that escapes a step fails every running request
