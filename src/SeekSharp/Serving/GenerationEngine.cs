@@ -174,8 +174,9 @@ public sealed class GenerationEngine : IGenerationEngine
         try { Prefill(admitted, first); }
         catch (Exception e)
         {
-            // Rows of one admission are prefilled together; a failure leaves all of them undefined.
+            // A failure leaves the rows of the admission undefined.
             foreach (var seq in admitted) seq.Fail(e);
+            for (int i = 0; i < admitted.Count; i++) Scrub(first + i);
             return;
         }
         running.AddRange(admitted);
@@ -300,6 +301,7 @@ public sealed class GenerationEngine : IGenerationEngine
     void FailRunning(Exception error)
     {
         foreach (var seq in running) seq.Fail(error);
+        for (int b = 0; b < running.Count; b++) Scrub(b);
         running.Clear();
         Volatile.Write(ref runningCount, 0);
     }
@@ -336,7 +338,11 @@ public sealed class GenerationEngine : IGenerationEngine
             try { prefix.Store(seq.Tokens, seq.CacheLength, slots, b); }
             catch (Exception e) { error = e; }
         if (error is null) seq.Finish(reason);
-        else seq.Fail(error);
+        else
+        {
+            seq.Fail(error);
+            Scrub(b);
+        }
         int last = running.Count - 1;
         if (b != last)
         {
@@ -345,6 +351,20 @@ public sealed class GenerationEngine : IGenerationEngine
         }
         running.RemoveAt(last);
         Volatile.Write(ref runningCount, running.Count);
+    }
+
+    /// <summary>Zeroes cache row <paramref name="b"/> after a failure. The next sequence in the row overwrites only the
+    /// positions it fills, and a decode step reads every row up to the longest: a shorter row's stale positions are
+    /// masked out of the softmax, but 0 × NaN is NaN, so NaN keys or values left by a failed sequence would end the
+    /// next one too.</summary>
+    void Scrub(int b)
+    {
+        using var scope = NewDisposeScope();
+        foreach (var l in slots.Layers)
+        {
+            l.A.narrow(0, b, 1).zero_();
+            l.B.narrow(0, b, 1).zero_();
+        }
     }
 
     public void Dispose()

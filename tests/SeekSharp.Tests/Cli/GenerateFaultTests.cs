@@ -32,13 +32,14 @@ public class GenerateFaultTests : TempDirTest
         var dir = NaNModel();
         var (code, output) = CliTests.Run("generate", "--model", dir, "--prompt", "hello", "--max-tokens", "5", "--temperature", temperature);
         Assert.Equal(1, code);
-        Assert.DoesNotContain("   at ", output); // no stack trace
-        Assert.Single(output.Split('\n'), l => l.Contains("error:"));
+        // No stack trace. (Only ours: a server test running meanwhile may log one of its own to the console.)
+        Assert.DoesNotContain("at SeekSharp.Inference.", output);
+        var line = Assert.Single(output.Split('\n'), l => l.Contains("error:"));
+        Assert.StartsWith("error:", line); // the continuation printed so far ends first
         // Read as text, not as lines: whether the console wraps a long error is the CLI's business, not this check's.
         var error = string.Join(' ', output[output.IndexOf("error:")..].Split((char[])['\n', '\r', ' '], StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains(dir, error.Replace(" ", ""));
         Assert.Contains("the model produced NaN/Inf logits at token 1", error);
-        Assert.Equal("hello", output[..output.IndexOf("error:")].Trim()); // the continuation so far, then the error on a line of its own
     }
 
     [Theory]
@@ -54,7 +55,7 @@ public class GenerateFaultTests : TempDirTest
                "--out", System.IO.Path.Combine(NewDir(), "samples.jsonl")];
         var (code, output) = CliTests.Run(args);
         Assert.Equal(1, code);
-        Assert.DoesNotContain("   at ", output);
+        Assert.DoesNotContain("at SeekSharp.Inference.", output);
         Assert.Single(output.Split('\n'), l => l.Contains("error:"));
         Assert.Contains("NaN/Inf logits at token 1", string.Join(' ', output.Split((char[])['\n', '\r', ' '], StringSplitOptions.RemoveEmptyEntries)));
     }

@@ -10,6 +10,7 @@ namespace SeekSharp.Tests.Server;
 
 /// <summary>The real engine on a model with a NaN embedding row: a request that reads it gets a 500 (or an error event
 /// in its stream), and the server answers the others, then and afterwards.</summary>
+[Collection("Console")] // it logs the model's errors to the console, which the CLI tests capture
 public class ModelFaultTests
 {
     const string Bad = "zebra quagga";

@@ -297,6 +297,33 @@ public class GenerationEngineTests
     }
 
     [Fact]
+    public async Task TheRowOfAFailedRequestIsCleanForTheNextOne()
+    {
+        // Two slots. L decodes in row 0 with a long prompt; C's 30-token prompt holds the poisoned token, so C fails
+        // and leaves NaN keys in row 1; G, shorter, is admitted into row 1 and decodes next to L, so every step reads
+        // row 1 up to L's length: positions C wrote and G never does. Masked, they must still not reach G.
+        using var model = new Transformer(PoisonedModel.Untied(TestModels.Mla()) with { MaxPositionEmbeddings = 512 }, seed: 3);
+        var l = Prompt(31, 40, 64);
+        var g = Prompt(32, 5, 64);
+        var outL = PoisonedModel.Greedy(model, l, 120);
+        var outG = PoisonedModel.Greedy(model, g, 8);
+        int x = Enumerable.Range(1, 63).First(t => !l.Contains(t) && !outL.Contains(t) && !g.Contains(t) && !outG.Contains(t));
+        int[] c = [.. Prompt(33, 29, 64).Select(t => t == x ? 1 : t), x];
+        PoisonedModel.Poison(model, x);
+
+        using var engine = new GenerationEngine(model, new EngineOptions { MaxBatchSize = 2, PrefixCacheBytes = 0 });
+        using var stopL = new CancellationTokenSource();
+        var handleL = engine.Submit(Request(l, 120), stopL.Token);
+        Assert.True(await handleL.Tokens.WaitToReadAsync());
+        await Assert.ThrowsAsync<InvalidLogitsException>(() => Collect(engine.Submit(Request(c, 5))));
+        var (tokensG, _) = await Collect(engine.Submit(Request(g, 8)));
+        stopL.Cancel();
+        var (tokensL, _) = await Collect(handleL);
+        Assert.Equal(outG, tokensG);
+        Assert.Equal(outL[..tokensL.Length], tokensL);
+    }
+
+    [Fact]
     public void SubmittingToADisposedEngineThrows()
     {
         using var model = new Transformer(TestModels.Mla(), seed: 3);
