@@ -300,10 +300,14 @@ public sealed class GenerationEngine : IGenerationEngine
     /// <summary>Ends every running request with <paramref name="error"/> and empties the batch.</summary>
     void FailRunning(Exception error)
     {
+        int n = running.Count;
         foreach (var seq in running) seq.Fail(error);
-        for (int b = 0; b < running.Count; b++) Scrub(b);
         running.Clear();
         Volatile.Write(ref runningCount, 0);
+        // Called from the loop's last-resort handler too, so it must not throw: should even zeroing fail, the rows'
+        // next sequences fail on their own, and the thread still serves.
+        try { for (int b = 0; b < n; b++) Scrub(b); }
+        catch (Exception) { }
     }
 
     /// <summary>Samples the next token; false when the sequence is done (and why, or the error that ends it: its
