@@ -22,9 +22,10 @@ public static class BenchEngineCommand
         precision.AcceptOnlyFromAmong("bf16", "fp32");
         var maxBatch = new Option<int>("--max-batch") { Description = "Engine slots (sequences decoded together).", DefaultValueFactory = _ => 32 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per line instead of a table." };
+        var groupPrefill = ServeCommand.GroupPrefillOption();
         var device = Options.Device();
         var cmd = new Command("engine", "Benchmark the serving engine in process: decode tokens/s by concurrent requests.")
-            { preset, clients, tokens, promptTokens, rounds, precision, maxBatch, json, device };
+            { preset, clients, tokens, promptTokens, rounds, precision, maxBatch, groupPrefill, json, device };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
             var counts = p.GetValue(clients)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -37,7 +38,7 @@ public static class BenchEngineCommand
             model.to(new Device(p.GetValue(device)!));
             model.eval();
             model.SetComputeType(p.GetValue(precision) == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32);
-            using var engine = new GenerationEngine(model, new EngineOptions { MaxBatchSize = p.GetValue(maxBatch) });
+            using var engine = new GenerationEngine(model, new EngineOptions { MaxBatchSize = p.GetValue(maxBatch), GroupPrefill = p.GetValue(groupPrefill) });
             var results = EngineBenchmark.Run(engine, counts, p.GetValue(tokens), p.GetValue(promptTokens), p.GetValue(rounds),
                 asJson ? null : m => AnsiConsole.MarkupLineInterpolated($"[grey]{m}...[/]"));
             if (asJson)

@@ -31,8 +31,16 @@ public static class GenerateCommand
             var ids = Prompt(tok, text, p.GetValue(chat));
             if (!p.GetValue(chat)) Console.Write(text); // a continuation reads on from the prompt; a reply stands alone
             var stream = new Utf8Stream(tok);
-            foreach (var id in new TokenGenerator(m).Generate(ids, p.GetValue(maxTokens), opts, p.GetValue(seed), new HashSet<int> { tok.EosId }))
-                Console.Write(stream.Push(id));
+            try
+            {
+                foreach (var id in new TokenGenerator(m).Generate(ids, p.GetValue(maxTokens), opts, p.GetValue(seed), new HashSet<int> { tok.EosId }))
+                    Console.Write(stream.Push(id));
+            }
+            catch (InvalidLogitsException e)
+            {
+                Console.WriteLine(); // ends the text printed so far, so that the error stands on its own line
+                throw new SeekSharpException($"{dir}: {e.Message}", e);
+            }
             Console.WriteLine();
             return 0;
         }));

@@ -24,13 +24,14 @@ public static class ServeCommand
         var device = Options.Device();
         var precision = PrecisionOption();
         var maxBatch = MaxBatchOption();
+        var groupPrefill = GroupPrefillOption();
         var serve = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API, with a chat page at /.")
-            { model, name, host, port, keys, pricing, device, precision, maxBatch };
+            { model, name, host, port, keys, pricing, device, precision, maxBatch, groupPrefill };
         serve.SetAction(p => SeekApp.Guard(() =>
         {
             var options = LoadServerOptions(p.GetValue(pricing), p.GetValue(keys));
             using var served = ServedModel.Load(p.GetValue(model)!, p.GetValue(name), p.GetValue(device)!, p.GetValue(precision)!,
-                new EngineOptions { MaxBatchSize = p.GetValue(maxBatch) });
+                new EngineOptions { MaxBatchSize = p.GetValue(maxBatch), GroupPrefill = p.GetValue(groupPrefill) });
             var app = SeekServer.Build(served, options, p.GetValue(host)!, p.GetValue(port));
             var url = Start(app, p.GetValue(host)!, p.GetValue(port));
             PrintBanner(served, options, url, p.GetValue(precision)!, p.GetValue(maxBatch), IsLoopback(p.GetValue(host)!));
@@ -74,6 +75,9 @@ public static class ServeCommand
 
     internal static Option<int> MaxBatchOption() =>
         new("--max-batch") { Description = "Sequences the engine decodes together; more requests queue.", DefaultValueFactory = _ => new EngineOptions().MaxBatchSize };
+
+    internal static Option<bool> GroupPrefillOption() =>
+        new("--group-prefill") { Description = "Prefill requests that arrive together in padded groups: more tokens/s in bursts, but in bf16 a request's text can then depend on what it arrived with (docs/decisions/0011)." };
 
     /// <summary>Reads the pricing and keys files before the model loads, so a typo fails in a second.</summary>
     internal static ServerOptions LoadServerOptions(string? pricingPath, string? keysPath)

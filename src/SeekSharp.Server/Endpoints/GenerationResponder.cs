@@ -1,5 +1,7 @@
 using System.Text;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using SeekSharp.Server.Api;
 using SeekSharp.Server.Auth;
 using SeekSharp.Server.Generation;
@@ -14,6 +16,13 @@ static class GenerationResponder
         IReadOnlyList<int> prompt, GenerationParams p, bool chat, string promptParam, long startedTimestamp)
     {
         var job = GenerationJob.Start(model, prompt, p, chat, promptParam, ctx.RequestAborted);
+        // A server-side failure the client is told about in so many words (an ApiException, which neither the error
+        // middleware nor StreamErrors logs) is still the operator's business.
+        var log = ctx.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("SeekSharp.Server");
+        job.Completion.ContinueWith(t =>
+        {
+            if (t.Exception?.InnerException is ApiException { Status: >= 500 } e) log.LogError("generation failed: {Message}", e.Message);
+        }, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
         return (job, accounting.Settle(job, ctx.Features.Get<ApiCaller>() ?? ApiCaller.Anonymous, startedTimestamp));
     }
 

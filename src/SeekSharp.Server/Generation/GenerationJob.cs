@@ -107,6 +107,13 @@ public sealed class GenerationJob
         return (usage, decoder.ReasoningTokens);
     }
 
+    /// <summary>An engine error the client may be told about, as the API error it answers; others stay internal (500
+    /// without details). Invalid logits are the served model's fault, not the request's: a 500 that says so.</summary>
+    static Exception ClientError(Exception e) => e is InvalidLogitsException bad
+        ? new ApiException(500, $"The model produced NaN/Inf logits{(bad.Token is { } t ? $" at token {t}" : "")} while generating this response: its weights are corrupt or diverged.",
+            type: "server_error", code: "model_error")
+        : e;
+
     async Task<JobResult> FinishAll(List<Task<(GenerationUsage, int)>> running, List<CancellationTokenSource> sources)
     {
         try
@@ -117,7 +124,7 @@ public sealed class GenerationJob
             {
                 foreach (var s in sources) s.Cancel(); // one choice failed: the others are of no use
                 try { await Task.WhenAll(running); } catch { }
-                var error = all.Exception!.InnerExceptions[0];
+                var error = ClientError(all.Exception!.InnerExceptions[0]);
                 events.Writer.TryComplete(error);
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
                 throw; // unreachable

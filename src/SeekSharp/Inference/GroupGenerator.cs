@@ -96,7 +96,9 @@ public sealed class GroupGenerator(Transformer model, int maxRows = 64)
                 {
                     int r = active[i];
                     if (done[r]) continue;   // fed its last token again; the output is ignored
-                    int next = Sampler.Sample(logits.AsSpan(i * vocab, vocab), options, rngs[r]);
+                    int next;
+                    try { next = Sampler.Sample(logits.AsSpan(i * vocab, vocab), options, rngs[r]); }
+                    catch (InvalidLogitsException e) { throw e.AtToken(outs[r].Count + 1); } // ends the whole call: its results come together
                     outs[r].Add(next);
                     input[i] = next;
                     if (next == stopId) done[r] = finished[r] = true;

@@ -19,6 +19,22 @@ public sealed record SamplingOptions(double Temperature = 0.8, double TopP = 0.9
     }
 }
 
+/// <summary>A row of logits from which no token can be drawn: it holds NaN or +Inf, or every entry is -Inf. A model
+/// only computes such a row from corrupt or diverged weights (or activations that overflowed), so it is an error of
+/// the model, reported with the generated token it happened at when the caller knows it.</summary>
+public sealed class InvalidLogitsException(string problem, int? token = null)
+    : SeekSharpException($"the model produced NaN/Inf logits{(token is { } t ? $" at token {t}" : "")} ({problem}; corrupt or diverged weights).")
+{
+    /// <summary>What was wrong with the row, e.g. "NaN at id 17".</summary>
+    public string Problem => problem;
+
+    /// <summary>The generated token (1 = the first) whose logits were invalid; null when not known.</summary>
+    public int? Token => token;
+
+    /// <summary>The same error, placed at generated token <paramref name="index"/> (1-based).</summary>
+    public InvalidLogitsException AtToken(int index) => new(problem, index);
+}
+
 /// <summary>Picks a token id from one row of logits.</summary>
 public static class Sampler
 {
@@ -36,13 +52,13 @@ public static class Sampler
     // the same distribution, though a seed picks a different token than a sorted walk would.
     const int Buckets = 64;
 
+    /// <exception cref="InvalidLogitsException">the row holds NaN or +Inf, or only -Inf</exception>
     public static int Sample(ReadOnlySpan<float> logits, SamplingOptions opt, Random rng)
     {
         if (opt.Temperature == 0) return ArgMax(logits);
         int v = logits.Length;
         var p = probs is { } pa && pa.Length >= v ? pa : probs = new double[v];
-        float max = float.NegativeInfinity;
-        for (int i = 0; i < v; i++) max = Math.Max(max, logits[i]);
+        float max = logits[ArgMax(logits)]; // checked: finite, so every p below is in [0, 1] and sum >= 1
         double sum = 0;
         for (int i = 0; i < v; i++) { p[i] = Math.Exp((logits[i] - max) / opt.Temperature); sum += p[i]; }
         int topK = opt.TopK > 0 && opt.TopK < v ? opt.TopK : v;
@@ -99,10 +115,22 @@ public static class Sampler
         return p.Length - 1;
     }
 
+    // -Inf is a legitimate logit (a masked token, probability 0); NaN and +Inf are not: a NaN compares false
+    // with everything, so argmax would return an arbitrary id and exp(NaN) would file a token under bucket
+    // -int.MaxValue. The check costs nothing: it is the comparison the argmax makes anyway.
+    /// <summary>The id of the largest logit (the first of equals).</summary>
+    /// <exception cref="InvalidLogitsException">the row holds NaN or +Inf, or only -Inf</exception>
     public static int ArgMax(ReadOnlySpan<float> logits)
     {
+        if (logits.Length == 0) throw new ArgumentException("expected at least one logit.", nameof(logits));
         int best = 0;
-        for (int i = 1; i < logits.Length; i++) if (logits[i] > logits[best]) best = i;
+        for (int i = 0; i < logits.Length; i++)
+        {
+            float x = logits[i];
+            if (!(x < float.PositiveInfinity)) throw new InvalidLogitsException($"{(float.IsNaN(x) ? "NaN" : "+Inf")} at id {i}");
+            if (x > logits[best]) best = i;
+        }
+        if (float.IsNegativeInfinity(logits[best])) throw new InvalidLogitsException("every logit is -Inf");
         return best;
     }
 }

@@ -32,7 +32,9 @@ public sealed class TokenGenerator(Transformer model)
                 var input = tensor(tokens.Skip(start).Select(t => (long)t).ToArray(), ScalarType.Int64).unsqueeze(0);
                 row = model.ForwardLast(input, start, cache).squeeze(0).data<float>().ToArray();
             }
-            int next = Sampler.Sample(row, options, rng);
+            int next;
+            try { next = Sampler.Sample(row, options, rng); }
+            catch (InvalidLogitsException e) { throw e.AtToken(step + 1); }
             if (stopIds is not null && stopIds.Contains(next)) yield break;
             tokens.Add(next);
             yield return next;

@@ -10,12 +10,17 @@ namespace SeekSharp.Serving;
 // MaxBatchSize rows × context positions; row b of the cache belongs to running sequence b, so the
 // running batch is always rows [0, n) and a decode step reads the cache without gathering. Between
 // steps the thread drops cancelled sequences, admits queued requests into the next free rows (restore
-// the longest cached prompt prefix, prefill the rest — requests admitted together in padded groups —
+// the longest cached prompt prefix, prefill the rest — each prompt alone, or with GroupPrefill in padded groups —
 // and sample the first token), then runs ONE forward over all running sequences, input (n, 1), each
 // row at its own position. A finished row is refilled by
 // moving the last row into it (one copy of that row's filled positions), keeping rows contiguous.
 // Sampling happens on the host with each request's own seeded System.Random, so what a request draws
-// does not depend on what else is in the batch. See docs/decisions/0007-serving-engine.md.
+// does not depend on what else is in the batch; prefilling each prompt alone keeps the logits it draws from
+// independent of it too, in bf16 as well (docs/decisions/0011). See docs/decisions/0007-serving-engine.md.
+// The decode thread never dies of a request: logits a row cannot be sampled from (NaN/Inf, from corrupt
+// weights) end that request with the error and free its row while the others decode on; a forward that
+// fails ends the requests it was computing; anything else that escapes a step fails every running request
+// (their cache rows are then of unknown state) and the thread goes on with the queue.
 
 /// <summary>The continuous-batching decoder behind the HTTP server.</summary>
 public sealed class GenerationEngine : IGenerationEngine
@@ -117,9 +122,13 @@ public sealed class GenerationEngine : IGenerationEngine
                 while (!stopping && running.Count == 0 && queue.Count == 0) Monitor.Wait(gate);
                 if (stopping) break;
             }
-            DropCancelled();
-            Admit();
-            if (running.Count > 0) Step();
+            try
+            {
+                DropCancelled();
+                Admit();
+                if (running.Count > 0) Step();
+            }
+            catch (Exception e) { FailRunning(e); }
         }
         var error = new SeekSharpException("the generation engine stopped before this request finished.");
         foreach (var seq in running) seq.Fail(error);
@@ -165,19 +174,22 @@ public sealed class GenerationEngine : IGenerationEngine
         try { Prefill(admitted, first); }
         catch (Exception e)
         {
-            // Rows of one admission are prefilled together; a failure leaves all of them undefined.
+            // A failure leaves the rows of the admission undefined.
             foreach (var seq in admitted) seq.Fail(e);
+            for (int i = 0; i < admitted.Count; i++) Scrub(first + i);
             return;
         }
         running.AddRange(admitted);
         Volatile.Write(ref runningCount, running.Count);
         // Backwards, as in Step: retiring moves the last row, which is then already advanced.
         for (int i = admitted.Count - 1; i >= 0; i--)
-            if (!Advance(admitted[i], logits.AsSpan(i * vocab, vocab), out var reason)) Retire(first + i, reason);
+            if (!Advance(admitted[i], logits.AsSpan(i * vocab, vocab), out var reason, out var error)) Retire(first + i, reason, error);
     }
 
     /// <summary>Restores each admitted prompt's cached prefix into its row (first, first + 1, ...), then computes
-    /// the rest of the prompts in as few forwards as fit <see cref="EngineOptions.MaxPrefillTokens"/>: consecutive
+    /// the rest of each prompt in a forward of its own, the same shapes as when it comes alone (so that in bf16 its
+    /// KV and first token do not depend on what it was admitted with); with <see cref="EngineOptions.GroupPrefill"/>,
+    /// in as few forwards as fit <see cref="EngineOptions.MaxPrefillTokens"/>: consecutive
     /// rows are right-padded to the longest remainder and run with per-row positions; padding writes keys past
     /// its row's length, which the row never attends and later overwrites. Logits of admitted row i go to
     /// row i of the logits buffer.</summary>
@@ -196,7 +208,7 @@ public sealed class GenerationEngine : IGenerationEngine
         {
             int end = start + 1, width = Rest(start), deepest = admitted[start].CachedPromptTokens;
             // Grow the group while its padded size fits the budget and no row's padding runs past the context.
-            while (end < admitted.Count)
+            while (options.GroupPrefill && end < admitted.Count)
             {
                 int w = Math.Max(width, Rest(end)), cached = Math.Max(deepest, admitted[end].CachedPromptTokens);
                 if ((end - start + 1) * w > options.MaxPrefillTokens || cached + w > ctx) break;
@@ -263,9 +275,7 @@ public sealed class GenerationEngine : IGenerationEngine
         catch (Exception e)
         {
             // A failed step leaves the cache rows undefined: every running request ends with the error.
-            foreach (var seq in running) seq.Fail(e);
-            running.Clear();
-            Volatile.Write(ref runningCount, 0);
+            FailRunning(e);
             return;
         }
         Interlocked.Increment(ref decodeSteps);
@@ -275,7 +285,7 @@ public sealed class GenerationEngine : IGenerationEngine
         {
             var seq = running[b];
             seq.CacheLength++;
-            if (!Advance(seq, logits.AsSpan(b * vocab, vocab), out var reason)) Retire(b, reason);
+            if (!Advance(seq, logits.AsSpan(b * vocab, vocab), out var reason, out var error)) Retire(b, reason, error);
         }
         Interlocked.Add(ref decodeTicks, Stopwatch.GetTimestamp() - t0);
     }
@@ -287,12 +297,33 @@ public sealed class GenerationEngine : IGenerationEngine
         host.data<float>().CopyTo(logits, row * Config.VocabSize);
     }
 
-    /// <summary>Samples the next token; false when the sequence is done (and why).</summary>
-    bool Advance(Sequence seq, ReadOnlySpan<float> row, out FinishReason reason)
+    /// <summary>Ends every running request with <paramref name="error"/> and empties the batch.</summary>
+    void FailRunning(Exception error)
+    {
+        int n = running.Count;
+        foreach (var seq in running) seq.Fail(error);
+        running.Clear();
+        Volatile.Write(ref runningCount, 0);
+        // Called from the loop's last-resort handler too, so it must not throw: should even zeroing fail, the rows'
+        // next sequences fail on their own, and the thread still serves.
+        try { for (int b = 0; b < n; b++) Scrub(b); }
+        catch (Exception) { }
+    }
+
+    /// <summary>Samples the next token; false when the sequence is done (and why, or the error that ends it: its
+    /// row of logits could not be sampled from).</summary>
+    bool Advance(Sequence seq, ReadOnlySpan<float> row, out FinishReason reason, out Exception? error)
     {
         reason = FinishReason.Cancelled;
+        error = null;
         if (seq.Cancelled) return false;
-        int next = Sampler.Sample(row, seq.Request.Sampling, seq.Rng);
+        int next;
+        try { next = Sampler.Sample(row, seq.Request.Sampling, seq.Rng); }
+        catch (Exception e) // tied to this row: the others sample on
+        {
+            error = e is InvalidLogitsException bad ? bad.AtToken(seq.Generated + 1) : e;
+            return false;
+        }
         if (seq.Request.StopIds is { } stop && stop.Contains(next)) { reason = FinishReason.Stop; return false; }
         seq.Emit(next);
         Interlocked.Increment(ref completionTokens);
@@ -300,15 +331,22 @@ public sealed class GenerationEngine : IGenerationEngine
         return true;
     }
 
-    /// <summary>Ends the sequence in row <paramref name="b"/>, keeps its blocks for prefix reuse, and moves the
-    /// last row into its place.</summary>
-    void Retire(int b, FinishReason reason)
+    /// <summary>Ends the sequence in row <paramref name="b"/> (with <paramref name="error"/> when one is given), keeps
+    /// its blocks for prefix reuse, and moves the last row into its place.</summary>
+    void Retire(int b, FinishReason reason, Exception? error = null)
     {
         var seq = running[b];
-        // Generated tokens are cached too: the next turn of a chat repeats this one's prompt and reply.
-        try { prefix.Store(seq.Tokens, seq.CacheLength, slots, b); }
-        catch (Exception e) { seq.Fail(e); }
-        seq.Finish(reason);
+        // Generated tokens are cached too: the next turn of a chat repeats this one's prompt and reply. A failed
+        // sequence's are not: whatever made its logits invalid is in them.
+        if (error is null)
+            try { prefix.Store(seq.Tokens, seq.CacheLength, slots, b); }
+            catch (Exception e) { error = e; }
+        if (error is null) seq.Finish(reason);
+        else
+        {
+            seq.Fail(error);
+            Scrub(b);
+        }
         int last = running.Count - 1;
         if (b != last)
         {
@@ -317,6 +355,20 @@ public sealed class GenerationEngine : IGenerationEngine
         }
         running.RemoveAt(last);
         Volatile.Write(ref runningCount, running.Count);
+    }
+
+    /// <summary>Zeroes cache row <paramref name="b"/> after a failure. The next sequence in the row overwrites only the
+    /// positions it fills, and a decode step reads every row up to the longest: a shorter row's stale positions are
+    /// masked out of the softmax, but 0 × NaN is NaN, so NaN keys or values left by a failed sequence would end the
+    /// next one too.</summary>
+    void Scrub(int b)
+    {
+        using var scope = NewDisposeScope();
+        foreach (var l in slots.Layers)
+        {
+            l.A.narrow(0, b, 1).zero_();
+            l.B.narrow(0, b, 1).zero_();
+        }
     }
 
     public void Dispose()

@@ -79,3 +79,56 @@ public class SamplerTests
         for (int t = 0; t < 3; t++) Assert.InRange((double)counts[t] / n, expected[t] - 0.01, expected[t] + 0.01);
     }
 }
+
+public class SamplerInvalidLogitsTests
+{
+    static float[] Row(int at, float value)
+    {
+        var row = Enumerable.Range(0, 300).Select(i => (float)Math.Sin(i)).ToArray();
+        row[at] = value;
+        return row;
+    }
+
+    public static TheoryData<double, double, int> Paths => new()
+    {
+        { 0, 1, 0 },        // greedy (argmax)
+        { 0.8, 1, 0 },      // temperature, no truncation: the id-order walk
+        { 0.8, 0.9, 0 },    // nucleus: the bucketed path that used to index bucket -int.MaxValue
+        { 1.0, 1, 20 },     // top-k
+        { 1.3, 0.5, 40 },   // both
+    };
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void NaNOrPositiveInfinityIsAnInvalidLogitsErrorOnEveryPath(double temperature, double topP, int topK)
+    {
+        var opt = new SamplingOptions(temperature, topP, topK);
+        foreach (var (at, value, name) in new[] { (0, float.NaN, "NaN"), (137, float.NaN, "NaN"), (299, float.PositiveInfinity, "+Inf") })
+        {
+            var e = Assert.Throws<InvalidLogitsException>(() => Sampler.Sample(Row(at, value), opt, new Random(1)));
+            Assert.Equal($"{name} at id {at}", e.Problem);
+            Assert.Null(e.Token);
+            Assert.IsAssignableFrom<SeekSharpException>(e); // a clear error the CLI prints, not a crash
+        }
+        var allMasked = Enumerable.Repeat(float.NegativeInfinity, 50).ToArray();
+        Assert.Equal("every logit is -Inf", Assert.Throws<InvalidLogitsException>(() => Sampler.Sample(allMasked, opt, new Random(1))).Problem);
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void MaskedTokensAtMinusInfinityAreStillSampledAround(double temperature, double topP, int topK)
+    {
+        var row = Row(5, float.NegativeInfinity);
+        row[7] = 50; // far above the rest: every path picks it
+        var rng = new Random(2);
+        for (int i = 0; i < 20; i++) Assert.Equal(7, Sampler.Sample(row, new SamplingOptions(temperature, topP, topK), rng));
+    }
+
+    [Fact]
+    public void TheErrorNamesTheTokenItHappenedAt()
+    {
+        var e = new InvalidLogitsException("NaN at id 3").AtToken(12);
+        Assert.Equal(12, e.Token);
+        Assert.Equal("the model produced NaN/Inf logits at token 12 (NaN at id 3; corrupt or diverged weights).", e.Message);
+    }
+}
