@@ -56,8 +56,9 @@ public static class SeekServer
         return app;
     }
 
-    /// <summary>A Kestrel server on <paramref name="host"/>:<paramref name="port"/> (0 = any free port); start it with StartAsync.</summary>
-    public static WebApplication Build(ServedModel model, ServerOptions options, string host, int port)
+    /// <summary>A Kestrel server on <paramref name="host"/>:<paramref name="port"/> (0 = any free port); start it with StartAsync.
+    /// <paramref name="logging"/> adjusts the console logging (warnings and up by default).</summary>
+    public static WebApplication Build(ServedModel model, ServerOptions options, string host, int port, Action<ILoggingBuilder>? logging = null)
     {
         if (!IPAddress.TryParse(host, out var address) && host != "localhost")
             throw new SeekSharpException($"--host: expected an IP address such as 127.0.0.1 or 0.0.0.0, got \"{host}\".");
@@ -65,6 +66,7 @@ public static class SeekServer
         if (options.AllowedHosts.Count == 0) options = options with { AllowedHosts = HostFilter.ForListenAddress(host) };
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        logging?.Invoke(builder.Logging);
         builder.WebHost.ConfigureKestrel(k =>
         {
             // Kestrel's own limit is a backstop above ours, so an oversized body gets our 400 error object.

@@ -10,14 +10,16 @@ namespace SeekSharp.Tests.Cli;
 [Collection("Console")] // CliTests.Run redirects Console.Out
 public class GenerateFaultTests : TempDirTest
 {
-    /// <summary>A model folder whose &lt;|bos|&gt; embedding is NaN: every prompt starts with it.</summary>
+    /// <summary>A model folder whose output head is float.MaxValue everywhere: finite, so the folder loads (NaN weights are
+    /// refused at load), and the logits overflow (+inf and -inf summed: NaN) at the first token, as a diverged model's do.</summary>
     string NaNModel()
     {
         var tok = TokenizerFixture.Tokenizer;
         var dir = NewDir();
         using (var model = new Transformer(PoisonedModel.Untied(TestModels.Mla() with { VocabSize = tok.VocabSize }), seed: 7))
         {
-            PoisonedModel.Poison(model, tok.BosId);
+            var head = model.named_parameters().Single(p => p.name == "lm_head.weight").parameter;
+            using (TorchSharp.torch.no_grad()) head.fill_(float.MaxValue);
             ModelFiles.Save(dir, model);
         }
         tok.Save(dir);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
@@ -193,7 +194,7 @@ public class HardeningTests : TempDirTest
     public async Task BrokenChunkSizeIs400WithTheErrorObject(string chunkSize)
     {
         var served = new ServedModel(ModelId, Tok, Answering("ok"));
-        await using var app = SeekServer.Build(served, new ServerOptions(), "127.0.0.1", 0);
+        await using var app = SeekServer.Build(served, new ServerOptions(), "127.0.0.1", 0, l => l.ClearProviders());
         await app.StartAsync();
         var url = new Uri(app.Urls.Single());
         using var tcp = new TcpClient();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using SeekSharp.Server;
 using SeekSharp.Serving;
 using static SeekSharp.Tests.Server.TestServing;
@@ -14,7 +15,7 @@ static class RealModel
     /// <summary>Kestrel on a free loopback port, as `seek serve --port 0` runs it; returns the base URL.</summary>
     public static async Task<(Microsoft.AspNetCore.Builder.WebApplication App, string Url)> StartKestrel(ServedModel served, ServerOptions? options = null)
     {
-        var app = SeekServer.Build(served, options ?? new ServerOptions(), "127.0.0.1", 0);
+        var app = SeekServer.Build(served, options ?? new ServerOptions(), "127.0.0.1", 0, l => l.ClearProviders());
         await app.StartAsync();
         return (app, app.Urls.Single());
     }

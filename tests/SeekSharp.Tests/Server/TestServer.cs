@@ -23,7 +23,7 @@ sealed class ServerFactory(ServedModel model, ServerOptions options) : WebApplic
 
     protected override IHostBuilder CreateHostBuilder() =>
         Host.CreateDefaultBuilder()
-            .ConfigureLogging(l => l.SetMinimumLevel(LogLevel.Warning))
+            .ConfigureLogging(l => l.ClearProviders()) // no server logs on the console, where in-process CLI tests read their output
             .ConfigureWebHostDefaults(web => web
                 .ConfigureServices(s => s.AddSeekServer(model, options))
                 .Configure(app => app.UseSeekServer()));
