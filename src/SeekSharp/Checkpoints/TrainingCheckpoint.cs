@@ -96,8 +96,10 @@ public static class TrainingCheckpoint
         var path = Path.Combine(checkpointDir, StateFile);
         try
         {
-            return JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path), TrainConfig.Json)
-                   ?? throw new SeekSharpException($"{path}: empty trainer state.");
+            var state = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path), TrainConfig.Json)
+                        ?? throw new SeekSharpException($"{path}: empty trainer state.");
+            state.Ledger?.Validate($"{path}: ledger");
+            return state;
         }
         catch (JsonException e) { throw new SeekSharpException($"{path}: malformed trainer state: {e.Message}"); }
         catch (FileNotFoundException) { throw new SeekSharpException($"{path}: trainer state not found."); }

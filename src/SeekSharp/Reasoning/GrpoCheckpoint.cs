@@ -14,15 +14,14 @@ namespace SeekSharp.Reasoning;
 // temporary name and renamed; trainer_state.json last). No random state needs saving: a step's prompts are the
 // next P of a stream seeded by the run's seed, so a resumed run draws and skips the ones already used, and a
 // step's completions are sampled with generators seeded by (seed, step) (GroupGenerator.RowSeed). What else the
-// future depends on, the RL seconds already spent (the --minutes budget) and the bill so far, rides in
-// trainer_state.json's "stage" object. metrics.jsonl is cut back to the checkpoint's step, and its records give
+// future depends on, the RL seconds already spent (the --minutes budget), rides in trainer_state.json's
+// "stage" object, beside the bill so far that every checkpoint carries. metrics.jsonl is cut back to the checkpoint's step, and its records give
 // back the reward history and the held-out evaluations that the result reports.
 
 /// <summary>GRPO's part of trainer_state.json.</summary>
 sealed record GrpoRunState
 {
     [JsonPropertyName("rl_seconds")] public double RlSeconds { get; init; }
-    [JsonPropertyName("ledger")] public LedgerEntry? Ledger { get; init; }
 }
 
 /// <summary>Where a resumed GRPO run picks up.</summary>
@@ -69,7 +68,6 @@ static class GrpoCheckpoint
         GrpoRunState run;
         try { run = state.Stage?.Deserialize<GrpoRunState>(HardwareProfile.Json) ?? throw new JsonException("\"stage\" is missing"); }
         catch (JsonException e) { throw new SeekSharpException($"{ckpt}: not a GRPO checkpoint: {e.Message}"); }
-        run.Ledger?.Validate($"{ckpt}: trainer state's ledger");
 
         var metricsPath = Path.Combine(cfg.OutDir, MetricsLog.FileName);
         MetricsLog.TruncateAfterStep(metricsPath, state.Step);
@@ -92,8 +90,9 @@ static class GrpoCheckpoint
     /// <summary>Saves step <paramref name="state"/>.Step and keeps the newest train.keep_checkpoints.</summary>
     public static void Save(GrpoConfig cfg, Transformer policy, AdamW optimizer, TrainerState state, double rlSeconds, RunLedger ledger)
     {
-        var run = new GrpoRunState { RlSeconds = rlSeconds, Ledger = ledger.Snapshot() };
-        TrainingCheckpoint.Save(cfg.OutDir, policy, optimizer, state with { Stage = JsonSerializer.SerializeToNode(run, HardwareProfile.Json)!.AsObject() });
+        var run = new GrpoRunState { RlSeconds = rlSeconds };
+        TrainingCheckpoint.Save(cfg.OutDir, policy, optimizer,
+            state with { Ledger = ledger.Snapshot(), Stage = JsonSerializer.SerializeToNode(run, HardwareProfile.Json)!.AsObject() });
         TrainingCheckpoint.Prune(cfg.OutDir, cfg.Train.KeepCheckpoints);
     }
 

@@ -72,7 +72,7 @@ public static class GrpoTrainer
         var sampler = new RolloutSampler(policy, tok, cfg.RolloutRows);
         AtomicFile.WriteAllText(Path.Combine(cfg.OutDir, ConfigFile), JsonSerializer.Serialize(cfg, GrpoConfig.Json));
         using var metrics = MetricsLog.Open(Path.Combine(cfg.OutDir, MetricsLog.FileName));
-        using var ledger = RunLedger.Continue("grpo", HardwareProfile.Resolve(cfg.HardwareProfilePath), resumed?.Run.Ledger);
+        using var ledger = RunLedger.Continue("grpo", HardwareProfile.Resolve(cfg.HardwareProfilePath), resumed?.State.Ledger);
         var cost = ModelCost.Of(policy.Config);
 
         var evals = resumed?.Evals ?? [];
