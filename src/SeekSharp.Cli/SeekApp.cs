@@ -20,6 +20,7 @@ public static class SeekApp
         root.Add(BaseCommand.Create());
         root.Add(ChatCommand.Create());
         root.Add(GenerateCommand.Create());
+        root.Add(EvalCommand.Create());
         root.Add(ServeCommand.Create());
         root.Add(RecipeCommand.Create());
         root.Add(BenchCommand.Create());

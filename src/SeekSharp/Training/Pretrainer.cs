@@ -106,20 +106,8 @@ public static class Pretrainer
         BpeTokenizer.CopyFiles(o.DataDir, o.RunDir);
     }
 
-    /// <summary>Mean cross-entropy over the first eval_batches validation batches (same batches every time).</summary>
-    public static double Evaluate(Transformer model, TokenBatchSampler val, TrainConfig tc, int seqLen, Device device)
-    {
-        using var _ = no_grad();
-        double sum = 0;
-        int n = 0;
-        foreach (var (inp, tgt) in val.Sequential(tc.BatchSize, seqLen, tc.EvalBatches))
-        {
-            using var scope = NewDisposeScope();
-            int rows = inp.Length / seqLen;
-            var (logits, _) = model.Forward(tensor(inp, [rows, seqLen]).to(device));
-            sum += nn.functional.cross_entropy(logits.view(-1, model.Config.VocabSize), tensor(tgt).to(device)).item<float>();
-            n++;
-        }
-        return n == 0 ? double.NaN : sum / n;
-    }
+    /// <summary>Mean cross-entropy per token over the first eval_batches validation batches (same batches every time):
+    /// the pass `seek eval ppl` makes (<see cref="Perplexity.Measure"/>).</summary>
+    public static double Evaluate(Transformer model, TokenBatchSampler val, TrainConfig tc, int seqLen, Device device) =>
+        Perplexity.Measure(model, val, tc.BatchSize, seqLen, tc.EvalBatches, device).Loss;
 }
