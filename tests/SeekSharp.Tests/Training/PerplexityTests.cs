@@ -23,7 +23,7 @@ public sealed class TinyTrainedModel : IDisposable
     public PretrainResult Result { get; }
     public static readonly TrainConfig Train = new()
     {
-        Steps = 6, BatchSize = 4, SeqLen = 32, Precision = "fp32", WarmupSteps = 2, EvalEvery = 3, EvalBatches = 2, CheckpointEvery = 0,
+        Steps = 6, BatchSize = 4, SeqLen = 32, Precision = "fp32", WarmupSteps = 2, EvalEvery = 3, EvalBatches = 2, CheckpointEvery = 3,
     };
 
     public TinyTrainedModel()
@@ -63,6 +63,11 @@ public class PerplexityTests(TinyTrainedModel t) : IClassFixture<TinyTrainedMode
         // The val_loss the run logged at its last step is the same number.
         var last = SeekSharp.Ledger.MetricsLog.Read(Path.Combine(t.RunDir, "metrics.jsonl"))[^1];
         Assert.Equal((double)last["val_loss"]!, r.Totals.Loss, 1e-6);
+        // A checkpoint folder is a model folder too: the last one holds the final weights, the first others.
+        var checkpoints = Directory.GetDirectories(Path.Combine(t.RunDir, "checkpoints")).Order().ToArray();
+        Assert.Equal(2, checkpoints.Length);
+        Assert.Equal(r.Totals.Loss, Perplexity.RunFolder(checkpoints[1], t.DataDir, RunWindows).Totals.Loss);
+        Assert.NotEqual(r.Totals.Loss, Perplexity.RunFolder(checkpoints[0], t.DataDir, RunWindows).Totals.Loss);
     }
 
     [Fact]
