@@ -67,7 +67,7 @@ public static class ModelFiles
     {
         if (!Directory.Exists(dir)) throw new SeekSharpException($"{dir}: model folder not found.");
         var cfgPath = Path.Combine(dir, ConfigFile);
-        var cfg = ModelConfig.Load(cfgPath);
+        var cfg = ModelConfig.Load(cfgPath, out var interleaved);
         var weights = ReadWeightsHeader(Path.Combine(dir, WeightsFile));
         // Before the Transformer allocates what the config describes: a config that disagrees with the
         // weights (vocab_size 10^9 beside a 64-row embedding) fails here, naming the field.
@@ -76,10 +76,45 @@ public static class ModelFiles
         try
         {
             LoadWeights(model, weights);
+            if (interleaved) Deinterleave(model);
             if (device is not null) model.to(device);
             return model;
         }
         catch { model.Dispose(); throw; }
+    }
+
+    // transformers' rope_interleave (DeepSeek's release): each rotary slice of a query head and of k_pe is taken in the
+    // order [0, 2, 4, ..., 1, 3, 5, ...] before the rotate-half rotation. Taking the weight rows that produce them in
+    // that order instead gives our rotate-half model the same activations, exactly (a permutation, no arithmetic).
+    static void Deinterleave(Transformer model)
+    {
+        var cfg = model.Config;
+        int rope = cfg.QkRopeHeadDim, head = cfg.QkHeadDim;
+        long[] Rows(long total, IEnumerable<long> offsets)
+        {
+            var rows = new long[total];
+            for (long i = 0; i < total; i++) rows[i] = i;
+            foreach (var o in offsets)
+                for (var j = 0; j < rope; j++) rows[o + j] = o + (j < rope / 2 ? 2 * j : 2 * (j - rope / 2) + 1);
+            return rows;
+        }
+        var state = model.state_dict();
+        using var _ = no_grad();
+        void Permute(string name, long[] rows)
+        {
+            var w = state[name];
+            using var index = tensor(rows, device: w.device);
+            using var reordered = w.index_select(0, index);
+            w.copy_(reordered);
+        }
+        for (var l = 0; l < cfg.NumHiddenLayers; l++)
+        {
+            var p = $"model.layers.{l}.self_attn.";
+            var q = p + (cfg.QLoraRank == 0 ? "q_proj.weight" : "q_b_proj.weight");
+            Permute(q, Rows(state[q].shape[0], Enumerable.Range(0, cfg.NumAttentionHeads).Select(h => (long)h * head + cfg.QkNopeHeadDim)));
+            var kv = p + "kv_a_proj_with_mqa.weight";
+            Permute(kv, Rows(state[kv].shape[0], [cfg.KvLoraRank]));
+        }
     }
 
     public static void LoadWeights(Transformer model, string path) => LoadWeights(model, ReadWeightsHeader(path));

@@ -58,10 +58,9 @@ public sealed partial record ModelConfig
         if (obj.ContainsKey("attention_type")) return;                    // ours: every field is written
         var modelType = obj["model_type"];
         if (modelType is null || modelType.GetValueKind() != JsonValueKind.String || modelType.GetValue<string>() != DeepseekV3Type) return;
-        if (!obj.ContainsKey("rope_interleave"))
-            throw Bad("rope_interleave", "false, found it missing, which transformers reads as true (weights in interleaved rotary order, as DeepSeek's own release); "
-                + "SeekSharp implements the rotate-half order only: add \"rope_interleave\": false only if the query and k_pe rows are in that order");
         obj["attention_type"] = "mla";                                       // transformers' DeepseekV3 is always MLA
+        // Missing means true there (DeepSeek's own release): weights in interleaved rotary order, reordered at load.
+        if (!obj.ContainsKey("rope_interleave")) obj["rope_interleave"] = true;
         foreach (var (key, value) in DeepseekV3Defaults)
             if (!obj.ContainsKey(key)) obj[key] = value?.DeepClone();
         if (obj["num_key_value_heads"] is null) obj["num_key_value_heads"] = obj["num_attention_heads"]?.DeepClone();

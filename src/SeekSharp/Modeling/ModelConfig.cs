@@ -127,7 +127,7 @@ public sealed partial record ModelConfig
         Need((long)MaxPositionEmbeddings * QkRopeHeadDim <= MaxRotaryEntries, "max_position_embeddings",
             $"at most {MaxRotaryEntries / QkRopeHeadDim:N0} with qk_rope_head_dim {QkRopeHeadDim} (the rotary tables hold positions × dims ≤ {MaxRotaryEntries:N0} entries)");
         Real(RopeTheta, "rope_theta", positive: true);
-        Need(!RopeInterleave, "rope_interleave", "false (interleaved rotary layout is not implemented)");
+        Need(!RopeInterleave, "rope_interleave", "false (an interleaved rotary layout is read for MLA models only, by reordering their weights at load)");
         Real(RmsNormEps, "rms_norm_eps", positive: true, max: 1);
         Real(InitializerRange, "initializer_range", positive: false, max: 1e3);
         Real(RoutedScalingFactor, "routed_scaling_factor", positive: true, max: 1e6);
@@ -183,8 +183,19 @@ public sealed partial record ModelConfig
     /// model to us): transformers' DeepseekV3 decides MoE by the layer index alone, so 0 there would build MoE layers.</summary>
     public string ToJson() => JsonSerializer.Serialize(NRoutedExperts == 0 ? this with { FirstKDenseReplace = NumHiddenLayers } : this, Json);
 
-    /// <summary>Reads and validates a config.json, ours or a Hugging Face DeepSeek-V3 one; errors name the file and the field.</summary>
+    /// <summary>Reads and validates a config.json, ours or a Hugging Face DeepSeek-V3 one; errors name the file and the field.
+    /// A config of interleaved rotary weights is refused here: only <c>ModelFiles.Load</c>, which reorders the weights, reads one.</summary>
     public static ModelConfig Load(string path)
+    {
+        var cfg = Load(path, out var interleaved);
+        if (interleaved)
+            throw new SeekSharpException($"{path}: field 'rope_interleave' is true (weights in interleaved rotary order); load the model folder, which reorders them, rather than the config alone.");
+        return cfg;
+    }
+
+    /// <summary>As <see cref="Load(string)"/>; an MLA config with rope_interleave true comes back as the rotate-half model
+    /// it equals once the rotary rows of the query and k_pe projections are reordered, which the caller must do.</summary>
+    internal static ModelConfig Load(string path, out bool interleaved)
     {
         var bytes = CheckedFile.ReadAllBytes(path, "model config not found (expected a config.json written by SeekSharp).", CheckedFile.MaxConfigBytes);
         if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new SeekSharpException($"{path}: malformed model config: not valid UTF-8 text.");
@@ -198,6 +209,8 @@ public sealed partial record ModelConfig
         try { cfg = obj.Deserialize<ModelConfig>(Json); }
         catch (JsonException e) { throw new SeekSharpException($"{path}: malformed model config: {e.Message}"); }
         if (cfg is null) throw new SeekSharpException($"{path}: model config is empty (expected a JSON object).");
+        interleaved = cfg.RopeInterleave && cfg.IsMla;
+        if (interleaved) cfg = cfg with { RopeInterleave = false };
         cfg.Validate(path);
         CheckTokenIds(obj, cfg, path);
         return cfg;

@@ -125,7 +125,8 @@ public class HuggingFaceDeepSeekV3FolderTests : TempDirTest
     const int V = 64, D = 32, L = 2, H = 2, Nope = 8, Rope = 8, Vd = 8, KvRank = 16, QRank = 24, I = 64, E = 4, M = 16;
 
     // Every key of the public DeepSeek-V3 config.json, small sizes; n_group/topk_group 1 (group-limited routing is
-    // not implemented), rope_scaling null (yarn is refused), rope_interleave false (the public file lacks it: refused below).
+    // not implemented), rope_scaling null (yarn is refused), rope_interleave false (the public file lacks it, which means
+    // true: see InterleavedRotaryWeightsAreReorderedAtLoad).
     static JsonObject PublicShapedConfig() => JsonNode.Parse($$"""
         {
           "architectures": ["DeepseekV3ForCausalLM"],
@@ -270,8 +271,6 @@ public class HuggingFaceDeepSeekV3FolderTests : TempDirTest
     {
         { "rope_scaling", """{"beta_fast": 32, "beta_slow": 1, "factor": 40, "mscale": 1.0, "mscale_all_dim": 1.0, "original_max_position_embeddings": 4096, "type": "yarn"}""", "rope_scaling: not supported" },
         { "rope_parameters", """{"rope_type": "yarn", "factor": 4.0, "rope_theta": 10000}""", "rope_type \"default\"" },
-        { "rope_interleave", null, "interleaved" },                 // the public file has no rope_interleave: transformers reads true
-        { "rope_interleave", "true", "rope_interleave" },
         { "scoring_func", "\"softmax\"", "sigmoid" },
         { "topk_method", "\"greedy\"", "noaux_tc" },
         { "moe_layer_freq", "2", "ignores the field" },
@@ -294,6 +293,55 @@ public class HuggingFaceDeepSeekV3FolderTests : TempDirTest
         Assert.Contains(Path.Combine(dir, "config.json"), e.Message);
         Assert.Contains($"'{field}'", e.Message);
         Assert.Contains(why, e.Message);
+    }
+
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public void InterleavedRotaryWeightsAreReorderedAtLoad(bool queryCompression, bool missing)
+    {
+        // The same weights read as interleaved must equal a rotate-half model whose rotary rows were taken as
+        // transformers' apply_rotary_pos_emb_interleave takes the activations: view(d/2, 2).transpose.
+        var config = PublicShapedConfig();
+        if (!queryCompression) config["q_lora_rank"] = null;
+        if (missing) config.Remove("rope_interleave"); else config["rope_interleave"] = true;
+        var interleavedDir = Folder(config, queryCompression);
+
+        var weights = HfWeights(queryCompression);
+        Tensor Reorder(Tensor w, long offset)
+        {
+            var rot = w.narrow(0, offset, Rope).view(Rope / 2, 2, w.shape[1]).transpose(0, 1).reshape(Rope, w.shape[1]);
+            return cat([w.narrow(0, 0, offset), rot, w.narrow(0, offset + Rope, w.shape[0] - offset - Rope)], 0);
+        }
+        for (var l = 0; l < L; l++)
+        {
+            var q = $"model.layers.{l}.self_attn." + (queryCompression ? "q_b_proj.weight" : "q_proj.weight");
+            weights[q] = cat(Enumerable.Range(0, H).Select(h => Reorder(weights[q].narrow(0, h * (Nope + Rope), Nope + Rope), Nope)).ToArray(), 0);
+            var kv = $"model.layers.{l}.self_attn.kv_a_proj_with_mqa.weight";
+            weights[kv] = Reorder(weights[kv], KvRank);
+        }
+        var plainDir = NewDir();
+        config["rope_interleave"] = false;
+        File.WriteAllText(Path.Combine(plainDir, "config.json"), config.ToJsonString());
+        Safetensors.Save(Path.Combine(plainDir, "model.safetensors"), weights);
+
+        using var interleaved = ModelFiles.Load(interleavedDir);
+        using var plain = ModelFiles.Load(plainDir);
+        Assert.False(interleaved.Config.RopeInterleave);             // held (and written back) as rotate-half
+        using var scope = NewDisposeScope();
+        var ids = tensor(new long[] { 3, 1, 4, 1, 5, 9, 2, 6 }).view(1, 8);
+        var a = interleaved.Forward(ids).Logits;
+        Assert.Equal(0, (a - plain.Forward(ids).Logits).abs().max().item<float>());
+        // Not a no-op: read as rotate-half, the interleaved weights compute another model.
+        config["rope_interleave"] = false;
+        var asIs = NewDir();
+        File.WriteAllText(Path.Combine(asIs, "config.json"), config.ToJsonString());
+        File.Copy(Path.Combine(interleavedDir, "model.safetensors"), Path.Combine(asIs, "model.safetensors"));
+        using var wrong = ModelFiles.Load(asIs);
+        Assert.True((a - wrong.Forward(ids).Logits).abs().max().item<float>() > 1e-4);
+        // The config alone cannot say which order the weights are in once loaded: ModelConfig.Load refuses it by name.
+        Assert.Contains("rope_interleave", Assert.Throws<SeekSharpException>(() => ModelConfig.Load(Path.Combine(interleavedDir, "config.json"))).Message);
     }
 
     [Fact]
