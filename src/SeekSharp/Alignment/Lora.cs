@@ -226,8 +226,7 @@ public static class LoraMerge
         using var model = ModelFiles.Load(modelDir);
         var cfg = Lora.Load(adapterDir, model);
         int merged = Lora.Merge(model);
-        ModelFiles.Save(outDir, model);
-        Tokenization.BpeTokenizer.CopyFiles(modelDir, outDir);
+        ModelFiles.Save(outDir, model, tokenizerFrom: modelDir);
         return new LoraMergeResult(outDir, merged, cfg);
     }
 }

@@ -101,8 +101,8 @@ public sealed class RewardModel : IDisposable
     /// <summary>Writes the backbone (config.json, model.safetensors), tokenizer, head and reward_config.json.</summary>
     public void Save(string dir)
     {
+        Tokenizer.Save(dir); // first: the model's config.json takes its special ids from it
         ModelFiles.Save(dir, Backbone);
-        Tokenizer.Save(dir);
         SaveHead(dir);
     }
 

@@ -125,8 +125,7 @@ public static class SftTrainer
             Lora.Save(adapterDir, model, l, config.ModelDir, attachment!.TokenRows);
             Lora.Merge(model);
         }
-        ModelFiles.Save(config.OutDir, model);
-        BpeTokenizer.CopyFiles(config.ModelDir, config.OutDir);
+        ModelFiles.Save(config.OutDir, model, tokenizerFrom: config.ModelDir);
         var entry = ledger.Finish();
         entry.Write(Path.Combine(config.OutDir, "ledger.json"));
         metrics.Dispose();

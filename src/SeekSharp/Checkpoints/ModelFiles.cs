@@ -1,6 +1,8 @@
+using System.Text.Json.Nodes;
 using TorchSharp;
 using SeekSharp.IO;
 using SeekSharp.Modeling;
+using SeekSharp.Tokenization;
 using static TorchSharp.torch;
 
 namespace SeekSharp.Checkpoints;
@@ -16,22 +18,56 @@ public static class ModelFiles
     public const string ConfigFile = "config.json";
     public const string WeightsFile = "model.safetensors";
 
-    public static void Save(string dir, Transformer model, IReadOnlyDictionary<string, string>? metadata = null)
+    public const string GenerationConfigFile = "generation_config.json";
+
+    /// <summary>Writes model.safetensors and config.json; with the tokenizer (copied from <paramref name="tokenizerFrom"/>,
+    /// or already in <paramref name="dir"/>) also its bos/eos/pad ids into config.json and generation_config.json,
+    /// so that transformers' generate stops at &lt;|eos|&gt; as SeekSharp does.</summary>
+    /// <param name="tokenizerFrom">Folder (or tokenizer.json) whose tokenizer files are copied in first.</param>
+    public static void Save(string dir, Transformer model, IReadOnlyDictionary<string, string>? metadata = null, string? tokenizerFrom = null)
     {
         Directory.CreateDirectory(dir);
         var tensors = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
         var meta = new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "SeekSharp" };
         if (metadata is not null) foreach (var (k, v) in metadata) meta[k] = v;
         Safetensors.Save(Path.Combine(dir, WeightsFile), tensors, meta);
-        AtomicFile.WriteAllText(Path.Combine(dir, ConfigFile), model.Config.ToJson());
+        if (tokenizerFrom is not null && !SameFolder(tokenizerFrom, dir)) BpeTokenizer.CopyFiles(tokenizerFrom, dir);
+        var tokenizer = File.Exists(Path.Combine(dir, BpeTokenizer.FileNames[0])) ? BpeTokenizer.Load(dir) : null;
+        if (tokenizer is not null)
+            AtomicFile.WriteAllText(Path.Combine(dir, GenerationConfigFile), TokenIds(new JsonObject(), tokenizer).ToJsonString(ModelConfig.Json));
+        // config.json last: it is what makes the folder a model folder.
+        AtomicFile.WriteAllText(Path.Combine(dir, ConfigFile), ConfigJson(model.Config, tokenizer));
     }
+
+    /// <summary>config.json text: the config, and the tokenizer's special ids where it is known.</summary>
+    public static string ConfigJson(ModelConfig cfg, BpeTokenizer? tokenizer)
+    {
+        if (tokenizer is null) return cfg.ToJson();
+        if (Math.Max(tokenizer.BosId, Math.Max(tokenizer.EosId, tokenizer.PadId)) >= cfg.VocabSize)
+            throw new SeekSharpException($"the tokenizer's special ids (bos {tokenizer.BosId}, eos {tokenizer.EosId}, pad {tokenizer.PadId}) are outside the model's vocab_size {cfg.VocabSize}; is the tokenizer from another model?");
+        var obj = JsonNode.Parse(cfg.ToJson())!.AsObject();
+        return TokenIds(obj, tokenizer).ToJsonString(ModelConfig.Json);
+    }
+
+    // Only the three ids: anything else in generation_config.json (do_sample, temperature, max_length) would change
+    // transformers' defaults for generate, and SeekSharp's own defaults are set per command.
+    static JsonObject TokenIds(JsonObject obj, BpeTokenizer tokenizer)
+    {
+        obj["bos_token_id"] = tokenizer.BosId;
+        obj["eos_token_id"] = tokenizer.EosId;
+        obj["pad_token_id"] = tokenizer.PadId;
+        return obj;
+    }
+
+    static bool SameFolder(string from, string dir) =>
+        Directory.Exists(from) && Path.GetFullPath(from).TrimEnd(Path.DirectorySeparatorChar) == Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
 
     /// <summary>Loads config and weights from <paramref name="dir"/> (a run folder or a checkpoint folder).</summary>
     public static Transformer Load(string dir, Device? device = null)
     {
         if (!Directory.Exists(dir)) throw new SeekSharpException($"{dir}: model folder not found.");
         var cfgPath = Path.Combine(dir, ConfigFile);
-        var cfg = ModelConfig.Load(cfgPath);
+        var cfg = ModelConfig.Load(cfgPath, out var interleaved);
         var weights = ReadWeightsHeader(Path.Combine(dir, WeightsFile));
         // Before the Transformer allocates what the config describes: a config that disagrees with the
         // weights (vocab_size 10^9 beside a 64-row embedding) fails here, naming the field.
@@ -40,10 +76,45 @@ public static class ModelFiles
         try
         {
             LoadWeights(model, weights);
+            if (interleaved) Deinterleave(model);
             if (device is not null) model.to(device);
             return model;
         }
         catch { model.Dispose(); throw; }
+    }
+
+    // transformers' rope_interleave (DeepSeek's release): each rotary slice of a query head and of k_pe is taken in the
+    // order [0, 2, 4, ..., 1, 3, 5, ...] before the rotate-half rotation. Taking the weight rows that produce them in
+    // that order instead gives our rotate-half model the same activations, exactly (a permutation, no arithmetic).
+    static void Deinterleave(Transformer model)
+    {
+        var cfg = model.Config;
+        int rope = cfg.QkRopeHeadDim, head = cfg.QkHeadDim;
+        long[] Rows(long total, IEnumerable<long> offsets)
+        {
+            var rows = new long[total];
+            for (long i = 0; i < total; i++) rows[i] = i;
+            foreach (var o in offsets)
+                for (var j = 0; j < rope; j++) rows[o + j] = o + (j < rope / 2 ? 2 * j : 2 * (j - rope / 2) + 1);
+            return rows;
+        }
+        var state = model.state_dict();
+        using var _ = no_grad();
+        void Permute(string name, long[] rows)
+        {
+            var w = state[name];
+            using var index = tensor(rows, device: w.device);
+            using var reordered = w.index_select(0, index);
+            w.copy_(reordered);
+        }
+        for (var l = 0; l < cfg.NumHiddenLayers; l++)
+        {
+            var p = $"model.layers.{l}.self_attn.";
+            var q = p + (cfg.QLoraRank == 0 ? "q_proj.weight" : "q_b_proj.weight");
+            Permute(q, Rows(state[q].shape[0], Enumerable.Range(0, cfg.NumAttentionHeads).Select(h => (long)h * head + cfg.QkNopeHeadDim)));
+            var kv = p + "kv_a_proj_with_mqa.weight";
+            Permute(kv, Rows(state[kv].shape[0], [cfg.KvLoraRank]));
+        }
     }
 
     public static void LoadWeights(Transformer model, string path) => LoadWeights(model, ReadWeightsHeader(path));

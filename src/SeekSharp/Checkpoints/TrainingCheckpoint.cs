@@ -52,8 +52,7 @@ public static class TrainingCheckpoint
         Directory.CreateDirectory(tmp);
         try
         {
-            ModelFiles.Save(tmp, model);
-            if (tokenizerDir is not null) BpeTokenizer.CopyFiles(tokenizerDir, tmp);
+            ModelFiles.Save(tmp, model, tokenizerFrom: tokenizerDir);
             extra?.Invoke(tmp);
             Safetensors.Save(Path.Combine(tmp, OptimizerFile), optimizer.StateTensors(),
                 new Dictionary<string, string> { ["step"] = optimizer.Step.ToString(), ["started"] = optimizer.StartedCount.ToString() });

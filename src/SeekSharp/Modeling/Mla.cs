@@ -21,6 +21,10 @@ public sealed class Mla : Attention
     readonly RmsNorm kv_a_layernorm;
     readonly int heads, nope, ropeDim, vDim, kvRank;
 
+    /// <summary>Epsilon of the two latent norms. transformers' DeepseekV3 builds them with its RMSNorm default, not
+    /// rms_norm_eps, so a saved model computes the same there whatever rms_norm_eps says.</summary>
+    public const double LatentNormEps = 1e-6;
+
     public Mla(ModelConfig cfg) : base("self_attn")
     {
         heads = cfg.NumAttentionHeads;
@@ -33,11 +37,11 @@ public sealed class Mla : Attention
         else
         {
             q_a_proj = new Linear(cfg.HiddenSize, cfg.QLoraRank);
-            q_a_layernorm = new RmsNorm(cfg.QLoraRank, cfg.RmsNormEps);
+            q_a_layernorm = new RmsNorm(cfg.QLoraRank, LatentNormEps);
             q_b_proj = new Linear(cfg.QLoraRank, qOut);
         }
         kv_a_proj_with_mqa = new Linear(cfg.HiddenSize, kvRank + ropeDim);
-        kv_a_layernorm = new RmsNorm(kvRank, cfg.RmsNormEps);
+        kv_a_layernorm = new RmsNorm(kvRank, LatentNormEps);
         kv_b_proj = new Linear(kvRank, heads * (nope + vDim));
         o_proj = new Linear(heads * vDim, cfg.HiddenSize);
         RegisterComponents();

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using SeekSharp.IO;
 
@@ -11,7 +12,7 @@ namespace SeekSharp.Modeling;
 // fields describes both. Rotary embeddings use the rotate-half layout (rope_interleave = false).
 
 /// <summary>Architecture of a DeepSeek-V3-style decoder. Immutable; stored in every checkpoint.</summary>
-public sealed record ModelConfig
+public sealed partial record ModelConfig
 {
     /// <summary>Tokens in the vocabulary (embedding rows).</summary>
     [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 4096;
@@ -53,8 +54,9 @@ public sealed record ModelConfig
     [JsonPropertyName("aux_loss_alpha")] public double AuxLossAlpha { get; init; }
     /// <summary>"mla" (Multi-head Latent Attention) or "mha" (standard multi-head attention).</summary>
     [JsonPropertyName("attention_type")] public string AttentionType { get; init; } = "mha";
-    /// <summary>Query compression rank (MLA); 0 projects queries directly.</summary>
-    [JsonPropertyName("q_lora_rank")] public int QLoraRank { get; init; }
+    /// <summary>Query compression rank (MLA); 0 projects queries directly. Written as null, which is what
+    /// transformers reads as "no compression" (a 0 there builds empty projections); 0 and null both load.</summary>
+    [JsonPropertyName("q_lora_rank"), JsonConverter(typeof(ZeroAsNull))] public int QLoraRank { get; init; }
     /// <summary>Key-value latent rank (MLA); the KV cache stores this many values per token and layer.</summary>
     [JsonPropertyName("kv_lora_rank")] public int KvLoraRank { get; init; }
     /// <summary>Per-head query/key dimension that carries rotary position (MLA: decoupled RoPE key).</summary>
@@ -125,7 +127,7 @@ public sealed record ModelConfig
         Need((long)MaxPositionEmbeddings * QkRopeHeadDim <= MaxRotaryEntries, "max_position_embeddings",
             $"at most {MaxRotaryEntries / QkRopeHeadDim:N0} with qk_rope_head_dim {QkRopeHeadDim} (the rotary tables hold positions × dims ≤ {MaxRotaryEntries:N0} entries)");
         Real(RopeTheta, "rope_theta", positive: true);
-        Need(!RopeInterleave, "rope_interleave", "false (interleaved rotary layout is not implemented)");
+        Need(!RopeInterleave, "rope_interleave", "false (an interleaved rotary layout is read for MLA models only, by reordering their weights at load)");
         Real(RmsNormEps, "rms_norm_eps", positive: true, max: 1);
         Real(InitializerRange, "initializer_range", positive: false, max: 1e3);
         Real(RoutedScalingFactor, "routed_scaling_factor", positive: true, max: 1e6);
@@ -156,6 +158,15 @@ public sealed record ModelConfig
             Need(MoeIntermediateSize > 0, "moe_intermediate_size", "a positive integer");
             Need(ScoringFunc is "sigmoid" or "softmax", "scoring_func", "\"sigmoid\" or \"softmax\"");
             Need(TopkMethod is "noaux_tc" or "greedy", "topk_method", "\"noaux_tc\" or \"greedy\"");
+            // transformers' DeepseekV3 reads none of these three: it always routes by sigmoid with the correction
+            // bias and makes every layer after the dense ones MoE. A config that says otherwise computes
+            // something else there, so it is refused rather than written under that name.
+            if (ModelType == DeepseekV3Type)
+            {
+                Need(ScoringFunc == "sigmoid", "scoring_func", $"\"sigmoid\" for model_type \"{DeepseekV3Type}\" (transformers ignores the field and always uses sigmoid), found \"{ScoringFunc}\"");
+                Need(TopkMethod == "noaux_tc", "topk_method", $"\"noaux_tc\" for model_type \"{DeepseekV3Type}\" (transformers ignores the field and always adds the correction bias), found \"{TopkMethod}\"");
+                Need(MoeLayerFreq == 1, "moe_layer_freq", $"1 for model_type \"{DeepseekV3Type}\" (transformers ignores the field and makes every layer from first_k_dense_replace on MoE), found {MoeLayerFreq}");
+            }
             Need(NGroup == 1, "n_group", $"1 (group-limited routing is not implemented), found {NGroup}");
             Need(TopkGroup == 1, "topk_group", $"1 (group-limited routing is not implemented), found {TopkGroup}");
         }
@@ -168,17 +179,40 @@ public sealed record ModelConfig
 
     public static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
-    public string ToJson() => JsonSerializer.Serialize(this, Json);
+    /// <summary>config.json text. A dense model is written with first_k_dense_replace = num_hidden_layers (the same
+    /// model to us): transformers' DeepseekV3 decides MoE by the layer index alone, so 0 there would build MoE layers.</summary>
+    public string ToJson() => JsonSerializer.Serialize(NRoutedExperts == 0 ? this with { FirstKDenseReplace = NumHiddenLayers } : this, Json);
 
-    /// <summary>Reads and validates a config.json; errors name the file and the field.</summary>
+    /// <summary>Reads and validates a config.json, ours or a Hugging Face DeepSeek-V3 one; errors name the file and the field.
+    /// A config of interleaved rotary weights is refused here: only <c>ModelFiles.Load</c>, which reorders the weights, reads one.</summary>
     public static ModelConfig Load(string path)
+    {
+        var cfg = Load(path, out var interleaved);
+        if (interleaved)
+            throw new SeekSharpException($"{path}: field 'rope_interleave' is true (weights in interleaved rotary order); load the model folder, which reorders them, rather than the config alone.");
+        return cfg;
+    }
+
+    /// <summary>As <see cref="Load(string)"/>; an MLA config with rope_interleave true comes back as the rotate-half model
+    /// it equals once the rotary rows of the query and k_pe projections are reordered, which the caller must do.</summary>
+    internal static ModelConfig Load(string path, out bool interleaved)
     {
         var bytes = CheckedFile.ReadAllBytes(path, "model config not found (expected a config.json written by SeekSharp).", CheckedFile.MaxConfigBytes);
         if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new SeekSharpException($"{path}: malformed model config: not valid UTF-8 text.");
+        JsonNode? node;
+        try { node = JsonNode.Parse(bytes); }
+        catch (JsonException e) { throw new SeekSharpException($"{path}: malformed model config: {e.Message}"); }
+        if (node is null) throw new SeekSharpException($"{path}: model config is empty (expected a JSON object).");
+        if (node is not JsonObject obj) throw new SeekSharpException($"{path}: malformed model config: expected a JSON object, found {node.GetValueKind()}.");
+        ReadHuggingFace(obj, path);
         ModelConfig? cfg;
-        try { cfg = JsonSerializer.Deserialize<ModelConfig>(bytes, Json); }
+        try { cfg = obj.Deserialize<ModelConfig>(Json); }
         catch (JsonException e) { throw new SeekSharpException($"{path}: malformed model config: {e.Message}"); }
         if (cfg is null) throw new SeekSharpException($"{path}: model config is empty (expected a JSON object).");
-        return cfg.Validate(path);
+        interleaved = cfg.RopeInterleave && cfg.IsMla;
+        if (interleaved) cfg = cfg with { RopeInterleave = false };
+        cfg.Validate(path);
+        CheckTokenIds(obj, cfg, path);
+        return cfg;
     }
 }

@@ -92,7 +92,8 @@ static class GrpoCheckpoint
     {
         var run = new GrpoRunState { RlSeconds = rlSeconds };
         TrainingCheckpoint.Save(cfg.OutDir, policy, optimizer,
-            state with { Ledger = ledger.Snapshot(), Stage = JsonSerializer.SerializeToNode(run, HardwareProfile.Json)!.AsObject() });
+            state with { Ledger = ledger.Snapshot(), Stage = JsonSerializer.SerializeToNode(run, HardwareProfile.Json)!.AsObject() },
+            tokenizerDir: cfg.ModelDir); // a model folder like every checkpoint (tokenizer, and its ids in config.json)
         TrainingCheckpoint.Prune(cfg.OutDir, cfg.Train.KeepCheckpoints);
     }
 

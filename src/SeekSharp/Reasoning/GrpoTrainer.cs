@@ -165,8 +165,7 @@ public static class GrpoTrainer
         // The last step is saved too, so a kill while the model is written finishes from here rather than redoing steps.
         if (tc.CheckpointEvery > 0 && saved != step) Checkpoint();
 
-        ModelFiles.Save(cfg.OutDir, policy);
-        BpeTokenizer.CopyFiles(cfg.ModelDir, cfg.OutDir);
+        ModelFiles.Save(cfg.OutDir, policy, tokenizerFrom: cfg.ModelDir);
         TrainingPrompts.WriteLineage(cfg.OutDir, cfg.ModelDir, used, "grpo");
         var entry = ledger.Finish();
         entry.Write(Path.Combine(cfg.OutDir, "ledger.json"));

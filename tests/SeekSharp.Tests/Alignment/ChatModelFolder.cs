@@ -18,8 +18,8 @@ public sealed class ChatModelFolder : IDisposable
     {
         ModelDir = Path.Combine(root.Path, "base");
         using var model = new Transformer(Config, seed: 7);
+        Tokenizer.Save(ModelDir); // first: config.json takes the special ids from it
         ModelFiles.Save(ModelDir, model);
-        Tokenizer.Save(ModelDir);
     }
 
     public string NewDir() => Path.Combine(root.Path, Guid.NewGuid().ToString("N"));

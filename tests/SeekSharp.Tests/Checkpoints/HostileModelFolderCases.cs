@@ -35,6 +35,13 @@ public static class HostileModelFolderCases
         // Defaults equal to the saved value.
         "norm_topk_prob=true", "norm_topk_prob=missing", "rope_interleave=missing", "tie_word_embeddings=true", "tie_word_embeddings=missing",
         "moe_layer_freq=missing", "n_group=missing", "topk_group=missing", "scoring_func=missing", "topk_method=missing",
+        // A Hugging Face DeepSeek-V3 config has no attention_type: transformers always builds MLA, and so do we.
+        "attention_type=missing",
+        // Interleaved rotary weights (transformers' rope_interleave) are reordered into ours at load.
+        "rope_interleave=true",
+        // Token ids are for transformers (SeekSharp reads the tokenizer): null, absent or any id below vocab_size; eos may be a list.
+        "bos_token_id=0", "bos_token_id=null", "bos_token_id=missing", "eos_token_id=0", "eos_token_id=null", "eos_token_id=an array",
+        "eos_token_id=missing", "pad_token_id=0", "pad_token_id=null", "pad_token_id=missing",
     ];
 
     public static IEnumerable<HostileCase> ConfigCases(JsonObject saved)

@@ -64,6 +64,7 @@ public class GrpoResumeTests(ChatModelFolder folder) : IClassFixture<ChatModelFo
         Assert.Equal(Steps + 1, expected.Count);                  // the step-0 evaluation, then one record per step
         Assert.Contains(expected, l => l.Contains("kl="));        // the policy was updated
         Assert.True(File.Exists(Path.Combine(TrainingCheckpoint.Folder(whole, Steps), "trainer_state.json"))); // the end is saved
+        Assert.True(File.Exists(Path.Combine(TrainingCheckpoint.Folder(whole, Steps), ModelFiles.GenerationConfigFile))); // a model folder, tokenizer ids included
 
         // (checkpoint cadence, interrupted after step) -> resumes from steps 1, 2, 3, from 4 with step 5's record to cut off,
         // and from the last step's checkpoint with the model not yet written (the resumed run only finishes the folder).
