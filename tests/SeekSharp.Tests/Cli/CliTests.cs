@@ -184,6 +184,8 @@ public class CliTests : TempDirTest
             "seek data prepare: --column --dedup-threshold --field --format --lexicon --max-tokens --out --source --tokenizer --val-fraction",
             "seek data synth: --augment --count --out --seed --task",
             "seek data tokenize: --input --out --tokenizer --val-fraction",
+            "seek export: ",
+            "seek export gguf: --model --out --type",
             "seek generate: --chat --device --max-tokens --model --prompt --seed --temperature --top-p",
             "seek quickstart: --device --documents --out --steps",
             "seek recipe: ",
