@@ -28,21 +28,28 @@ public sealed class GgufFixture : IDisposable
 
     public GgufFixture()
     {
-        ModelDir = Path.Combine(root.Path, "tiny");
+        // Six ids past the tokenizer's: the GGUF vocabulary must be padded to vocab_size.
+        Config = Presets.Get("tiny") with { VocabSize = TokenizerFixture.VocabSize + 6 };
+        ModelDir = Build(root.File("tiny"), Config);
+        GgufExport.Run(ModelDir, F16, "f16");
+        GgufExport.Run(ModelDir, F32, "f32");
+    }
+
+    /// <summary>A model folder of random weights for <paramref name="cfg"/> with the shared test tokenizer.</summary>
+    public static string Build(string dir, ModelConfig cfg)
+    {
         // initializer_range 0.1 instead of 0.02: random logits that are far apart, so greedy decoding is decided
         // by the model and not by rounding between near ties (f16 weights round at 1e-3 relative).
-        Config = Presets.Get("tiny") with { VocabSize = TokenizerFixture.VocabSize + 6, InitializerRange = 0.1 };
-        using (var model = new Transformer(Config, seed: 11))
+        using (var model = new Transformer(cfg with { InitializerRange = 0.1 }, seed: 11))
         {
             // A bias that changes which experts win: the exporter must carry it as exp_probs_b.
             using (TorchSharp.torch.no_grad())
-                foreach (var (name, t) in model.state_dict().Where(kv => kv.Key.EndsWith("e_score_correction_bias")))
+                foreach (var (_, t) in model.state_dict().Where(kv => kv.Key.EndsWith("e_score_correction_bias")))
                     t.copy_(TorchSharp.torch.linspace(-0.3, 0.3, t.shape[0]).flip(0));
-            ModelFiles.Save(ModelDir, model);
+            ModelFiles.Save(dir, model);
         }
-        Tokenizer.Save(ModelDir);
-        GgufExport.Run(ModelDir, F16, "f16");
-        GgufExport.Run(ModelDir, F32, "f32");
+        TokenizerFixture.Tokenizer.Save(dir);
+        return dir;
     }
 
     public string NewPath(string name) => root.File(Guid.NewGuid().ToString("N") + name);
@@ -96,6 +103,16 @@ public sealed class LlamaCppFactAttribute : FactAttribute
     }
 }
 
+/// <summary>The theory form of <see cref="LlamaCppFactAttribute"/>.</summary>
+public sealed class LlamaCppTheoryAttribute : TheoryAttribute
+{
+    public LlamaCppTheoryAttribute()
+    {
+        if (!LlamaCpp.Installed)
+            Skip = "node-llama-cpp is not installed (run `npm ci --prefix tests/interop`; .ci/run does)";
+    }
+}
+
 public sealed class GgufLlamaCppTests(GgufFixture f) : IClassFixture<GgufFixture>
 {
     const int Generate = 48;
@@ -118,17 +135,40 @@ public sealed class GgufLlamaCppTests(GgufFixture f) : IClassFixture<GgufFixture
     }
 
     [LlamaCppFact]
-    public void GreedyDecodingAgreesWithLlamaCppInF16AndF32()
+    public void GreedyDecodingAgreesWithLlamaCppInF16AndF32() => AssertGreedyAgrees(f.ModelDir, f.F32, f.F16);
+
+    /// <summary>The other paths through the mapping, each in f32: no query compression (attn_q), an untied head
+    /// (output.weight), a softmax router without the bias, unnormalized and scaled gate weights, two shared
+    /// experts, and a dense MLA model (every layer a leading dense block).</summary>
+    public static TheoryData<string> Variants => ["plain-q untied softmax", "dense"];
+
+    [LlamaCppTheory, MemberData(nameof(Variants))]
+    public void OtherConfigurationsAgreeWithLlamaCpp(string variant)
+    {
+        var cfg = variant == "dense"
+            ? f.Config with { NRoutedExperts = 0, NSharedExperts = 0, NumExpertsPerTok = 0, AuxLossAlpha = 0, FirstKDenseReplace = 0 }
+            : f.Config with
+            {
+                QLoraRank = 0, TieWordEmbeddings = false, ScoringFunc = "softmax", TopkMethod = "greedy", NormTopkProb = false,
+                RoutedScalingFactor = 2.5, NSharedExperts = 2, NumExpertsPerTok = 3,
+            };
+        var dir = GgufFixture.Build(f.NewPath(variant.Replace(' ', '-')), cfg);
+        var gguf = f.NewPath(".gguf");
+        GgufExport.Run(dir, gguf, "f32");
+        AssertGreedyAgrees(dir, gguf);
+    }
+
+    void AssertGreedyAgrees(string modelDir, params string[] files)
     {
         List<int> prompt = [f.Tokenizer.BosId, .. f.Tokenizer.Encode("the condensation of the ment, über 42")];
         List<int> ours;
-        using (var model = ModelFiles.Load(f.ModelDir))
+        using (var model = ModelFiles.Load(modelDir))
             ours = [.. new TokenGenerator(model).Generate(prompt, Generate, new SamplingOptions(0, 1), seed: 0)];
         Assert.Equal(Generate, ours.Count);
-        foreach (var file in new[] { f.F32, f.F16 })
+        foreach (var file in files)
         {
             var theirs = LlamaCpp.Ints(LlamaCpp.Run(new { model = file, prompt, generate = Generate, contextSize = f.Config.MaxPositionEmbeddings })["generated"]);
-            Assert.True(ours.SequenceEqual(theirs), $"{Path.GetFileName(file)}:\nours     [{string.Join(",", ours)}]\nllama.cpp [{string.Join(",", theirs)}]");
+            Assert.True(ours.SequenceEqual(theirs), $"{Path.GetFileName(file)}:\nours      [{string.Join(",", ours)}]\nllama.cpp [{string.Join(",", theirs)}]");
         }
     }
 }
