@@ -62,6 +62,39 @@ public sealed class GgufExportTests : TempDirTest
         }
     }
 
+    /// <summary>The container itself, byte by byte: header, typed metadata, tensor infos with dims innermost first,
+    /// offsets and the data section on 32-byte boundaries, each tensor's bytes where its offset says.</summary>
+    [Fact]
+    public void WriterLaysOutGgufVersion3()
+    {
+        var w = new GgufWriter();
+        w.AddString("general.architecture", "deepseek2");
+        w.AddUInt32("n", 7);
+        w.AddInt32s("ids", [1, -2]);
+        w.AddTensor("a", [2, 3], GgufWriter.TensorType.F32, GgufWriter.F32Bytes([1, 2, 3, 4, 5, 6]));
+        w.AddTensor("b", [5], GgufWriter.TensorType.F16, GgufWriter.F16Bytes([1, 0.5f, -2, 65504, 1e-8f]));
+        var path = Path.Combine(NewDir(), "t.gguf");
+        w.Write(path);
+
+        using var r = new BinaryReader(File.OpenRead(path));
+        string Str() => System.Text.Encoding.UTF8.GetString(r.ReadBytes((int)r.ReadUInt64()));
+        Assert.Equal("GGUF"u8.ToArray(), r.ReadBytes(4));
+        Assert.Equal(3u, r.ReadUInt32());
+        Assert.Equal(2ul, r.ReadUInt64());
+        Assert.Equal(3ul, r.ReadUInt64());
+        Assert.Equal(("general.architecture", 8u, "deepseek2"), (Str(), r.ReadUInt32(), Str()));
+        Assert.Equal(("n", 4u, 7u), (Str(), r.ReadUInt32(), r.ReadUInt32()));
+        Assert.Equal(("ids", 9u, 5u, 2ul, 1, -2), (Str(), r.ReadUInt32(), r.ReadUInt32(), r.ReadUInt64(), r.ReadInt32(), r.ReadInt32()));
+        Assert.Equal(("a", 2u, 3ul, 2ul, 0u, 0ul), (Str(), r.ReadUInt32(), r.ReadUInt64(), r.ReadUInt64(), r.ReadUInt32(), r.ReadUInt64()));
+        Assert.Equal(("b", 1u, 5ul, 1u, 32ul), (Str(), r.ReadUInt32(), r.ReadUInt64(), r.ReadUInt32(), r.ReadUInt64()));
+        long data = (r.BaseStream.Position + 31) / 32 * 32;
+        Assert.All(r.ReadBytes((int)(data - r.BaseStream.Position)), b => Assert.Equal(0, b));
+        Assert.Equal([1f, 2, 3, 4, 5, 6], Enumerable.Range(0, 6).Select(_ => r.ReadSingle()));
+        r.BaseStream.Position = data + 32;
+        Assert.Equal([(Half)1, (Half)0.5f, (Half)(-2), (Half)65504, (Half)1e-8f], Enumerable.Range(0, 5).Select(_ => r.ReadHalf()));
+        Assert.Equal(data + 64, r.BaseStream.Length); // the last tensor is padded too
+    }
+
     /// <summary>Our rotate-half rotation, with its rows reordered by the exporter's permutation, equals llama.cpp's
     /// adjacent-pair (NORM) rotation of the reordered input: what makes the permuted projections exact.</summary>
     [Fact]
