@@ -24,6 +24,7 @@ public static class SeekApp
         root.Add(ServeCommand.Create());
         root.Add(RecipeCommand.Create());
         root.Add(BenchCommand.Create());
+        root.Add(ExportCommand.Create());
         return root;
     }
 

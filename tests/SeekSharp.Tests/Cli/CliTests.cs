@@ -186,6 +186,8 @@ public class CliTests : TempDirTest
             "seek data tokenize: --input --out --tokenizer --val-fraction",
             "seek eval: ",
             "seek eval ppl: --batch-size --batches --data --device --json --model --precision --seq-len --split",
+            "seek export: ",
+            "seek export gguf: --model --out --type",
             "seek generate: --chat --device --max-tokens --model --precision --prompt --seed --show-ids --temperature --top-p",
             "seek quickstart: --device --documents --out --steps",
             "seek recipe: ",
