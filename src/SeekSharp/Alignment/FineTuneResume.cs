@@ -17,8 +17,7 @@ public static class FineTuneResume
     {
         if (!resume)
         {
-            if (TrainingCheckpoint.Latest(outDir) is { } existing)
-                throw new SeekSharpException($"{outDir}: already holds checkpoint {Path.GetFileName(existing)}; pass --resume to continue it or choose another --out.");
+            TrainingCheckpoint.RefuseExisting(outDir);
             // A run that died before its first checkpoint left only its metrics: a fresh start replaces them, as in pretraining.
             var metrics = Path.Combine(outDir, MetricsLog.FileName);
             if (File.Exists(metrics) && !File.Exists(Path.Combine(outDir, ModelFiles.WeightsFile))) File.Delete(metrics);
@@ -27,8 +26,7 @@ public static class FineTuneResume
         }
         if (Path.GetFullPath(modelDir).TrimEnd('/') == Path.GetFullPath(outDir).TrimEnd('/'))
             throw new SeekSharpException($"{outDir}: --out must differ from --model (the base model would be overwritten).");
-        return TrainingCheckpoint.Latest(outDir)
-               ?? throw new SeekSharpException($"{outDir}: --resume given but no checkpoint found under {Path.Combine(outDir, "checkpoints")}.");
+        return TrainingCheckpoint.LatestForResume(outDir);
     }
 
     /// <summary>Checks that the checkpoint was trained with <paramref name="tc"/> (the step count, device and checkpoint cadence may differ).</summary>

@@ -68,6 +68,18 @@ public static class TrainingCheckpoint
         return final;
     }
 
+    /// <summary>A fresh run refuses a folder that holds a checkpoint: continuing it is --resume's job, and starting over
+    /// in it would mix two runs.</summary>
+    public static void RefuseExisting(string runDir)
+    {
+        if (Latest(runDir) is { } existing)
+            throw new SeekSharpException($"{runDir}: already holds checkpoint {Path.GetFileName(existing)}; pass --resume to continue it or choose another --out.");
+    }
+
+    /// <summary>The checkpoint --resume continues from: the newest complete one, or an error naming where none was found.</summary>
+    public static string LatestForResume(string runDir) => Latest(runDir)
+        ?? throw new SeekSharpException($"{runDir}: --resume given but no checkpoint found under {Path.Combine(runDir, "checkpoints")}.");
+
     /// <summary>The newest complete checkpoint folder, or null.</summary>
     public static string? Latest(string runDir)
     {

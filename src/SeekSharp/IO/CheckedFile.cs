@@ -20,8 +20,6 @@ internal static class CheckedFile
     /// Returns the file's length.</summary>
     public static long Check(string path, string missing, long maxBytes = long.MaxValue)
     {
-        if (Directory.Exists(path))
-            throw new SeekSharpException($"{path}: is a directory; expected a regular file.");
         // FileInfo describes a link itself (a dangling link "exists", its length is the target's name); stat follows it.
         var info = new FileInfo(path);
         var st = FileStatus.Stat(path, follow: true);

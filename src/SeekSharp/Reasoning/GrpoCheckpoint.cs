@@ -35,16 +35,14 @@ static class GrpoCheckpoint
     /// <summary>A fresh run's output folder: refused when it holds a run already (resumable or finished).</summary>
     public static void PrepareFresh(GrpoConfig cfg)
     {
-        if (TrainingCheckpoint.Latest(cfg.OutDir) is { } existing)
-            throw new SeekSharpException($"{cfg.OutDir}: already holds checkpoint {Path.GetFileName(existing)}; pass --resume to continue it or choose another --out.");
+        TrainingCheckpoint.RefuseExisting(cfg.OutDir);
         FineTuning.PrepareOutput(cfg.ModelDir, cfg.OutDir);
     }
 
     /// <summary>The checkpoint --resume continues from, after checking that <paramref name="cfg"/> is the same run as the one saved.</summary>
     public static string Find(GrpoConfig cfg)
     {
-        var ckpt = TrainingCheckpoint.Latest(cfg.OutDir)
-                   ?? throw new SeekSharpException($"{cfg.OutDir}: --resume given but no checkpoint found under {Path.Combine(cfg.OutDir, "checkpoints")}.");
+        var ckpt = TrainingCheckpoint.LatestForResume(cfg.OutDir);
         var path = Path.Combine(cfg.OutDir, GrpoTrainer.ConfigFile);
         GrpoConfig saved;
         try

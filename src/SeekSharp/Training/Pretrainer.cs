@@ -50,8 +50,7 @@ public static class Pretrainer
 
         var state = new TrainerState { Train = tc };
         if (o.Resume) state = ResumeFrom(o.RunDir, model, optimizer, tc, observer);
-        else if (TrainingCheckpoint.Latest(o.RunDir) is { } existing)
-            throw new SeekSharpException($"{o.RunDir}: already holds checkpoint {Path.GetFileName(existing)}; pass --resume to continue it or choose another --out.");
+        else TrainingCheckpoint.RefuseExisting(o.RunDir);
         WriteRunFiles(o, cfg, tc);
 
         using var metrics = StepLoop.OpenMetrics(o.RunDir, state.Step);
@@ -85,8 +84,7 @@ public static class Pretrainer
 
     static TrainerState ResumeFrom(string runDir, Transformer model, AdamW optimizer, TrainConfig tc, ITrainingObserver? observer)
     {
-        var ckpt = TrainingCheckpoint.Latest(runDir)
-                   ?? throw new SeekSharpException($"{runDir}: --resume given but no checkpoint found under {Path.Combine(runDir, "checkpoints")}.");
+        var ckpt = TrainingCheckpoint.LatestForResume(runDir);
         var saved = ModelConfig.Load(Path.Combine(ckpt, ModelFiles.ConfigFile));
         if (saved.ToJson() != model.Config.ToJson())
             throw new SeekSharpException($"{ckpt}: the checkpoint's model config differs from the requested one (use the same --preset).");

@@ -46,9 +46,9 @@ public sealed class GgufFixture : IDisposable
             using (TorchSharp.torch.no_grad())
                 foreach (var (_, t) in model.state_dict().Where(kv => kv.Key.EndsWith("e_score_correction_bias")))
                     t.copy_(TorchSharp.torch.linspace(-0.3, 0.3, t.shape[0]).flip(0));
+            TokenizerFixture.Tokenizer.Save(dir); // first: config.json takes the special ids from it
             ModelFiles.Save(dir, model);
         }
-        TokenizerFixture.Tokenizer.Save(dir);
         return dir;
     }
 
