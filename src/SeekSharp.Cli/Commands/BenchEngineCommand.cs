@@ -37,7 +37,7 @@ public static class BenchEngineCommand
             using var model = new Transformer(cfg, seed: 0);
             model.to(new Device(p.GetValue(device)!));
             model.eval();
-            model.SetComputeType(p.GetValue(precision) == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32);
+            model.SetComputeType(Transformer.ComputeTypeOf(p.GetValue(precision)!));
             using var engine = new GenerationEngine(model, new EngineOptions { MaxBatchSize = p.GetValue(maxBatch), GroupPrefill = p.GetValue(groupPrefill) });
             var results = EngineBenchmark.Run(engine, counts, p.GetValue(tokens), p.GetValue(promptTokens), p.GetValue(rounds),
                 asJson ? null : m => AnsiConsole.MarkupLineInterpolated($"[grey]{m}...[/]"));

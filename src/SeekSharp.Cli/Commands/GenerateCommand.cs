@@ -59,7 +59,7 @@ public static class GenerateCommand
     internal static Transformer Load(string dir, string device, string precision)
     {
         var m = ModelFiles.Load(dir, new TorchSharp.torch.Device(device));
-        m.SetComputeType(precision == "bf16" ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32);
+        m.SetComputeType(Transformer.ComputeTypeOf(precision));
         m.eval();
         m.Freeze();   // inference only: cast the weights once, not at every decode step (as serve's engine does)
         return m;

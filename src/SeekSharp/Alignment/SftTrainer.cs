@@ -74,7 +74,7 @@ public static class SftTrainer
             Lora.Load(Path.Combine(resumeFrom, AdapterFolder), model);
             attachment = attachment with { Parameters = [.. Lora.Parameters(model), .. attachment.Parameters.Where(n => !n.Name.Contains(".lora_"))] };
         }
-        model.SetComputeType(tc.Precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32);
+        model.SetComputeType(Transformer.ComputeTypeOf(tc.Precision));
         model.train();
         using var optimizer = new AdamW(attachment?.Parameters ?? model.named_parameters().ToList(), tc);
         var start = new TrainerState { Train = tc };

@@ -84,7 +84,7 @@ public static class Evaluation
         HeldOut.CheckDisjoint(problems, TrainingPrompts.ForModel(modelDir, trainPromptFiles));
         var tok = BpeTokenizer.Load(modelDir);
         using var model = ModelFiles.Load(modelDir, new TorchSharp.torch.Device(device));
-        model.SetComputeType(precision == "bf16" ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32);
+        model.SetComputeType(Transformer.ComputeTypeOf(precision));
         model.eval();
         return Run(model, tok, problems, o);
     }

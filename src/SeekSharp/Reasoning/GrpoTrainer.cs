@@ -39,7 +39,7 @@ public static class GrpoTrainer
         if (checkpoint is null) GrpoCheckpoint.PrepareFresh(cfg);
         var tok = BpeTokenizer.Load(cfg.ModelDir);
         var device = new Device(tc.Device);
-        var dtype = tc.Precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
+        var dtype = Transformer.ComputeTypeOf(tc.Precision);
         using var policy = ModelFiles.Load(cfg.ModelDir, device);
         if (tok.VocabSize != policy.Config.VocabSize)
             throw new SeekSharpException($"{cfg.ModelDir}: tokenizer has {tok.VocabSize} tokens but config.json says vocab_size {policy.Config.VocabSize}.");

@@ -38,7 +38,7 @@ public static class RejectionSampling
         var problems = TaskSource.Training(task, seed).Take(prompts).ToList();
         var tok = BpeTokenizer.Load(modelDir);
         using var model = ModelFiles.Load(modelDir, new Device(device));
-        model.SetComputeType(precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32);
+        model.SetComputeType(Transformer.ComputeTypeOf(precision));
         model.eval();
         var clock = Stopwatch.StartNew();
         using var ledger = RunLedger.Start("sample", HardwareProfile.Resolve(hardwareProfilePath));

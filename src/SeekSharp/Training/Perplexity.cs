@@ -101,7 +101,7 @@ public static class Perplexity
 
         var device = new Device(o.Device);
         using var model = ModelFiles.Load(modelDir, device);
-        model.SetComputeType(o.Precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32);
+        model.SetComputeType(Transformer.ComputeTypeOf(o.Precision));
         model.eval();
         model.Freeze();   // the weights stay put: cast them once, not at every batch
         var totals = Measure(model, new TokenBatchSampler(split), batchSize, seqLen, o.Batches, device, TokenBytes(tok));

@@ -44,7 +44,7 @@ public static class Pretrainer
         var device = new Device(tc.Device);
         using var model = new Transformer(cfg.Validate(), tc.Seed);
         model.to(device);
-        model.SetComputeType(tc.Precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32);
+        model.SetComputeType(Transformer.ComputeTypeOf(tc.Precision));
         model.train();
         using var optimizer = new AdamW(model.named_parameters(), tc);
 

@@ -38,7 +38,7 @@ public static class TrainBenchmark
         var dev = new Device(device);
         using var model = new Transformer(cfg, seed);
         model.to(dev);
-        model.SetComputeType(precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32);
+        model.SetComputeType(Transformer.ComputeTypeOf(precision));
         using var optimizer = new AdamW(model.named_parameters(), tc);
         var stepper = new TrainStep(model, optimizer, tc, seqLen, dev);
         var rng = new Random(seed);
