@@ -105,11 +105,12 @@ public static class RewardTrainer
 
         AtomicFile.WriteAllText(Path.Combine(config.OutDir, ConfigFile), JsonSerializer.Serialize(config with { Train = tc }, SftConfig.Json));
         using var metrics = StepLoop.OpenMetrics(config.OutDir, start.Step);
-        using var ledger = RunLedger.Continue("reward-model", HardwareProfile.Resolve(config.HardwareProfilePath), start.Ledger);
+        using var ledger = RunLedger.Continue("reward-model", HardwareProfile.Resolve(config.HardwareProfilePath), start.Ledger, config.OutDir, resumeFrom);
         var cost = ModelCost.Of(rm.Backbone.Config);
         var checkpoints = tc.CheckpointEvery == 0 ? null : new LoopCheckpoints(start, s =>
         {
-            TrainingCheckpoint.Save(config.OutDir, rm.Backbone, optimizer, s, tokenizerDir: config.ModelDir, extra: rm.SaveHead);
+            ledger.RecordStorage(TrainingCheckpoint.Save(config.OutDir, rm.Backbone, optimizer, s, tokenizerDir: config.ModelDir, extra: rm.SaveHead),
+                StorageKind.Checkpoint);
             TrainingCheckpoint.Prune(config.OutDir, tc.KeepCheckpoints);
         });
 
@@ -131,6 +132,7 @@ public static class RewardTrainer
         }, val.Count > 0 ? () => Evaluate(rm, val, pairs, batch, tc.EvalBatches) : null, checkpoints);
 
         rm.Save(config.OutDir);
+        ledger.RecordModelFolder(config.OutDir);
         var entry = ledger.Finish();
         entry.Write(Path.Combine(config.OutDir, "ledger.json"));
         metrics.Dispose();

@@ -88,15 +88,15 @@ public static class SftTrainer
 
         AtomicFile.WriteAllText(Path.Combine(config.OutDir, ConfigFile), JsonSerializer.Serialize(saved, SftConfig.Json));
         using var metrics = StepLoop.OpenMetrics(config.OutDir, start.Step);
-        using var ledger = RunLedger.Continue("sft", HardwareProfile.Resolve(config.HardwareProfilePath), start.Ledger);
+        using var ledger = RunLedger.Continue("sft", HardwareProfile.Resolve(config.HardwareProfilePath), start.Ledger, config.OutDir, resumeFrom);
         var cost = ModelCost.Of(model.Config, maxTokens);
         var checkpoints = tc.CheckpointEvery == 0 ? null : new LoopCheckpoints(start, s =>
         {
-            TrainingCheckpoint.Save(config.OutDir, model, optimizer, s, tokenizerDir: config.ModelDir, extra: config.Lora is not { } l ? null : dir =>
+            ledger.RecordStorage(TrainingCheckpoint.Save(config.OutDir, model, optimizer, s, tokenizerDir: config.ModelDir, extra: config.Lora is not { } l ? null : dir =>
             {
                 Lora.Save(Path.Combine(dir, AdapterFolder), model, l, config.ModelDir, attachment!.TokenRows);
                 SaveMerged(dir, model);
-            });
+            }), StorageKind.Checkpoint);
             TrainingCheckpoint.Prune(config.OutDir, tc.KeepCheckpoints);
         });
 
@@ -126,6 +126,7 @@ public static class SftTrainer
             Lora.Merge(model);
         }
         ModelFiles.Save(config.OutDir, model, tokenizerFrom: config.ModelDir);
+        ledger.RecordModelFolder(config.OutDir);
         var entry = ledger.Finish();
         entry.Write(Path.Combine(config.OutDir, "ledger.json"));
         metrics.Dispose();

@@ -3,6 +3,7 @@
 // sums, so the report can show both the bill and what each line of it was priced with.
 
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using SeekSharp.IO;
 
 namespace SeekSharp.Ledger;
@@ -37,10 +38,15 @@ public sealed record LedgerTotal
     public required double Usd { get; init; }
     /// <summary>The stage entries, in the order given.</summary>
     public required IReadOnlyList<LedgerEntry> Stages { get; init; }
+    /// <summary>Every stage's artifacts, paths prefixed with the stage's folder; null when no stage recorded storage.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public LedgerStorage? Storage { get; init; }
 
     /// <summary>Sums the entries; each keeps its own pricing, so stages on different hardware add correctly.</summary>
-    public static LedgerTotal Sum(string kind, IReadOnlyList<LedgerEntry> stages)
+    /// <param name="folders">Each stage's ledger folder relative to the total's ('/'-separated), prefixed to its storage
+    /// paths; null: all in the total's folder.</param>
+    public static LedgerTotal Sum(string kind, IReadOnlyList<LedgerEntry> stages, IReadOnlyList<string>? folders = null)
     {
+        if (folders is not null && folders.Count != stages.Count) throw new ArgumentException("one folder per stage", nameof(folders));
         ArgumentException.ThrowIfNullOrWhiteSpace(kind);
         if (stages.Count == 0) throw new ArgumentException("need at least one stage", nameof(stages));
         var methods = stages.Select(s => s.EnergyMethod).Distinct().ToList();
@@ -58,6 +64,8 @@ public sealed record LedgerTotal
             Co2Grams = stages.Sum(s => s.Co2Grams),
             Usd = stages.Sum(s => s.Usd),
             Stages = [.. stages],
+            Storage = stages.All(s => s.Storage is null) ? null
+                : LedgerStorage.Merge(stages.Select((s, i) => (folders?[i] ?? "", s.Storage))),
         };
     }
 

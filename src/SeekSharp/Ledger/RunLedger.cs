@@ -2,10 +2,12 @@
 // ledger stays independent of model and training code; it measures time and energy itself. All the
 // pricing arithmetic lives in LedgerEntry.Compute, a pure function, so it is tested on fixed inputs.
 // Entries are written as ledger.json next to a run's outputs; a recipe chaining stages reads them
-// back and sums them (LedgerTotal) to report what the whole recipe cost.
+// back and sums them (LedgerTotal) to report what the whole recipe cost. The storage section (what the
+// run wrote to disk, LedgerStorage) is recorded by the writers themselves through RecordStorage.
 
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using SeekSharp.IO;
 
 namespace SeekSharp.Ledger;
@@ -39,10 +41,13 @@ public sealed record LedgerEntry
     public required double Usd { get; init; }
     /// <summary>The profile that priced this run.</summary>
     public required HardwareProfile Hardware { get; init; }
+    /// <summary>The bytes of every artifact the run wrote, by kind (RunLedger.RecordStorage); null in ledgers written
+    /// before storage was kept, and for runs that write nothing into a folder.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public LedgerStorage? Storage { get; init; }
 
     /// <summary>Prices a run from its raw measurements; pure, so the arithmetic is testable.</summary>
     public static LedgerEntry Compute(string kind, DateTime startedUtc, DateTime endedUtc, double wallSeconds,
-        double cpuSeconds, long tokens, double modelFlops, double joules, string energyMethod, HardwareProfile hw)
+        double cpuSeconds, long tokens, double modelFlops, double joules, string energyMethod, HardwareProfile hw, LedgerStorage? storage = null)
     {
         var kwh = joules / 3.6e6;
         return new LedgerEntry
@@ -60,6 +65,7 @@ public sealed record LedgerEntry
             Co2Grams = kwh * hw.GramsCo2PerKwh,
             Usd = hw.UsdPerHour * wallSeconds / 3600.0 + hw.UsdPerKwh * kwh,
             Hardware = hw,
+            Storage = storage,
         };
     }
 
@@ -74,6 +80,19 @@ public sealed record LedgerEntry
         var e = LedgerJson.Read<LedgerEntry>(path, source);
         e.Validate(source);
         return e;
+    }
+
+    /// <summary>Adds files written after the ledger was (a report and its plots, a recipe's data) to the ledger file at
+    /// <paramref name="ledgerPath"/>, paths relative to its folder, and rewrites it atomically; kept flags are checked
+    /// anew. Paths that do not exist are skipped (a plot a run had no data for). Returns the updated entry.</summary>
+    public static LedgerEntry RecordStorage(string ledgerPath, IEnumerable<(string Path, string Kind)> artifacts)
+    {
+        var entry = Read(ledgerPath);
+        var root = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(ledgerPath))!;
+        var added = artifacts.Where(a => LedgerStorage.SizeOf(a.Path) is not null).Select(a => LedgerStorage.Measure(root, a.Path, a.Kind));
+        var updated = entry with { Storage = LedgerStorage.Of([.. entry.Storage?.Artifacts ?? [], .. added]).Recheck(root) };
+        updated.Write(ledgerPath);
+        return updated;
     }
 
     internal void Validate(string source)
@@ -91,6 +110,7 @@ public sealed record LedgerEntry
         LedgerJson.NonNegative(source, "co2_grams", Co2Grams);
         LedgerJson.NonNegative(source, "usd", Usd);
         Hardware.Validate($"{source}: field 'hardware'");
+        Storage?.Validate(source);
     }
 }
 
@@ -107,33 +127,61 @@ public sealed class RunLedger : IDisposable
     private double _flops;
     private LedgerEntry? _finished;
     private LedgerEntry? _before;
+    private readonly string? _runDir;
+    private readonly List<StorageArtifact> _storage = [];
 
-    private RunLedger(string kind, HardwareProfile hw, string raplRoot)
+    private RunLedger(string kind, HardwareProfile hw, string raplRoot, string? runDir)
     {
         _kind = kind;
         _hw = hw;
+        _runDir = runDir;
         _meter = EnergyMeter.Start(hw, raplRoot);
     }
 
     /// <summary>Starts tracking a run of the given kind, priced by <paramref name="hw"/>.</summary>
-    public static RunLedger Start(string runKind, HardwareProfile hw) => Start(runKind, hw, EnergyMeter.DefaultRaplRoot);
-
-    /// <summary>As <see cref="Start(string, HardwareProfile)"/>, reading RAPL counters under <paramref name="raplRoot"/>.</summary>
-    public static RunLedger Start(string runKind, HardwareProfile hw, string raplRoot)
+    /// <param name="raplRoot">Where the RAPL energy counters are read (null: the system's).</param>
+    /// <param name="runDir">The folder the run writes into (where its ledger.json goes): <see cref="RecordStorage"/>
+    /// records paths relative to it. Null for a run that records no storage.</param>
+    public static RunLedger Start(string runKind, HardwareProfile hw, string? raplRoot = null, string? runDir = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(runKind);
         hw.Validate("hardware profile");
-        return new RunLedger(runKind, hw, raplRoot);
+        return new RunLedger(runKind, hw, raplRoot ?? EnergyMeter.DefaultRaplRoot, runDir);
     }
 
     /// <summary>Tracks the rest of a resumed run whose earlier part cost <paramref name="before"/> (as a checkpoint recorded
     /// it with <see cref="Snapshot"/>): the bill covers the whole run, from the first start, with no time counted twice (and
-    /// none of the work a killed run did after its last checkpoint, which the resumed run does again).</summary>
-    public static RunLedger Continue(string runKind, HardwareProfile hw, LedgerEntry? before)
+    /// none of the work a killed run did after its last checkpoint, which the resumed run does again). Its storage entries
+    /// are taken up too.</summary>
+    /// <param name="runDir">As in <see cref="Start"/>.</param>
+    /// <param name="resumedFrom">The checkpoint folder the run continues from. Its snapshot was taken before it was written,
+    /// so its bytes are recorded here, as the uninterrupted run recorded them when it wrote it.</param>
+    public static RunLedger Continue(string runKind, HardwareProfile hw, LedgerEntry? before, string? runDir = null, string? resumedFrom = null)
     {
-        var ledger = Start(runKind, hw);
+        var ledger = Start(runKind, hw, runDir: runDir);
         ledger._before = before;
+        if (before?.Storage is { } s) ledger._storage.AddRange(s.Artifacts);
+        if (resumedFrom is not null) ledger.RecordStorage(resumedFrom, StorageKind.Checkpoint);
         return ledger;
+    }
+
+    /// <summary>Records a file or folder the run has just written: its bytes are read from disk now (a folder: all its
+    /// files), its path kept relative to the run folder. Recording a path again replaces its entry (a file written over).
+    /// Whether it is still there (kept) is checked whenever the bill is drawn up, so a pruned checkpoint counts as
+    /// written, not kept. Thread-safe.</summary>
+    /// <param name="path">Absolute, or relative to the working folder (as the writer named it).</param>
+    /// <param name="kind">One of <see cref="StorageKind.All"/>.</param>
+    /// <returns><paramref name="path"/>, so a call can wrap the writer that returns it.</returns>
+    public string RecordStorage(string path, string kind)
+    {
+        var root = _runDir ?? throw new InvalidOperationException($"ledger '{_kind}' was started without a run folder; it cannot record storage");
+        var artifact = LedgerStorage.Measure(root, path, kind);
+        lock (_lock)
+        {
+            if (_finished is not null) throw new InvalidOperationException($"ledger '{_kind}' is finished; record storage before Finish");
+            _storage.Add(artifact);
+        }
+        return path;
     }
 
     /// <summary>The bill so far, the clocks still running.</summary>
@@ -177,7 +225,8 @@ public sealed class RunLedger : IDisposable
         var method = b is null || b.EnergyMethod == energy.Method ? energy.Method : LedgerTotal.MixedMethod;
         return LedgerEntry.Compute(_kind, b?.StartedUtc ?? _startedUtc, _startedUtc + _wall.Elapsed, (b?.WallSeconds ?? 0) + energy.WallSeconds,
             (b?.CpuSeconds ?? 0) + energy.CpuSeconds, (b?.Tokens ?? 0) + Interlocked.Read(ref _tokens), (b?.ModelFlops ?? 0) + _flops,
-            (b?.EnergyKwh ?? 0) * 3.6e6 + energy.Joules, method, _hw);
+            (b?.EnergyKwh ?? 0) * 3.6e6 + energy.Joules, method, _hw,
+            _runDir is null ? b?.Storage : LedgerStorage.Of(_storage).Recheck(_runDir));
     }
 
     public void Dispose() => _meter.Dispose();

@@ -89,9 +89,9 @@ static class GrpoCheckpoint
     public static void Save(GrpoConfig cfg, Transformer policy, AdamW optimizer, TrainerState state, double rlSeconds, RunLedger ledger)
     {
         var run = new GrpoRunState { RlSeconds = rlSeconds };
-        TrainingCheckpoint.Save(cfg.OutDir, policy, optimizer,
+        ledger.RecordStorage(TrainingCheckpoint.Save(cfg.OutDir, policy, optimizer,
             state with { Ledger = ledger.Snapshot(), Stage = JsonSerializer.SerializeToNode(run, HardwareProfile.Json)!.AsObject() },
-            tokenizerDir: cfg.ModelDir); // a model folder like every checkpoint (tokenizer, and its ids in config.json)
+            tokenizerDir: cfg.ModelDir), StorageKind.Checkpoint); // a model folder like every checkpoint (tokenizer, and its ids in config.json)
         TrainingCheckpoint.Prune(cfg.OutDir, cfg.Train.KeepCheckpoints);
     }
 

@@ -72,7 +72,7 @@ public static class GrpoTrainer
         var sampler = new RolloutSampler(policy, tok, cfg.RolloutRows);
         AtomicFile.WriteAllText(Path.Combine(cfg.OutDir, ConfigFile), JsonSerializer.Serialize(cfg, GrpoConfig.Json));
         using var metrics = MetricsLog.Open(Path.Combine(cfg.OutDir, MetricsLog.FileName));
-        using var ledger = RunLedger.Continue("grpo", HardwareProfile.Resolve(cfg.HardwareProfilePath), resumed?.State.Ledger);
+        using var ledger = RunLedger.Continue("grpo", HardwareProfile.Resolve(cfg.HardwareProfilePath), resumed?.State.Ledger, cfg.OutDir, checkpoint);
         var cost = ModelCost.Of(policy.Config);
 
         var evals = resumed?.Evals ?? [];
@@ -167,6 +167,7 @@ public static class GrpoTrainer
 
         ModelFiles.Save(cfg.OutDir, policy, tokenizerFrom: cfg.ModelDir);
         TrainingPrompts.WriteLineage(cfg.OutDir, cfg.ModelDir, used, "grpo");
+        ledger.RecordModelFolder(cfg.OutDir);
         var entry = ledger.Finish();
         entry.Write(Path.Combine(cfg.OutDir, "ledger.json"));
         metrics.Dispose();

@@ -38,10 +38,12 @@ public static class GrpoReport
         var held = RunReport.Series(records, "heldout_pass_at_1");
         if (held.Count > 0)
             md.AppendLine($"Held-out pass@1 (greedy): {held[0].Y:P1} at step {held[0].X:F0}, {held[^1].Y:P1} at step {held[^1].X:F0}.").AppendLine();
-        foreach (var chart in RlCharts.Write(runDir, [("", records)], title)) md.AppendLine($"![{chart}]({chart})").AppendLine();
+        var charts = RlCharts.Write(runDir, [("", records)], title);
+        foreach (var chart in charts) md.AppendLine($"![{chart}]({chart})").AppendLine();
         if (ledger is not null) RunReport.CostSection(md, ledger);
         var path = Path.Combine(runDir, "report.md");
         AtomicFile.WriteAllText(path, md.ToString());
+        RunReport.RecordReport(runDir, path, charts);
         return path;
     }
 

@@ -56,7 +56,17 @@ public static class RunReport
         }
         var path = Path.Combine(runDir, "report.md");
         AtomicFile.WriteAllText(path, md.ToString());
+        RecordReport(runDir, path, "loss.png", "expert_load.png");
         return path;
+    }
+
+    /// <summary>Adds a report and its plots (file names in <paramref name="runDir"/>) to the run's ledger.json, where there is
+    /// one: they are written after it, so the storage line of the report itself does not count them.</summary>
+    public static void RecordReport(string runDir, string reportPath, params IEnumerable<string> plots)
+    {
+        var ledgerPath = Path.Combine(runDir, "ledger.json");
+        if (!File.Exists(ledgerPath)) return;
+        LedgerEntry.RecordStorage(ledgerPath, [(reportPath, StorageKind.Report), .. plots.Select(p => (Path.Combine(runDir, p), StorageKind.Report))]);
     }
 
     /// <summary>The preset line and the model's own cost (parameters, FLOPs, KV bytes).</summary>
@@ -78,7 +88,12 @@ public static class RunReport
         md.AppendLine("|---|---|---|---|---|---|---|---|");
         md.AppendLine(CostRow(ledger));
         md.AppendLine().AppendLine($"Priced with hardware profile \"{ledger.Hardware.Name}\" (edit it with `--hardware FILE`).").AppendLine();
+        if (ledger.Storage is { } s) md.AppendLine(StorageLine(s)).AppendLine();
     }
+
+    /// <summary>"Storage: 1.2 MB weights, 3.4 MB checkpoints (1.1 MB kept), ...": what the run wrote, from the ledger's storage section.</summary>
+    public static string StorageLine(LedgerStorage s) =>
+        $"Storage: {s.Summary()} (bytes per artifact in ledger.json; this report and its plots are added to it after).";
 
     /// <summary>One ledger as the cells of the cost table: "| wall | CPU s | tokens | FLOPs | kWh | method | CO2 | USD |".</summary>
     public static string CostRow(LedgerEntry l) => string.Create(CultureInfo.InvariantCulture,

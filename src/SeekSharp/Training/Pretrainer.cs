@@ -49,12 +49,13 @@ public static class Pretrainer
         using var optimizer = new AdamW(model.named_parameters(), tc);
 
         var state = new TrainerState { Train = tc };
-        if (o.Resume) state = ResumeFrom(o.RunDir, model, optimizer, tc, observer);
+        string? resumedFrom = null;
+        if (o.Resume) (state, resumedFrom) = ResumeFrom(o.RunDir, model, optimizer, tc, observer);
         else TrainingCheckpoint.RefuseExisting(o.RunDir);
         WriteRunFiles(o, cfg, tc);
 
         using var metrics = StepLoop.OpenMetrics(o.RunDir, state.Step);
-        using var ledger = RunLedger.Continue("pretrain", HardwareProfile.Resolve(o.HardwareProfilePath), state.Ledger);
+        using var ledger = RunLedger.Continue("pretrain", HardwareProfile.Resolve(o.HardwareProfilePath), state.Ledger, o.RunDir, resumedFrom);
         var cost = ModelCost.Of(cfg, seqLen);
         var train = new TokenBatchSampler(ds.Train);
         var val = ds.ValTokens > (long)tc.BatchSize * seqLen + 1 ? new TokenBatchSampler(ds.Val) : null;
@@ -64,7 +65,7 @@ public static class Pretrainer
         int b = tc.BatchSize;
         var checkpoints = new LoopCheckpoints(state, s =>
         {
-            TrainingCheckpoint.Save(o.RunDir, model, optimizer, s, tokenizerDir: o.RunDir);
+            ledger.RecordStorage(TrainingCheckpoint.Save(o.RunDir, model, optimizer, s, tokenizerDir: o.RunDir), StorageKind.Checkpoint);
             TrainingCheckpoint.Prune(o.RunDir, tc.KeepCheckpoints);
         });
         var loop = StepLoop.Run(tc, metrics, ledger, cost.TrainingFlopsPerToken, observer, (step, lr) =>
@@ -75,6 +76,7 @@ public static class Pretrainer
 
         // The final model and ledger come after the last checkpoint: a run killed in between is finished by --resume.
         ModelFiles.Save(o.RunDir, model);
+        ledger.RecordModelFolder(o.RunDir);
         var entry = ledger.Finish();
         entry.Write(Path.Combine(o.RunDir, "ledger.json"));
         var total = loop.State;
@@ -82,7 +84,7 @@ public static class Pretrainer
             total.TokensSeen / Math.Max(total.ElapsedSeconds, 1e-9), entry);
     }
 
-    static TrainerState ResumeFrom(string runDir, Transformer model, AdamW optimizer, TrainConfig tc, ITrainingObserver? observer)
+    static (TrainerState State, string Checkpoint) ResumeFrom(string runDir, Transformer model, AdamW optimizer, TrainConfig tc, ITrainingObserver? observer)
     {
         var ckpt = TrainingCheckpoint.LatestForResume(runDir);
         var saved = ModelConfig.Load(Path.Combine(ckpt, ModelFiles.ConfigFile));
@@ -93,7 +95,7 @@ public static class Pretrainer
         observer?.OnMessage(state.Step == tc.Steps
             ? $"finishing from {Path.GetFileName(ckpt)} (step {state.Step}, the last): writing the final model."
             : $"resuming from {Path.GetFileName(ckpt)} (step {state.Step}).");
-        return state;
+        return (state, ckpt);
     }
 
     static void WriteRunFiles(PretrainOptions o, ModelConfig cfg, TrainConfig tc)
