@@ -54,6 +54,7 @@ public static class BaseCommand
         t.AddRow($"{r.Steps}", $"{r.FinalLoss:F3}", r.FinalValLoss is { } v ? $"{v:F3}" : "-", $"{r.TokensPerSecond:N0}",
             $"{TimeSpan.FromSeconds(l.WallSeconds):hh\\:mm\\:ss}", $"{l.EnergyKwh:F4}", $"{l.Co2Grams:F1}", $"{l.Usd:F4}");
         AnsiConsole.Write(t);
+        if (l.Storage is { } storage) AnsiConsole.MarkupLineInterpolated($"storage: {storage.Summary()}");
         AnsiConsole.MarkupLineInterpolated($"run folder: [bold]{r.RunDir}[/] (model.safetensors, config.json, metrics.jsonl, ledger.json, report.md, loss.png)");
     }
 }

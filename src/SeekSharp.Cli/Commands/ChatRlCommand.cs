@@ -81,6 +81,7 @@ public static class ChatRlCommand
         t.AddRow($"{r.Steps}", $"{r.RlSeconds / 60:F1}", $"{r.FirstReward:F3}", $"{r.LastReward:F3}", held,
             $"{TimeSpan.FromSeconds(l.WallSeconds):hh\\:mm\\:ss}", $"{l.EnergyKwh:F4}", $"{l.Co2Grams:F1}", $"{l.Usd:F4}");
         AnsiConsole.Write(t);
+        if (l.Storage is { } storage) AnsiConsole.MarkupLineInterpolated($"storage: {storage.Summary()}");
         AnsiConsole.MarkupLineInterpolated($"model folder: [bold]{r.OutDir}[/] (model.safetensors, config.json, tokenizer, grpo_config.json, train_prompts.jsonl, metrics.jsonl, ledger.json, report.md, reward.png, accuracy.png, length.png; checkpoints/ for --resume)");
     }
 }

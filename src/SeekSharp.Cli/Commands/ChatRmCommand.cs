@@ -47,6 +47,7 @@ public static class ChatRmCommand
                 r.FinalValLoss is { } v ? $"{v:F3}" : "-", r.FinalValAccuracy is { } a ? $"{a:P1}" : "-",
                 $"{TimeSpan.FromSeconds(l.WallSeconds):hh\\:mm\\:ss}", $"{l.EnergyKwh:F4}", $"{l.Usd:F4}");
             AnsiConsole.Write(t);
+            if (l.Storage is { } storage) AnsiConsole.MarkupLineInterpolated($"storage: {storage.Summary()}");
             AnsiConsole.MarkupLineInterpolated($"reward model: [bold]{r.OutDir}[/] (load with RewardModel.Load; report.md, loss.png, metrics.jsonl, ledger.json)");
             return 0;
         }));

@@ -63,6 +63,7 @@ public static class ChatSftCommand
         t.AddRow($"{r.Steps}", $"{r.TrainExamples}+{r.ValExamples}", $"{r.FinalLoss:F3}", r.FinalValLoss is { } v ? $"{v:F3}" : "-",
             $"{r.TokensPerSecond:N0}", $"{TimeSpan.FromSeconds(l.WallSeconds):hh\\:mm\\:ss}", $"{l.EnergyKwh:F4}", $"{l.Co2Grams:F1}", $"{l.Usd:F4}");
         AnsiConsole.Write(t);
+        if (l.Storage is { } storage) AnsiConsole.MarkupLineInterpolated($"storage: {storage.Summary()}");
         if (r.SkippedTooLong > 0) AnsiConsole.MarkupLineInterpolated($"[yellow]{r.SkippedTooLong} conversations longer than the context were left out.[/]");
         AnsiConsole.MarkupLineInterpolated($"model folder: [bold]{r.OutDir}[/] (model.safetensors, config.json, tokenizer, metrics.jsonl, ledger.json, report.md, loss.png)");
         if (r.AdapterDir is not null) AnsiConsole.MarkupLineInterpolated($"LoRA adapter: [bold]{r.AdapterDir}[/] (merged into the model above)");

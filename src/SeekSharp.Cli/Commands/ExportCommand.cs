@@ -1,5 +1,7 @@
 using System.CommandLine;
+using SeekSharp.Checkpoints;
 using SeekSharp.Export;
+using SeekSharp.Ledger;
 using Spectre.Console;
 
 namespace SeekSharp.Cli.Commands;
@@ -18,8 +20,17 @@ public static class ExportCommand
         var cmd = new Command("gguf", "Export an MLA model as a GGUF file for llama.cpp (architecture deepseek2).") { model, output, type };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
-            var r = GgufExport.Run(p.GetValue(model)!, p.GetValue(output)!, p.GetValue(type)!);
+            var (modelDir, outPath) = (p.GetValue(model)!, p.GetValue(output)!);
+            // The ledger goes beside the file as FILE.ledger (the convention of the recipe's samples.jsonl.ledger), never
+            // as ledger.json, which would replace the ledger of a run folder exported into.
+            using var ledger = RunLedger.Start("export-gguf", HardwareProfile.Resolve(null), runDir: Path.GetDirectoryName(Path.GetFullPath(outPath)));
+            var r = GgufExport.Run(modelDir, outPath, p.GetValue(type)!);
+            ledger.RecordSourceModel(modelDir);
+            ledger.RecordStorage(r.Path, StorageKind.Export);
+            var entry = ledger.Finish();
+            entry.Write(r.Path + ".ledger");
             AnsiConsole.MarkupLineInterpolated($"wrote [bold]{r.Path}[/]: deepseek2, {r.Type}, {r.Tensors} tensors, {r.Bytes:N0} bytes");
+            AnsiConsole.MarkupLineInterpolated($"storage: {entry.Storage!.Summary()} (ledger: {r.Path}.ledger)");
             return 0;
         }));
         return cmd;

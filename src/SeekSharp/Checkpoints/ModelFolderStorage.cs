@@ -27,4 +27,12 @@ public static class ModelFolderStorage
             if (File.Exists(Path.Combine(dir, name))) ledger.RecordStorage(Path.Combine(dir, name), StorageKind.Other);
         return dir;
     }
+
+    /// <summary>Records the weights of the model folder a command read (every top-level *.safetensors) as its source:
+    /// what a quantized, pruned or exported model is compared with. Returns <paramref name="dir"/>.</summary>
+    public static string RecordSourceModel(this RunLedger ledger, string dir)
+    {
+        foreach (var f in Directory.GetFiles(dir, "*.safetensors").Order(StringComparer.Ordinal)) ledger.RecordSource(f);
+        return dir;
+    }
 }

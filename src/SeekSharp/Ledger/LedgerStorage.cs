@@ -8,6 +8,7 @@
 // stored apart from them: a ledger.json whose totals disagree with its artifacts is refused.
 
 using System.Globalization;
+using System.Text.Json.Serialization;
 
 namespace SeekSharp.Ledger;
 
@@ -64,9 +65,17 @@ public sealed record LedgerStorage
     public required long WrittenBytes { get; init; }
     /// <summary>Sum of the kept artifacts' bytes.</summary>
     public required long KeptBytes { get; init; }
+    /// <summary>The model files a compressing or converting command read (quantize, prune, export), so the saving is
+    /// in the ledger: <see cref="SavingRatio"/>. Null for commands that make a model from data.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyList<StorageArtifact>? Sources { get; init; }
+
+    /// <summary>Weights and exports written over the source's bytes (0.27 for a q4_0 model of bf16 weights); null without sources.</summary>
+    public double? SavingRatio() => Sources is { Count: > 0 } src && src.Sum(a => a.Bytes) is > 0 and var total
+        ? (double)ByKind.Where(kv => kv.Key is StorageKind.Weights or StorageKind.Export).Sum(kv => kv.Value.WrittenBytes) / total
+        : null;
 
     /// <summary>Totals derived from <paramref name="artifacts"/>; a later entry for a path replaces an earlier one in place.</summary>
-    public static LedgerStorage Of(IEnumerable<StorageArtifact> artifacts)
+    public static LedgerStorage Of(IEnumerable<StorageArtifact> artifacts, IEnumerable<StorageArtifact>? sources = null)
     {
         var byPath = new List<StorageArtifact>();
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -84,16 +93,22 @@ public sealed record LedgerStorage
         {
             Artifacts = byPath, ByKind = byKind,
             WrittenBytes = byPath.Sum(a => a.Bytes), KeptBytes = byPath.Where(a => a.Kept).Sum(a => a.Bytes),
+            Sources = sources?.DistinctBy(a => a.Path).ToList() is { Count: > 0 } src ? src : null,
         };
     }
 
     /// <summary>Several ledgers' storage as one (a recipe's total): each artifact's path prefixed with its ledger's
     /// folder (relative to the recipe folder, '/'-separated; "" for the recipe folder itself).</summary>
-    public static LedgerStorage Merge(IEnumerable<(string Prefix, LedgerStorage? Storage)> parts) =>
-        Of(parts.SelectMany(p => (p.Storage?.Artifacts ?? []).Select(a => a with
+    public static LedgerStorage Merge(IEnumerable<(string Prefix, LedgerStorage? Storage)> parts)
+    {
+        var list = parts.ToList();
+        static StorageArtifact Prefixed(string prefix, StorageArtifact a) => a with
         {
-            Path = p.Prefix.Length == 0 || System.IO.Path.IsPathRooted(a.Path) ? a.Path : p.Prefix.TrimEnd('/') + "/" + a.Path,
-        })));
+            Path = prefix.Length == 0 || System.IO.Path.IsPathRooted(a.Path) ? a.Path : prefix.TrimEnd('/') + "/" + a.Path,
+        };
+        return Of(list.SelectMany(p => (p.Storage?.Artifacts ?? []).Select(a => Prefixed(p.Prefix, a))),
+            list.SelectMany(p => (p.Storage?.Sources ?? []).Select(a => Prefixed(p.Prefix, a))));
+    }
 
     /// <summary>The artifact for <paramref name="path"/> (given absolute or relative to the working folder) as it is on disk
     /// now, its path made relative to <paramref name="runDir"/>; throws when nothing is there (a writer records what it wrote).</summary>
@@ -110,7 +125,7 @@ public sealed record LedgerStorage
 
     /// <summary>The same artifacts with <see cref="StorageArtifact.Kept"/> set from what is on disk under <paramref name="runDir"/> now.</summary>
     public LedgerStorage Recheck(string runDir) =>
-        Of(Artifacts.Select(a => a with { Kept = SizeOf(System.IO.Path.Combine(runDir, a.Path)) is not null }));
+        Of(Artifacts.Select(a => a with { Kept = SizeOf(System.IO.Path.Combine(runDir, a.Path)) is not null }), Sources);
 
     /// <summary>Bytes of a file, or of every file under a folder; null when neither exists.</summary>
     public static long? SizeOf(string path)
@@ -127,7 +142,8 @@ public sealed record LedgerStorage
         static string Label(string kind) => kind == StorageKind.Checkpoint ? "checkpoints" : kind;
         var parts = ByKind.Select(kv => $"{Bytes(kv.Value.WrittenBytes)} {Label(kv.Key)}"
                                         + (kv.Value.KeptBytes == kv.Value.WrittenBytes ? "" : $" ({Bytes(kv.Value.KeptBytes)} kept)"));
-        return string.Join(", ", parts) + $"; {Bytes(WrittenBytes)} written" + (KeptBytes == WrittenBytes ? "" : $", {Bytes(KeptBytes)} kept");
+        var saving = SavingRatio() is { } r ? string.Create(CultureInfo.InvariantCulture, $" ({r:F2}x the {Bytes(Sources!.Sum(a => a.Bytes))} source)") : "";
+        return string.Join(", ", parts) + saving + $"; {Bytes(WrittenBytes)} written" + (KeptBytes == WrittenBytes ? "" : $", {Bytes(KeptBytes)} kept");
     }
 
     /// <summary>Decimal units (kB = 1000 bytes, as disk sizes are sold), three significant figures.</summary>
@@ -144,7 +160,7 @@ public sealed record LedgerStorage
 
     internal void Validate(string source)
     {
-        foreach (var a in Artifacts)
+        foreach (var a in Artifacts.Concat(Sources ?? []))
         {
             if (string.IsNullOrWhiteSpace(a.Path)) throw LedgerJson.Bad(source, "storage.artifacts[].path", "a non-empty path");
             if (!StorageKind.All.Contains(a.Kind))
@@ -152,6 +168,7 @@ public sealed record LedgerStorage
             if (a.Bytes < 0) throw LedgerJson.Bad(source, "storage.artifacts[].bytes", $"an integer >= 0, got {a.Bytes}");
         }
         var derived = Of(Artifacts);
+        if (Sources is { Count: 0 }) throw LedgerJson.Bad(source, "storage.sources", "a non-empty list, or no field");
         if (derived.Artifacts.Count != Artifacts.Count) throw LedgerJson.Bad(source, "storage.artifacts", "each path once");
         if (derived.WrittenBytes != WrittenBytes) throw LedgerJson.Bad(source, "storage.written_bytes", $"the artifacts' sum {derived.WrittenBytes}, got {WrittenBytes}");
         if (derived.KeptBytes != KeptBytes) throw LedgerJson.Bad(source, "storage.kept_bytes", $"the kept artifacts' sum {derived.KeptBytes}, got {KeptBytes}");

@@ -90,7 +90,7 @@ public sealed record LedgerEntry
         var entry = Read(ledgerPath);
         var root = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(ledgerPath))!;
         var added = artifacts.Where(a => LedgerStorage.SizeOf(a.Path) is not null).Select(a => LedgerStorage.Measure(root, a.Path, a.Kind));
-        var updated = entry with { Storage = LedgerStorage.Of([.. entry.Storage?.Artifacts ?? [], .. added]).Recheck(root) };
+        var updated = entry with { Storage = LedgerStorage.Of([.. entry.Storage?.Artifacts ?? [], .. added], entry.Storage?.Sources).Recheck(root) };
         updated.Write(ledgerPath);
         return updated;
     }
@@ -129,6 +129,7 @@ public sealed class RunLedger : IDisposable
     private LedgerEntry? _before;
     private readonly string? _runDir;
     private readonly List<StorageArtifact> _storage = [];
+    private readonly List<StorageArtifact> _sources = [];
 
     private RunLedger(string kind, HardwareProfile hw, string raplRoot, string? runDir)
     {
@@ -160,7 +161,7 @@ public sealed class RunLedger : IDisposable
     {
         var ledger = Start(runKind, hw, runDir: runDir);
         ledger._before = before;
-        if (before?.Storage is { } s) ledger._storage.AddRange(s.Artifacts);
+        if (before?.Storage is { } s) { ledger._storage.AddRange(s.Artifacts); ledger._sources.AddRange(s.Sources ?? []); }
         if (resumedFrom is not null) ledger.RecordStorage(resumedFrom, StorageKind.Checkpoint);
         return ledger;
     }
@@ -181,6 +182,16 @@ public sealed class RunLedger : IDisposable
             if (_finished is not null) throw new InvalidOperationException($"ledger '{_kind}' is finished; record storage before Finish");
             _storage.Add(artifact);
         }
+        return path;
+    }
+
+    /// <summary>Records a file the run read and made its artifacts from (the source model's weights, for quantize, prune or
+    /// export), so the ledger shows the saving (<see cref="LedgerStorage.SavingRatio"/>). Measured now; not counted as written.</summary>
+    public string RecordSource(string path)
+    {
+        var root = _runDir ?? throw new InvalidOperationException($"ledger '{_kind}' was started without a run folder; it cannot record storage");
+        var artifact = LedgerStorage.Measure(root, path, StorageKind.Weights);
+        lock (_lock) _sources.Add(artifact);
         return path;
     }
 
@@ -226,7 +237,7 @@ public sealed class RunLedger : IDisposable
         return LedgerEntry.Compute(_kind, b?.StartedUtc ?? _startedUtc, _startedUtc + _wall.Elapsed, (b?.WallSeconds ?? 0) + energy.WallSeconds,
             (b?.CpuSeconds ?? 0) + energy.CpuSeconds, (b?.Tokens ?? 0) + Interlocked.Read(ref _tokens), (b?.ModelFlops ?? 0) + _flops,
             (b?.EnergyKwh ?? 0) * 3.6e6 + energy.Joules, method, _hw,
-            _runDir is null ? b?.Storage : LedgerStorage.Of(_storage).Recheck(_runDir));
+            _runDir is null ? b?.Storage : LedgerStorage.Of(_storage, _sources).Recheck(_runDir));
     }
 
     public void Dispose() => _meter.Dispose();

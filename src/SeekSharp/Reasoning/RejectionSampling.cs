@@ -41,13 +41,14 @@ public static class RejectionSampling
         model.SetComputeType(Transformer.ComputeTypeOf(precision));
         model.eval();
         var clock = Stopwatch.StartNew();
-        using var ledger = RunLedger.Start("sample", HardwareProfile.Resolve(hardwareProfilePath));
+        using var ledger = RunLedger.Start("sample", HardwareProfile.Resolve(hardwareProfilePath), runDir: Path.GetDirectoryName(Path.GetFullPath(outPath)));
         var sampler = new RolloutSampler(model, tok);
         var rollouts = sampler.Sample(problems, samples, maxTokens, options, seed);
         ledger.AddTokens(rollouts.Sum(r => (long)r.Rollout.Tokens));
         ledger.AddFlops(ModelCost.Of(model.Config).ForwardFlopsPerToken * sampler.DecodedTokens);
         var (lines, correct, withKept) = Keep(rollouts.Select(r => r.Rollout).ToList());
         AtomicFile.WriteAllText(outPath, string.Concat(lines.Select(l => l + "\n")));
+        ledger.RecordStorage(outPath, StorageKind.Data);
         return new SampleResult(outPath, problems.Count, rollouts.Count, correct, lines.Count, withKept, clock.Elapsed.TotalSeconds,
             problems, ledger.Finish());
     }

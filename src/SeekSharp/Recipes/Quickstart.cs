@@ -2,6 +2,7 @@ using SeekSharp.Checkpoints;
 using SeekSharp.Data;
 using SeekSharp.Data.Synthetic;
 using SeekSharp.Inference;
+using SeekSharp.Ledger;
 using SeekSharp.Modeling;
 using SeekSharp.Reports;
 using SeekSharp.Tokenization;
@@ -75,6 +76,8 @@ public static class Quickstart
         Say("[5/5] sampling continuations");
         var samples = SampleRun(runDir, Prompts, 40, o.Seed);
         RunReport.Write(runDir, "Quickstart pretraining", samples.Select(s => (s.Prompt, s.Completion)).ToList());
+        // The corpus, tokenizer and shards the quickstart made beside the run belong to its bill too.
+        LedgerEntry.RecordStorage(Path.Combine(runDir, "ledger.json"), [(corpus, StorageKind.Data), (tokDir, StorageKind.Other), (dataDir, StorageKind.Data)]);
         return new QuickstartResult(o.OutDir, runDir, tok, data, pre, samples);
     }
 

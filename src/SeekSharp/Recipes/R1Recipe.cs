@@ -179,6 +179,8 @@ public static class R1Recipe
             }
             var r = Pretrainer.Run(new PretrainOptions(dir("data"), runDir, Presets.Get(o.Preset), tc, resume, o.HardwareProfilePath), observer);
             RunReport.Write(runDir, "r1 recipe: pretraining");
+            LedgerEntry.RecordStorage(Path.Combine(runDir, "ledger.json"), // what this stage made before pretraining, beside it
+                [(dir("corpus"), StorageKind.Data), (dir("tokenizer"), StorageKind.Other), (dir("data"), StorageKind.Data)]);
             note = $"{o.PretrainSteps} steps, final loss {r.FinalLoss:F3}";
             return r.Ledger;
         }, resumable: true);
@@ -238,7 +240,10 @@ public static class R1Recipe
             Directory.CreateDirectory(dir);
             settings.Write(path);
         }
-        return (run(resume), settings.Key);
+        var entry = run(resume);
+        // The folder's ledger.json is the trainer's entry plus what was written after it (report, plots, the recipe's data).
+        var written = Path.Combine(dir, "ledger.json");
+        return (File.Exists(written) ? LedgerEntry.Read(written) : entry, settings.Key);
     }
 
     static (LedgerEntry Ledger, string Key) Stage(string dir, StageSettings settings, Action<string> say, Func<LedgerEntry> run) =>
@@ -311,13 +316,14 @@ public static class R1Recipe
         {
             if (changed is not null) say($"{name}: the cached evaluation used other settings ({string.Join("; ", changed)}); measuring again");
             File.Delete(settingsPath); // settings are the marker, written last: never old settings beside a new result
-            using var ledger = RunLedger.Start("eval", HardwareProfile.Resolve(o.HardwareProfilePath));
+            using var ledger = RunLedger.Start("eval", HardwareProfile.Resolve(o.HardwareProfilePath), runDir: dir);
             r = Evaluation.RunFolder(dir, o.Task, o.EvalCount, [], o.Eval, o.Precision, o.Device);
             long tokens = (long)(r.MeanTokens * r.Problems * r.Samples);
             ledger.AddTokens(tokens);
             ledger.AddFlops(ModelCost.Of(ModelConfig.Load(Path.Combine(dir, ModelFiles.ConfigFile))).ForwardFlopsPerToken * tokens);
-            evalCost = ledger.Finish();
             AtomicFile.WriteAllText(cached, JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true }));
+            ledger.RecordStorage(cached, StorageKind.Report);
+            evalCost = ledger.Finish();
             evalCost.Write(cached + ".ledger");
             settings.Write(settingsPath);
         }

@@ -61,18 +61,31 @@ public static class R1Report
         md.AppendLine("| stage | wall | CPU seconds | tokens | model FLOPs | energy (kWh) | method | CO2 (g) | USD |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|");
         var entries = new List<LedgerEntry>();
+        var folders = new List<string>();
+        // Storage paths are relative to each ledger's folder: a model stage's folder, or the recipe's for the samples.
+        string Folder(string dir)
+        {
+            var rel = Path.GetRelativePath(o.OutDir, Directory.Exists(dir) ? dir : Path.GetDirectoryName(Path.GetFullPath(dir))!);
+            return rel == "." ? "" : rel.Replace(Path.DirectorySeparatorChar, '/');
+        }
         foreach (var s in stages)
         {
             md.AppendLine($"| {s.Name} {RunReport.CostRow(s.Ledger)}");
             entries.Add(s.Ledger);
-            if (s.EvalLedger is { } el) { md.AppendLine($"| {s.Name}: evaluation {RunReport.CostRow(el)}"); entries.Add(el); }
+            folders.Add(Folder(s.Dir));
+            if (s.EvalLedger is { } el) { md.AppendLine($"| {s.Name}: evaluation {RunReport.CostRow(el)}"); entries.Add(el); folders.Add(Folder(s.Dir)); }
         }
-        var total = LedgerTotal.Sum("r1", entries);
+        var total = LedgerTotal.Sum("r1", entries, folders);
         md.AppendLine(string.Create(inv, $"| **total** | {TimeSpan.FromSeconds(total.WallSeconds):hh\\:mm\\:ss} | {total.CpuSeconds:F0} | {total.Tokens:N0} | {total.ModelFlops:E2} | {total.EnergyKwh:F4} | {total.EnergyMethod} | {total.Co2Grams:F1} | {total.Usd:F4} |"));
         md.AppendLine();
-        total.Write(Path.Combine(o.OutDir, "ledger.json"));
+        if (total.Storage is { } storage) md.AppendLine(RunReport.StorageLine(storage)).AppendLine();
         var path = Path.Combine(o.OutDir, "report.md");
         AtomicFile.WriteAllText(path, md.ToString());
+        // ledger.json last, with the report and its charts: a recipe folder with a ledger has its report.
+        var recipeFiles = new[] { "report.md" }.Concat(Directory.GetFiles(o.OutDir, "*.png").Select(Path.GetFileName).Order(StringComparer.Ordinal))
+            .Select(f => LedgerStorage.Measure(o.OutDir, Path.Combine(o.OutDir, f!), StorageKind.Report));
+        total = total with { Storage = LedgerStorage.Of([.. total.Storage?.Artifacts ?? [], .. recipeFiles]) };
+        total.Write(Path.Combine(o.OutDir, "ledger.json"));
         return path;
     }
 }

@@ -123,6 +123,15 @@ public class CurationPipelineTests : TempDirTest
         var by = r.Manifest.Sources.ToDictionary(s => s.Name);
         Assert.Equal((6L, 12L), (by["a"].Kept, by["a"].Mixed));
         Assert.Equal((6L, 6L), (by["b"].Kept, by["b"].Mixed));
+        // ledger.json: what data prepare wrote, the shards' bytes exactly.
+        var ledger = SeekSharp.Ledger.LedgerEntry.Read(Path.Combine(outDir, "ledger.json"));
+        Assert.Equal("data-prepare", ledger.Kind);
+        Assert.Equal(r.Tokens.TrainTokens + r.Tokens.ValTokens, ledger.Tokens);
+        var shards = Directory.GetFiles(outDir, "*.bin");
+        Assert.NotEmpty(shards);
+        Assert.Equal(shards.Sum(f => new FileInfo(f).Length) + new FileInfo(Path.Combine(outDir, CurationPipeline.DocumentsFile)).Length
+                     + new FileInfo(Path.Combine(outDir, CurationPipeline.QuarantineFile)).Length, ledger.Storage!.ByKind["data"].WrittenBytes);
+        Assert.Equal(new FileInfo(Path.Combine(outDir, CurationPipeline.DataCardFile)).Length, ledger.Storage.ByKind["report"].WrittenBytes);
         var lines = File.ReadAllLines(Path.Combine(outDir, CurationPipeline.DocumentsFile)).Select(l => JsonDocument.Parse(l).RootElement).ToList();
         Assert.Equal(18, lines.Count);
         Assert.All(lines.GroupBy(l => l.GetProperty("origin").GetString()), g => Assert.Single(g.Select(l => l.GetProperty("split").GetString()).Distinct()));

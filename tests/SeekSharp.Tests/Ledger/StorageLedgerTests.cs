@@ -176,3 +176,32 @@ public class StorageSectionTests
         Assert.Null(bare.Finish().Storage);
     }
 }
+
+/// <summary>`seek export gguf` writes FILE.ledger beside the file: the export's bytes and the source weights it was made from.</summary>
+[Collection("Console")] // CliTests.Run redirects Console.Out
+public sealed class ExportLedgerTests : TempDirTest
+{
+    [Fact]
+    public void ExportWritesALedgerWithTheFileAndItsSource()
+    {
+        var dir = NewDir();
+        using (var model = new SeekSharp.Modeling.Transformer(SeekSharp.Modeling.Presets.Get("tiny") with { VocabSize = SeekSharp.Tests.Tokenization.TokenizerFixture.VocabSize }, seed: 1))
+        {
+            SeekSharp.Tests.Tokenization.TokenizerFixture.Tokenizer.Save(dir); // first: config.json takes the special ids from it
+            ModelFiles.Save(dir, model);
+        }
+        var outDir = NewDir();
+        var gguf = Path.Combine(outDir, "m.gguf");
+        var (code, text) = SeekSharp.Tests.Cli.CliTests.Run("export", "gguf", "--model", dir, "--out", gguf);
+        Assert.True(code == 0, text);
+        var storage = LedgerEntry.Read(gguf + ".ledger").Storage!;
+        var export = Assert.Single(storage.Artifacts);
+        Assert.Equal(("m.gguf", StorageKind.Export, new FileInfo(gguf).Length, true), (export.Path, export.Kind, export.Bytes, export.Kept));
+        var source = Assert.Single(storage.Sources!);
+        Assert.Equal(new FileInfo(Path.Combine(dir, ModelFiles.WeightsFile)).Length, source.Bytes);
+        Assert.Equal((double)export.Bytes / source.Bytes, storage.SavingRatio()!.Value, 12);
+        Assert.Contains("storage: ", text);
+        Assert.Contains("source)", text);
+        Assert.False(File.Exists(Path.Combine(outDir, "ledger.json")));
+    }
+}

@@ -25,6 +25,19 @@ public class R1RecipeTests : TempDirTest
         var report = File.ReadAllText(r.ReportPath);
         foreach (var s in new[] { "| cold-start SFT |", "| GRPO round 1 |", "GRPO round 1 changed held-out pass@1", "## Cost by stage", "**total**", "![reward.png](reward.png)" })
             Assert.Contains(s, report);
+        // The total ledger holds every stage's artifacts under its folder, and the recipe's own report and charts.
+        var storage = SeekSharp.Ledger.LedgerEntry.Read(Path.Combine(outDir, "pretrain", "ledger.json")).Storage!;
+        Assert.Contains(storage.Artifacts, a => a.Path == "../data" && a.Kind == "data");
+        var total = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "ledger.json")))!["storage"]!["artifacts"]!.AsArray()
+            .ToDictionary(a => (string)a!["path"]!, a => ((string)a!["kind"]!, (long)a["bytes"]!));
+        foreach (var stage in new[] { "pretrain", "sft-cold", "rl1", "rl2" })
+            Assert.Equal(("weights", new FileInfo(Path.Combine(outDir, stage, "model.safetensors")).Length), total[$"{stage}/model.safetensors"]);
+        Assert.Equal(("data", new FileInfo(Path.Combine(outDir, "samples.jsonl")).Length), total["samples.jsonl"]);
+        Assert.Equal("report", total["sft-cold/eval.json"].Item1);
+        Assert.Equal(("report", new FileInfo(Path.Combine(outDir, "reward.png")).Length), total["reward.png"]);
+        Assert.Contains("pretrain/../data", total.Keys);
+        Assert.Contains("Storage: ", report);
+
         // The cold-start problems are in the lineage every later stage carries.
         Assert.Equal(8, File.ReadAllLines(Path.Combine(outDir, "sft-cold", TrainingPrompts.FileName)).Length);
         Assert.True(File.ReadAllLines(Path.Combine(outDir, "rl1", TrainingPrompts.FileName)).Length > 8);

@@ -18,5 +18,14 @@ public class QuickstartTests : TempDirTest
         var report = File.ReadAllText(Path.Combine(outDir, "run", "report.md"));
         Assert.Contains("## Cost", report);
         Assert.Contains("![loss](loss.png)", report);
+        Assert.Contains("Storage: ", report);
+        // The run's ledger counts what the quickstart wrote beside the run too (corpus, tokenizer, shards), and the report.
+        var storage = SeekSharp.Ledger.LedgerEntry.Read(Path.Combine(outDir, "run", "ledger.json")).Storage!;
+        var byPath = storage.Artifacts.ToDictionary(a => a.Path);
+        Assert.Equal(new FileInfo(Path.Combine(outDir, "run", "model.safetensors")).Length, byPath["model.safetensors"].Bytes);
+        Assert.Equal(SeekSharp.Ledger.LedgerStorage.SizeOf(Path.Combine(outDir, "data")), byPath["../data"].Bytes);
+        Assert.Equal("data", byPath["../corpus/synthetic.jsonl"].Kind);
+        Assert.Equal(new FileInfo(Path.Combine(outDir, "run", "report.md")).Length, byPath["report.md"].Bytes);
+        Assert.Equal(2, storage.Artifacts.Count(a => a.Kind == "checkpoint"));
     }
 }

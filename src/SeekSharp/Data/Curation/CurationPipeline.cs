@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using SeekSharp.Ledger;
 using SeekSharp.Native;
 using SeekSharp.Tokenization;
 
@@ -81,6 +82,7 @@ public static class CurationPipeline
         Directory.CreateDirectory(o.OutDir);
         var manifestPath = Path.Combine(o.OutDir, CurationManifest.FileName);
         File.Delete(manifestPath);
+        using var ledger = RunLedger.Start("data-prepare", HardwareProfile.Resolve(null), runDir: o.OutDir);
         var m = new CurationManifest
         {
             DedupThreshold = o.DedupThreshold, ValFraction = o.ValFraction, Lexicon = o.LexiconPath is null ? null : Path.GetFullPath(o.LexiconPath),
@@ -159,9 +161,23 @@ public static class CurationPipeline
         m.Stages = [.. CurationStage.All.Select((s, i) => new StageTiming(s, stages.Nanos[i] / 1e9, CurationStage.IsParallel[i]))];
         m.Reconcile();
         DataCard.Write(Path.Combine(o.OutDir, DataCardFile), m, tokens);
+        WriteLedger(ledger, o.OutDir, tokens);
         m.Save(manifestPath);
         log?.Invoke($"wrote {manifestPath}");
         return new CurationReport(m, tokens, o.OutDir);
+    }
+
+    /// <summary>OUT/ledger.json: the time and energy of the run and the bytes of what it wrote (shards, documents and
+    /// quarantine as data, the data card as report); before manifest.json, which stays the last file written.</summary>
+    static void WriteLedger(RunLedger ledger, string outDir, TokenizationReport tokens)
+    {
+        ledger.AddTokens(tokens.TrainTokens + tokens.ValTokens);
+        foreach (var shard in Directory.GetFiles(outDir, "*.bin").Order(StringComparer.Ordinal)) ledger.RecordStorage(shard, StorageKind.Data);
+        foreach (var f in new[] { DocumentsFile, QuarantineFile }) ledger.RecordStorage(Path.Combine(outDir, f), StorageKind.Data);
+        foreach (var f in BpeTokenizer.FileNames.Append(DatasetManifest.FileName).Where(f => File.Exists(Path.Combine(outDir, f))))
+            ledger.RecordStorage(Path.Combine(outDir, f), StorageKind.Other);
+        ledger.RecordStorage(Path.Combine(outDir, DataCardFile), StorageKind.Report);
+        ledger.Finish().Write(Path.Combine(outDir, "ledger.json"));
     }
 
     // Every source's records in order, tagged with the source's index; the time spent reading is the "read" stage.
