@@ -38,6 +38,10 @@ public class FineTuneResumeTests(ChatModelFolder folder) : IClassFixture<ChatMod
         Assert.True(code == 0, output);
         Assert.Equal(Enumerable.Range(1, Steps), ResumeTests.Steps(run));
         Assert.Equal(ResumeTests.Losses(straight), ResumeTests.Losses(run));
+        // The storage section lists what the uninterrupted run wrote: every checkpoint (the one resumed from included), kept or pruned.
+        static List<(string, string, bool)> Artifacts(string dir) =>
+            [.. SeekSharp.Ledger.LedgerEntry.Read(Path.Combine(dir, "ledger.json")).Storage!.Artifacts.Select(a => (a.Path, a.Kind, a.Kept))];
+        Assert.Equal(Artifacts(straight), Artifacts(run));
         return (straight, run);
     }
 

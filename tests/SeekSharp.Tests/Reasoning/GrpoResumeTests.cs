@@ -84,6 +84,9 @@ public class GrpoResumeTests(ChatModelFolder folder) : IClassFixture<ChatModelFo
             Assert.Equal(full.Evals.Select(x => (x.Step, x.Eval.PassAt1)), r.Evals.Select(x => (x.Step, x.Eval.PassAt1)));
             // The bill covers both parts of the run: the same tokens and FLOPs as the uninterrupted one.
             Assert.Equal((full.Ledger.Tokens, full.Ledger.ModelFlops), (r.Ledger.Tokens, r.Ledger.ModelFlops));
+            // And the same artifacts: every checkpoint, the one resumed from (measured on resume) included.
+            if (every == 1)
+                Assert.Equal(full.Ledger.Storage!.Artifacts.Select(a => (a.Path, a.Kind, a.Kept)), r.Ledger.Storage!.Artifacts.Select(a => (a.Path, a.Kind, a.Kept)));
             // The clocks go on from the checkpoint's: the RL seconds (what --minutes budgets) and the elapsed time never restart.
             foreach (var clock in new[] { "rl_seconds", "elapsed_seconds" })
             {
