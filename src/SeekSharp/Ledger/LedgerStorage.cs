@@ -77,13 +77,7 @@ public sealed record LedgerStorage
     /// <summary>Totals derived from <paramref name="artifacts"/>; a later entry for a path replaces an earlier one in place.</summary>
     public static LedgerStorage Of(IEnumerable<StorageArtifact> artifacts, IEnumerable<StorageArtifact>? sources = null)
     {
-        var byPath = new List<StorageArtifact>();
-        var index = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var a in artifacts)
-        {
-            if (index.TryGetValue(a.Path, out var i)) byPath[i] = a;
-            else { index[a.Path] = byPath.Count; byPath.Add(a); }
-        }
+        var byPath = ByPath(artifacts);
         var byKind = StorageKind.All.Where(k => byPath.Any(a => a.Kind == k)).ToDictionary(k => k, k => new StorageTotal
         {
             WrittenBytes = byPath.Where(a => a.Kind == k).Sum(a => a.Bytes),
@@ -93,8 +87,21 @@ public sealed record LedgerStorage
         {
             Artifacts = byPath, ByKind = byKind,
             WrittenBytes = byPath.Sum(a => a.Bytes), KeptBytes = byPath.Where(a => a.Kept).Sum(a => a.Bytes),
-            Sources = sources?.DistinctBy(a => a.Path).ToList() is { Count: > 0 } src ? src : null,
+            Sources = sources is null ? null : ByPath(sources) is { Count: > 0 } src ? src : null,
         };
+    }
+
+    /// <summary>Each path once, where it first appeared, with its last entry.</summary>
+    static List<StorageArtifact> ByPath(IEnumerable<StorageArtifact> artifacts)
+    {
+        var list = new List<StorageArtifact>();
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var a in artifacts)
+        {
+            if (index.TryGetValue(a.Path, out var i)) list[i] = a;
+            else { index[a.Path] = list.Count; list.Add(a); }
+        }
+        return list;
     }
 
     /// <summary>Several ledgers' storage as one (a recipe's total): each artifact's path prefixed with its ledger's
