@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using SeekSharp.Native;
+using SeekSharp.Compression;
 
 namespace SeekSharp.Modeling;
 
@@ -36,6 +37,10 @@ public sealed class MoE : nn.Module
     }
 
     public Gate Gate => gate;
+
+    /// <summary>When set, every forward adds its routing and expert outputs to it (expert pruning's calibration);
+    /// null (the default) costs nothing. The all-experts path never forms per-expert outputs, so it is skipped meanwhile.</summary>
+    public ExpertStatistics? Statistics { get; set; }
 
     /// <summary>Largest token count that takes the all-experts path when frozen.</summary>
     public const int DenseMaxRows = 64;
@@ -119,7 +124,7 @@ public sealed class MoE : nn.Module
         long b = x.shape[0], t = x.shape[1], d = x.shape[2], n = b * t, pairs = n * topK;
         var flat = x.reshape(n, d);                                                  // (N, D)
         var (indices, weights, aux, counts) = gate.Route(flat, t);                   // (N, k), per-expert counts
-        if (denseGateUp is not null && n <= DenseMaxRows)
+        if (denseGateUp is not null && n <= DenseMaxRows && Statistics is null)
             return (AllExperts(flat, indices, weights).view(b, t, d).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
         var pairExpert = indices.flatten();                                          // (N·k)
         // Stable: equal keys keep token order, so a run is reproducible (an unstable sort can permute rows
@@ -149,6 +154,7 @@ public sealed class MoE : nn.Module
         // sum over a reshape, not a scatter-add.
         var slotOfPair = zeros(pairs, dtype: ScalarType.Int64, device: x.device).index_put_(slot, order);
         var ys = cat(outs, 0).index_select(0, slotOfPair).view(n, topK, d);         // (N, k, D)
+        Statistics?.Add(indices, weights, ys);
         var routed = (ys * weights.to_type(ys.dtype).unsqueeze(2)).sum(1);           // (N, D)
         var y = shared_experts is null ? routed : routed.add(shared_experts.forward(flat), Scalars.One);
         return (y.view(b, t, d).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
