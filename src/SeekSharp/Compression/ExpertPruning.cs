@@ -12,7 +12,9 @@ namespace SeekSharp.Compression;
 // keeps the same count, ceil(F·E); which experts it keeps is the layer's own choice. The kept experts are
 // renumbered 0..E'-1 in their original order, and the gate's weight rows and correction bias are sliced
 // the same way, so for a token whose top-k were all kept the pruned router picks the same experts with
-// the same weights (sigmoid scores are per expert; top-k normalization only sees the chosen ones).
+// the same weights (sigmoid scores are per expert; top-k normalization only sees the chosen ones; a softmax
+// router with norm_topk_prob gives the same ratios too, without it its weights grow by the removed experts' share).
+// Calibration runs in fp32 with no gradients; the statistics sum in float64.
 // Fewer kept experts than num_experts_per_tok is refused, not clamped: changing k changes every token's
 // mixture, a different model than the one whose saliency was measured. Grouped routing (n_group > 1) is
 // refused by the config already, so n_group = topk_group = 1 stay consistent.

@@ -139,6 +139,8 @@ public class PruneTests(TinyTrainedModel t) : IClassFixture<TinyTrainedModel>
         var outDir = t.NewDir();
         var r = ExpertPruning.Run(t.RunDir, t.DataDir, outDir, new ExpertPruningOptions(1.0, Split: "val", Tokens: 100));
         Assert.All(r.Layers, l => Assert.Empty(l.Removed));
+        // 100 tokens: three windows of the context (32) and one of the last 4, each token routed to k = 2 experts.
+        Assert.All(r.Layers, l => Assert.Equal(2 * 100, l.Kept.Sum(x => x.Routed)));
         using var m = ModelFiles.Load(t.RunDir);
         using var p = ModelFiles.Load(outDir);
         Assert.Equal((m.Config with { Preset = null }).ToJson(), (p.Config with { Preset = null }).ToJson());
