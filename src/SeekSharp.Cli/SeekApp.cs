@@ -21,11 +21,11 @@ public static class SeekApp
         root.Add(ChatCommand.Create());
         root.Add(GenerateCommand.Create());
         root.Add(EvalCommand.Create());
+        root.Add(PruneCommand.Create());
         root.Add(ServeCommand.Create());
         root.Add(RecipeCommand.Create());
         root.Add(BenchCommand.Create());
         root.Add(ExportCommand.Create());
-        root.Add(PruneCommand.Create());
         return root;
     }
 

@@ -105,6 +105,7 @@ public static class ExpertPruning
     /// consecutive windows of its context, with every MoE layer's statistics set.</summary>
     public static List<(int Layer, ExpertStatistics Stats)> Calibrate(Transformer model, TokenSplit split, long tokens)
     {
+        model.Unfreeze();   // the statistics come from the per-expert path (see MoE.Statistics)
         var moes = model.MoeLayers;
         var stats = moes.Select(m => (m.Layer, Stats: new ExpertStatistics(model.Config.NRoutedExperts))).ToList();
         for (int i = 0; i < moes.Count; i++) moes[i].Moe.Statistics = stats[i].Stats;

@@ -39,7 +39,8 @@ public sealed class MoE : nn.Module
     public Gate Gate => gate;
 
     /// <summary>When set, every forward adds its routing and expert outputs to it (expert pruning's calibration);
-    /// null (the default) costs nothing. The all-experts path never forms per-expert outputs, so it is skipped meanwhile.</summary>
+    /// null (the default) costs nothing. Filled on the per-expert path only: set it on an unfrozen model (the frozen
+    /// all-experts path for a few tokens never forms one expert's output).</summary>
     public ExpertStatistics? Statistics { get; set; }
 
     /// <summary>Largest token count that takes the all-experts path when frozen.</summary>
@@ -124,7 +125,7 @@ public sealed class MoE : nn.Module
         long b = x.shape[0], t = x.shape[1], d = x.shape[2], n = b * t, pairs = n * topK;
         var flat = x.reshape(n, d);                                                  // (N, D)
         var (indices, weights, aux, counts) = gate.Route(flat, t);                   // (N, k), per-expert counts
-        if (denseGateUp is not null && n <= DenseMaxRows && Statistics is null)
+        if (denseGateUp is not null && n <= DenseMaxRows)
             return (AllExperts(flat, indices, weights).view(b, t, d).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
         var pairExpert = indices.flatten();                                          // (N·k)
         // Stable: equal keys keep token order, so a run is reproducible (an unstable sort can permute rows
