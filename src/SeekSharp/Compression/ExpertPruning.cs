@@ -173,7 +173,7 @@ public static class ExpertPruning
         return new JsonObject
         {
             ["source_model"] = Path.GetFullPath(modelDir),
-            ["criterion"] = "REAP: mean over the tokens routed to the expert of router weight x L2 norm of the expert's output",
+            ["criterion"] = "REAP: mean over the tokens routed to the expert of router weight x L2 norm of the expert output",
             ["keep_fraction"] = o.KeepFraction,
             ["n_routed_experts_before"] = cfg.NRoutedExperts,
             ["n_routed_experts_after"] = keep,
