@@ -21,6 +21,7 @@ public static class SeekApp
         root.Add(ChatCommand.Create());
         root.Add(GenerateCommand.Create());
         root.Add(EvalCommand.Create());
+        root.Add(PruneCommand.Create());
         root.Add(ServeCommand.Create());
         root.Add(RecipeCommand.Create());
         root.Add(BenchCommand.Create());

@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using SeekSharp.Native;
+using SeekSharp.Compression;
 
 namespace SeekSharp.Modeling;
 
@@ -36,6 +37,11 @@ public sealed class MoE : nn.Module
     }
 
     public Gate Gate => gate;
+
+    /// <summary>When set, every forward adds its routing and expert outputs to it (expert pruning's calibration);
+    /// null (the default) costs nothing. Filled on the per-expert path only: set it on an unfrozen model (the frozen
+    /// all-experts path for a few tokens never forms one expert's output).</summary>
+    public ExpertStatistics? Statistics { get; set; }
 
     /// <summary>Largest token count that takes the all-experts path when frozen.</summary>
     public const int DenseMaxRows = 64;
@@ -149,6 +155,7 @@ public sealed class MoE : nn.Module
         // sum over a reshape, not a scatter-add.
         var slotOfPair = zeros(pairs, dtype: ScalarType.Int64, device: x.device).index_put_(slot, order);
         var ys = cat(outs, 0).index_select(0, slotOfPair).view(n, topK, d);         // (N, k, D)
+        Statistics?.Add(indices, weights, ys);
         var routed = (ys * weights.to_type(ys.dtype).unsqueeze(2)).sum(1);           // (N, D)
         var y = shared_experts is null ? routed : routed.add(shared_experts.forward(flat), Scalars.One);
         return (y.view(b, t, d).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());

@@ -71,6 +71,10 @@ public sealed class Transformer : nn.Module
     public IReadOnlyList<(int Layer, Gate Gate)> Gates =>
         model.Layers.Select((b, i) => (i, b.Moe?.Gate)).Where(p => p.Item2 is not null).Select(p => (p.i, p.Item2!)).ToList();
 
+    /// <summary>The MoE feed-forwards, in layer order (empty for a dense model).</summary>
+    public IReadOnlyList<(int Layer, MoE Moe)> MoeLayers =>
+        model.Layers.Select((b, i) => (i, b.Moe)).Where(p => p.Moe is not null).Select(p => (p.i, p.Moe!)).ToList();
+
     /// <summary>Dtype of every matmul (the precision seam); fp32 masters are untouched.</summary>
     public ScalarType ComputeType { get; private set; } = ScalarType.Float32;
 

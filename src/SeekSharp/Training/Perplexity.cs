@@ -73,6 +73,23 @@ public static class Perplexity
         return bytes;
     }
 
+    /// <summary>The model folder's tokenizer and config (read before any weights), after checking that the dataset
+    /// <paramref name="ds"/> was tokenized with that tokenizer and fits its vocabulary; errors name dataset.json.</summary>
+    /// <param name="use">What the error advises doing with matching data ("evaluate on", "calibrate on").</param>
+    public static (BpeTokenizer Tokenizer, ModelConfig Config) CheckDataset(string modelDir, TokenDataset ds, string use)
+    {
+        var tok = BpeTokenizer.Load(modelDir);
+        var manifest = Path.Combine(ds.Directory, DatasetManifest.FileName);
+        if (tok.Hash != ds.TokenizerHash)
+            throw new SeekSharpException($"{manifest}: the dataset was tokenized with tokenizer {ds.TokenizerHash}, but {Path.Combine(modelDir, "tokenizer.json")} is {tok.Hash}; "
+                + $"{use} data tokenized with the model's tokenizer (`seek data tokenize --tokenizer MODEL_DIR`).");
+        var cfgPath = Path.Combine(modelDir, ModelFiles.ConfigFile);
+        var cfg = ModelConfig.Load(cfgPath);
+        if (ds.VocabSize > cfg.VocabSize)
+            throw new SeekSharpException($"{manifest}: vocab_size {ds.VocabSize} exceeds the model's vocab_size {cfg.VocabSize} ({cfgPath}).");
+        return (tok, cfg);
+    }
+
     /// <summary>Scores the model folder <paramref name="modelDir"/> (a run, model or checkpoint folder with its tokenizer)
     /// on a split of the dataset <paramref name="dataDir"/>, after checking that both use one tokenizer.</summary>
     public static PerplexityReport RunFolder(string modelDir, string dataDir, PerplexityOptions o)
@@ -83,15 +100,8 @@ public static class Perplexity
         if (o.SeqLen < 0) throw new SeekSharpException($"--seq-len: expected 1 or more (or 0 for the model's context), got {o.SeqLen}.");
         if (o.Batches < 0) throw new SeekSharpException($"--batches: expected 0 (the whole split) or more, got {o.Batches}.");
         using var ds = TokenDataset.Open(dataDir);
-        var tok = BpeTokenizer.Load(modelDir);
-        var manifest = Path.Combine(dataDir, DatasetManifest.FileName);
-        if (tok.Hash != ds.TokenizerHash)
-            throw new SeekSharpException($"{manifest}: the dataset was tokenized with tokenizer {ds.TokenizerHash}, but {Path.Combine(modelDir, "tokenizer.json")} is {tok.Hash}; "
-                + "evaluate on data tokenized with the model's tokenizer (`seek data tokenize --tokenizer MODEL_DIR`).");
         var cfgPath = Path.Combine(modelDir, ModelFiles.ConfigFile);
-        var cfg = ModelConfig.Load(cfgPath);   // before the weights are read: the checks below need only the config
-        if (ds.VocabSize > cfg.VocabSize)
-            throw new SeekSharpException($"{manifest}: vocab_size {ds.VocabSize} exceeds the model's vocab_size {cfg.VocabSize} ({cfgPath}).");
+        var (tok, cfg) = CheckDataset(modelDir, ds, "evaluate on");
         int seqLen = o.SeqLen == 0 ? cfg.MaxPositionEmbeddings : o.SeqLen;
         if (seqLen > cfg.MaxPositionEmbeddings)
             throw new SeekSharpException($"--seq-len: {seqLen} exceeds the model's context (max_position_embeddings {cfg.MaxPositionEmbeddings} in {cfgPath}).");
