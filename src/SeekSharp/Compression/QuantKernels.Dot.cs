@@ -5,7 +5,8 @@ using System.Runtime.Intrinsics.X86;
 
 namespace SeekSharp.Compression;
 
-// The inner loops: one weight row against one or four activation rows, all in integers per 32-block as llama.cpp's
+// The measured alternative (QuantKernels.Float.cs is the chosen route; see docs/decisions/0014): one weight row
+// against one or four activation rows, all in integers per 32-block as llama.cpp's
 // ggml_vec_dot_q8_0_q8_0 / ggml_vec_dot_q4_0_q8_0 do. The activations were quantized to Q8_0 first (QuantKernels.
 // Quantize), so a block's dot product is an exact int32 sum scaled once by d_w * d_x.
 //   Q8_0 x Q8_0: vpdpbusd multiplies unsigned by signed bytes, so the sign of x is moved onto w (vpsignb) and |x|
@@ -53,21 +54,14 @@ public static unsafe partial class QuantKernels
     }
 
     /// <summary>One Q8_0 weight row (nb blocks) dotted with one quantized activation row.</summary>
+    /// <remarks>One accumulator, as each row of the 4-row tile has, so a row's sum is the same in either (batch invariance).</remarks>
     internal static float DotQ8(byte* w, sbyte* xq, byte* xa, float* xd, int nb)
     {
         if (!Simd) return DotQ8Scalar(w, xq, xd, nb);
-        Vector256<float> acc0 = default, acc1 = default; // two chains hide the FMA latency
-        int b = 0;
-        for (; b + 1 < nb; b += 2, w += 68)
-        {
-            var p0 = Dp(Vector256.Load(xa + b * 32), Avx2.Sign(Vector256.Load((sbyte*)w + 2), Vector256.Load(xq + b * 32)));
-            var p1 = Dp(Vector256.Load(xa + b * 32 + 32), Avx2.Sign(Vector256.Load((sbyte*)w + 36), Vector256.Load(xq + b * 32 + 32)));
-            acc0 = Fmadd(p0, HalfToFloat[*(ushort*)w] * xd[b], acc0);
-            acc1 = Fmadd(p1, HalfToFloat[*(ushort*)(w + 34)] * xd[b + 1], acc1);
-        }
-        if (b < nb)
-            acc0 = Fmadd(Dp(Vector256.Load(xa + b * 32), Avx2.Sign(Vector256.Load((sbyte*)w + 2), Vector256.Load(xq + b * 32))), HalfToFloat[*(ushort*)w] * xd[b], acc0);
-        return Vector256.Sum(acc0 + acc1);
+        Vector256<float> acc = default;
+        for (int b = 0; b < nb; b++, w += 34)
+            acc = Fmadd(Dp(Vector256.Load(xa + b * 32), Avx2.Sign(Vector256.Load((sbyte*)w + 2), Vector256.Load(xq + b * 32))), HalfToFloat[*(ushort*)w] * xd[b], acc);
+        return Vector256.Sum(acc);
     }
 
     /// <summary>One Q8_0 weight row against four activation rows (k apart); writes y[0], y[ys], y[2ys], y[3ys].</summary>
@@ -92,23 +86,15 @@ public static unsafe partial class QuantKernels
     internal static float DotQ4(byte* w, sbyte* xq, float* xd, float* xc, int nb)
     {
         if (!Simd) return DotQ4Scalar(w, xq, xd, nb);
-        Vector256<float> acc0 = default, acc1 = default;
+        Vector256<float> acc = default;
         float corr = 0f;
-        int b = 0;
-        for (; b + 1 < nb; b += 2, w += 36)
+        for (int b = 0; b < nb; b++, w += 18)
         {
-            float d0 = HalfToFloat[*(ushort*)w], d1 = HalfToFloat[*(ushort*)(w + 18)];
-            acc0 = Fmadd(Dp(Nibbles(w + 2), Vector256.Load(xq + b * 32)), d0 * xd[b], acc0);
-            acc1 = Fmadd(Dp(Nibbles(w + 20), Vector256.Load(xq + b * 32 + 32)), d1 * xd[b + 1], acc1);
-            corr += d0 * xc[b] + d1 * xc[b + 1];
+            float d = HalfToFloat[*(ushort*)w];
+            acc = Fmadd(Dp(Nibbles(w + 2), Vector256.Load(xq + b * 32)), d * xd[b], acc);
+            corr += d * xc[b];
         }
-        if (b < nb)
-        {
-            float d0 = HalfToFloat[*(ushort*)w];
-            acc0 = Fmadd(Dp(Nibbles(w + 2), Vector256.Load(xq + b * 32)), d0 * xd[b], acc0);
-            corr += d0 * xc[b];
-        }
-        return Vector256.Sum(acc0 + acc1) - corr;
+        return Vector256.Sum(acc) - corr;
     }
 
     /// <summary>One Q4_0 weight row against four activation rows (k apart); writes y[0], y[ys], y[2ys], y[3ys].</summary>

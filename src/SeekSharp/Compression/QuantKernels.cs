@@ -7,13 +7,14 @@ namespace SeekSharp.Compression;
 
 // y = x · Wᵀ with W in Q8_0 / Q4_0 blocks, for the engine's decode matmuls (M = 1..64 rows: one to 64 sequences).
 // Why hand kernels: libtorch's int8/int4 CPU kernels have other semantics (per-channel int8) or need a repacked
-// weight, and TorchSharp binds neither (see docs/decisions/0014-quantized-kernels.md for the measured routes).
-// The activations are quantized per 32-block to int8 (as llama.cpp does), so each block is an integer dot
-// product scaled once by d_w * d_x; that adds an activation rounding error of at most d_x / 2 per element, the
-// same llama.cpp accepts. Past 64 rows the work is compute-bound and libtorch's float GEMM wins, so larger M
-// dequantizes row tiles of W and calls mm (prefill; the tile bounds the temporary memory).
-// Threads: rows of W are split across cores only when the weight is large enough that the hand-off (a few µs on
-// this 2-core VM) is repaid; QuantBenchmark measures both and the threshold below comes from that table.
+// weight, and TorchSharp binds neither; docs/decisions/0014-quantized-kernels.md has the measured routes.
+// The chosen route (QuantKernels.Float.cs) dequantizes each block in registers and FMAs it with fp32 activations;
+// llama.cpp's int8-activation route (QuantKernels.Dot.cs) stays as a measured option of the benchmark.
+// Past 64 rows the work is compute-bound and libtorch's GEMM wins, so larger M (prefill) dequantizes row tiles of
+// W and calls mm; the tile bounds the temporary memory. With autograd recording (QLoRA's frozen base) the input
+// needs a gradient, which the kernels do not give, so that case decodes and calls linear, differentiable in x.
+// Threads: rows of W are split across cores only when the call is big enough that the hand-off (tens of µs on
+// this loaded 2-core VM) is repaid; the threshold comes from `seek bench quant`.
 
 /// <summary>Matmuls against Q8_0 / Q4_0 block weights without dequantizing the whole weight.</summary>
 public static unsafe partial class QuantKernels
@@ -21,10 +22,13 @@ public static unsafe partial class QuantKernels
     /// <summary>Rows of x above which the dequantize-a-tile + libtorch mm route is used.</summary>
     public const int MaxKernelRows = 64;
 
-    /// <summary>Weight bytes from which rows of W are split over all cores (measured, see the decision record).</summary>
-    internal static long ParallelMinBytes = 512 * 1024;
+    /// <summary>Multiply-adds (M * N * K) from which rows of W are split over all cores (measured, see the decision record).</summary>
+    internal static long ParallelMinMacs = 4L << 20;
 
     const int TileRows = 1024;
+
+    /// <summary>Which inner loops run: fp32 dequantize + FMA (the default) or llama.cpp's int8 activations.</summary>
+    internal enum Route { Float, Int8Activations }
 
     /// <summary>
     /// y = x · Wᵀ: x (…, K) of any float dtype, W as blocks [N, (K/32)*B] (BlockQuant's layout); returns float32 (…, N)
@@ -32,35 +36,45 @@ public static unsafe partial class QuantKernels
     /// </summary>
     public static Tensor Linear(Tensor x, Tensor blocks, BlockType type, long n, long k) => Linear(x, blocks, type, n, k, threads: 0);
 
-    /// <summary><see cref="Linear(Tensor, Tensor, BlockType, long, long)"/> with a forced thread count (0: by size); for the benchmark.</summary>
-    internal static Tensor Linear(Tensor x, Tensor blocks, BlockType type, long n, long k, int threads)
+    /// <summary><see cref="Linear(Tensor, Tensor, BlockType, long, long)"/> with a forced thread count (0: by size) and route.</summary>
+    internal static Tensor Linear(Tensor x, Tensor blocks, BlockType type, long n, long k, int threads, Route route = Route.Float)
     {
         BlockQuant.CheckBlocks(blocks, type, k, "quantized weight");
         if (blocks.shape[0] != n)
             throw new SeekSharpException($"quantized weight: expected {n} rows (out features), got [{string.Join(", ", blocks.shape)}]");
         if (x.dim() == 0 || x.shape[^1] != k)
             throw new SeekSharpException($"quantized linear: input [{string.Join(", ", x.shape)}] does not end in the weight's {k} in features");
+        if (x.requires_grad && is_grad_enabled())
+        {
+            using var w = BlockQuant.Decode(blocks, type, k);
+            using var wd = w.to(x.device);
+            return nn.functional.linear(x.to(ScalarType.Float32), wd);
+        }
         long m = x.numel() / k;
         var outShape = x.shape[..^1].Append(n).ToArray();
-        var device = x.device;
         bool stored = blocks.device_type == TorchSharp.DeviceType.CPU && blocks.is_contiguous();
-        var w = stored ? blocks : blocks.cpu().contiguous();
+        var wc = stored ? blocks : blocks.cpu().contiguous();
         Tensor y;
         try
         {
-            using var x2 = x.detach().reshape(m, k);
-            if (m > MaxKernelRows) y = TiledMatmul(x2, w, type, n, k);
+            bool direct = x.device_type == TorchSharp.DeviceType.CPU && x.is_contiguous() && x.dtype is ScalarType.Float32 or ScalarType.BFloat16;
+            using var xc = direct ? null : x.detach().to(ScalarType.Float32, CPU).contiguous();
+            var src = xc ?? x;
+            if (m > MaxKernelRows)
+            {
+                using var x2 = src.reshape(m, k);
+                using var flat = TiledMatmul(x2, wc, type, n, k);
+                y = flat.reshape(outShape);
+            }
             else
             {
-                y = empty([m, n], ScalarType.Float32);
-                if (m > 0) Run(x2, w, type, (int)m, (int)n, (int)k, threads, y);
+                y = empty(outShape, ScalarType.Float32);
+                if (m > 0) Run(src, wc, type, (int)m, (int)n, (int)k, threads, route, y);
             }
         }
-        finally { if (!stored) w.Dispose(); }
-        if (device.type != TorchSharp.DeviceType.CPU) { var moved = y.to(device); y.Dispose(); y = moved; }
-        var shaped = y.reshape(outShape);
-        y.Dispose();
-        return shaped;
+        finally { if (!stored) wc.Dispose(); }
+        if (x.device_type != TorchSharp.DeviceType.CPU) { var moved = y.to(x.device); y.Dispose(); y = moved; }
+        return y;
     }
 
     static Tensor TiledMatmul(Tensor x2, Tensor w, BlockType type, long n, long k)
@@ -89,60 +103,81 @@ public static unsafe partial class QuantKernels
         return (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(scratch));
     }
 
-    static void Run(Tensor x2, Tensor w, BlockType type, int m, int n, int k, int threads, Tensor y)
+    static void Run(Tensor x, Tensor w, BlockType type, int m, int n, int k, int threads, Route route, Tensor y)
     {
         int nb = k / BlockQuant.BlockSize;
-        // Layout: xq [m, k] int8, xa [m, k] |xq|, xd [m, nb] scales, xc [m, nb] 8 * d * sum(q), xf [k] a float row.
-        byte* s = Scratch(2L * m * k + 8L * m * nb + 4L * k + 64);
+        bool bf16 = x.dtype == ScalarType.BFloat16;
+        byte* src = TensorMemory.Pointer<byte>(x);
+        // Scratch layout. Float route: xf [m, k] fp32 (bf16 input only). Int8 route: xq [m, k] int8, xa [m, k] |xq|,
+        // xd [m, nb] scales, xc [m, nb] 8 * d * sum(q), xf [k] one fp32 row.
+        byte* s = Scratch(route == Route.Float ? 4L * m * k + 64 : 2L * m * k + 8L * m * nb + 4L * k + 64);
+        float* xf = (float*)s;
         sbyte* xq = (sbyte*)s;
         byte* xa = s + (long)m * k;
-        float* xd = (float*)(xa + (long)m * k);
-        float* xc = xd + (long)m * nb;
-        float* xf = xc + (long)m * nb;
-        using (var xc2 = x2.dtype is ScalarType.Float32 or ScalarType.BFloat16 ? x2.contiguous() : x2.to(ScalarType.Float32).contiguous())
+        float* xd = (float*)(xa + (long)m * k), xc = xd + (long)m * nb;
+        if (route == Route.Float)
         {
-            bool bf16 = xc2.dtype == ScalarType.BFloat16;
-            byte* src = TensorMemory.Pointer<byte>(xc2);
+            if (bf16) Bf16ToFloat((ushort*)src, xf, m * k);
+            else xf = (float*)src;
+        }
+        else
+        {
+            float* row = xc + (long)m * nb;
             for (int r = 0; r < m; r++)
             {
-                float* row = (float*)(src + (long)r * k * 4);
-                if (bf16) { Bf16ToFloat((ushort*)(src + (long)r * k * 2), xf, k); row = xf; }
-                Quantize(row, k, xq + (long)r * k, xa + (long)r * k, xd + (long)r * nb, xc + (long)r * nb);
+                float* xr = (float*)src + (long)r * k;
+                if (bf16) { Bf16ToFloat((ushort*)src + (long)r * k, row, k); xr = row; }
+                Quantize(xr, k, xq + (long)r * k, xa + (long)r * k, xd + (long)r * nb, xc + (long)r * nb);
             }
-            GC.KeepAlive(xc2);
         }
-        float* yp = TensorMemory.Pointer<float>(y);
-        byte* wp = TensorMemory.Pointer<byte>(w);
-        long rowBytes = BlockQuant.RowBytes(type, k);
-        if (threads <= 0) threads = (long)n * rowBytes >= ParallelMinBytes ? Environment.ProcessorCount : 1;
-        threads = Math.Clamp(threads, 1, Math.Max(1, n / 16));
-        if (threads == 1) { Rows(type, wp, rowBytes, xq, xa, xd, xc, m, nb, k, n, yp, 0, n); return; }
-        nint wI = (nint)wp, xqI = (nint)xq, xaI = (nint)xa, xdI = (nint)xd, xcI = (nint)xc, yI = (nint)yp;
-        int chunk = (n + threads - 1) / threads;
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+        var a = new Args
         {
-            int lo = t * chunk, hi = Math.Min(n, lo + chunk);
-            if (lo < hi) Rows(type, (byte*)wI, rowBytes, (sbyte*)xqI, (byte*)xaI, (float*)xdI, (float*)xcI, m, nb, k, n, (float*)yI, lo, hi);
-        });
-        GC.KeepAlive(w);
+            Type = type, Route = route, W = TensorMemory.Pointer<byte>(w), RowBytes = BlockQuant.RowBytes(type, k), Xf = xf, Xq = xq, Xa = xa,
+            Xd = xd, Xc = xc, M = m, Nb = nb, K = k, N = n, Y = TensorMemory.Pointer<float>(y),
+        };
+        if (threads <= 0) threads = (long)m * n * k >= ParallelMinMacs ? Environment.ProcessorCount : 1;
+        threads = Math.Clamp(threads, 1, Math.Max(1, n / 16));
+        if (threads == 1) Rows(a, 0, n);
+        else
+        {
+            int chunk = (n + threads - 1) / threads;
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t => Rows(a, t * chunk, Math.Min(n, t * chunk + chunk)));
+        }
+        GC.KeepAlive(x); GC.KeepAlive(w); GC.KeepAlive(y);
+    }
+
+    /// <summary>Everything one call's workers read: raw pointers into tensors and scratch that outlive the call.</summary>
+    struct Args
+    {
+        public BlockType Type; public Route Route; public byte* W; public long RowBytes; public float* Xf; public sbyte* Xq; public byte* Xa;
+        public float* Xd; public float* Xc; public int M, Nb, K, N; public float* Y;
     }
 
     /// <summary>Output columns [lo, hi) for all m rows: four activation rows at a time, then the remainder one by one.</summary>
-    static void Rows(BlockType type, byte* w, long rowBytes, sbyte* xq, byte* xa, float* xd, float* xc, int m, int nb, int k, int n, float* y, int lo, int hi)
+    static void Rows(in Args a, int lo, int hi)
     {
+        int k = a.K, nb = a.Nb, n = a.N;
         for (int j = lo; j < hi; j++)
         {
-            byte* wr = w + j * rowBytes;
+            byte* wr = a.W + j * a.RowBytes;
+            float* y = a.Y + j;
             int r = 0;
-            for (; r + 4 <= m; r += 4)
+            if (a.Route == Route.Float)
             {
-                if (type == BlockType.Q8_0) DotQ8x4(wr, xq + (long)r * k, xa + (long)r * k, xd + (long)r * nb, nb, k, y + (long)r * n + j, n);
-                else DotQ4x4(wr, xq + (long)r * k, xd + (long)r * nb, xc + (long)r * nb, nb, k, y + (long)r * n + j, n);
+                for (; r + 4 <= a.M; r += 4)
+                    if (a.Type == BlockType.Q8_0) FloatQ8x4(wr, a.Xf + (long)r * k, nb, k, y + (long)r * n, n);
+                    else FloatQ4x4(wr, a.Xf + (long)r * k, nb, k, y + (long)r * n, n);
+                for (; r < a.M; r++)
+                    y[(long)r * n] = a.Type == BlockType.Q8_0 ? FloatQ8(wr, a.Xf + (long)r * k, nb) : FloatQ4(wr, a.Xf + (long)r * k, nb);
+                continue;
             }
-            for (; r < m; r++)
-                y[(long)r * n + j] = type == BlockType.Q8_0
-                    ? DotQ8(wr, xq + (long)r * k, xa + (long)r * k, xd + (long)r * nb, nb)
-                    : DotQ4(wr, xq + (long)r * k, xd + (long)r * nb, xc + (long)r * nb, nb);
+            for (; r + 4 <= a.M; r += 4)
+                if (a.Type == BlockType.Q8_0) DotQ8x4(wr, a.Xq + (long)r * k, a.Xa + (long)r * k, a.Xd + (long)r * nb, nb, k, y + (long)r * n, n);
+                else DotQ4x4(wr, a.Xq + (long)r * k, a.Xd + (long)r * nb, a.Xc + (long)r * nb, nb, k, y + (long)r * n, n);
+            for (; r < a.M; r++)
+                y[(long)r * n] = a.Type == BlockType.Q8_0
+                    ? DotQ8(wr, a.Xq + (long)r * k, a.Xa + (long)r * k, a.Xd + (long)r * nb, nb)
+                    : DotQ4(wr, a.Xq + (long)r * k, a.Xd + (long)r * nb, a.Xc + (long)r * nb, nb);
         }
     }
 
