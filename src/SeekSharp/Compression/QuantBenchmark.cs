@@ -8,7 +8,7 @@ namespace SeekSharp.Compression;
 // times every route once, the median over rounds is reported) because this machine is shared and noisy: the
 // ratios to bf16 inside one run are what to read, not the absolute µs.
 // Routes: bf16 and fp32 nn.functional.linear (the engine's path today), QuantKernels on one thread and on all
-// cores (fp32 dequantize + FMA, the default), its llama.cpp-style int8-activation route, and libtorch's own int
+// cores (llama.cpp's int8-activation route, the default), its fp32 dequantize + FMA route, and libtorch's own int
 // kernels through TorchScript (TorchSharp binds neither):
 //   int8pack: _weight_int8pack_mm, per-channel int8 (one scale per output row, so NOT Q8_0's numbers);
 //   int4pack: _weight_int4pack_mm_for_cpu with group 32 and zero points 0, which is Q4_0's arithmetic.
@@ -85,10 +85,10 @@ public static class QuantBenchmark
             new("fp32 linear", nk * 4, () => nn.functional.linear(x, w)),
             new("q8_0 1 thread", q8.numel(), () => QuantKernels.Linear(xb, q8, BlockType.Q8_0, n, k, threads: 1)),
             new("q8_0 2 threads", q8.numel(), () => QuantKernels.Linear(xb, q8, BlockType.Q8_0, n, k, threads: 2)),
-            new("q8_0 int8-act 1 thread", q8.numel(), () => QuantKernels.Linear(xb, q8, BlockType.Q8_0, n, k, threads: 1, QuantKernels.Route.Int8Activations)),
+            new("q8_0 fp32-dequant 1 thread", q8.numel(), () => QuantKernels.Linear(xb, q8, BlockType.Q8_0, n, k, threads: 1, QuantKernels.Route.Float)),
             new("q4_0 1 thread", q4.numel(), () => QuantKernels.Linear(xb, q4, BlockType.Q4_0, n, k, threads: 1)),
             new("q4_0 2 threads", q4.numel(), () => QuantKernels.Linear(xb, q4, BlockType.Q4_0, n, k, threads: 2)),
-            new("q4_0 int8-act 1 thread", q4.numel(), () => QuantKernels.Linear(xb, q4, BlockType.Q4_0, n, k, threads: 1, QuantKernels.Route.Int8Activations)),
+            new("q4_0 fp32-dequant 1 thread", q4.numel(), () => QuantKernels.Linear(xb, q4, BlockType.Q4_0, n, k, threads: 1, QuantKernels.Route.Float)),
         };
         if (cu is null) return routes;
         try

@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace SeekSharp.Compression;
 
-// The measured alternative (QuantKernels.Float.cs is the chosen route; see docs/decisions/0014): one weight row
+// The default route (measured against QuantKernels.Float.cs, docs/decisions/0014): one weight row
 // against one or four activation rows, all in integers per 32-block as llama.cpp's
 // ggml_vec_dot_q8_0_q8_0 / ggml_vec_dot_q4_0_q8_0 do. The activations were quantized to Q8_0 first (QuantKernels.
 // Quantize), so a block's dot product is an exact int32 sum scaled once by d_w * d_x.

@@ -4,12 +4,12 @@ using System.Runtime.Intrinsics.X86;
 
 namespace SeekSharp.Compression;
 
-// The chosen route: dequantize each 32-block of W in registers to exact fp32 (q * d has at most 8 + 11 significant
+// The measured alternative (QuantKernels.Dot.cs is the default; docs/decisions/0014): dequantize each 32-block of W in registers to exact fp32 (q * d has at most 8 + 11 significant
 // bits, so it is exact, as is (q - 8) * d for Q4_0) and FMA it with the fp32 activations. Compared with llama.cpp's
-// int8-activation route (QuantKernels.Dot.cs) it costs about the same at M = 1 (the dequantize is ~6 ops per
-// block against ~5 for sign + vpdpbusd + convert + scale), and less from M = 4 on: the dequantized block is shared
-// by four activation rows, each then needs only two 16-wide FMAs per block. It also adds no activation rounding:
-// the result is x · Decode(W)ᵀ up to fp32 summation order.
+// int8-activation route it was expected to win from M = 4 on (the dequantized block is shared by four activation
+// rows, each then needs only two 16-wide FMAs per block), and it adds no activation rounding (the result is
+// x · Decode(W)ᵀ up to fp32 summation order). Measured, it ties at M = 1 and K = 384 but loses up to 4x at M = 8
+// with K >= 2048: the fp32 activation rows are 4x the bytes of int8 ones and are re-read for every output row.
 // Batch invariance (docs/decisions/0011): every activation row goes through the same sequence of fp32 operations
 // (two accumulators, blocks in order, one final reduction) whether it is computed alone or in a 4-row tile, so a
 // sequence's logits do not depend on how many others share its decode step.

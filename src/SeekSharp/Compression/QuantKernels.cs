@@ -8,13 +8,15 @@ namespace SeekSharp.Compression;
 // y = x · Wᵀ with W in Q8_0 / Q4_0 blocks, for the engine's decode matmuls (M = 1..64 rows: one to 64 sequences).
 // Why hand kernels: libtorch's int8/int4 CPU kernels have other semantics (per-channel int8) or need a repacked
 // weight, and TorchSharp binds neither; docs/decisions/0014-quantized-kernels.md has the measured routes.
-// The chosen route (QuantKernels.Float.cs) dequantizes each block in registers and FMAs it with fp32 activations;
-// llama.cpp's int8-activation route (QuantKernels.Dot.cs) stays as a measured option of the benchmark.
+// The chosen route (QuantKernels.Dot.cs, llama.cpp's) quantizes the activations to int8 per 32-block and takes
+// integer dot products; dequantizing each block to fp32 in registers and FMA-ing it with fp32 activations
+// (QuantKernels.Float.cs) measured as fast at M = 1 but up to 4x slower at M = 8 with K >= 2048 (its fp32 rows
+// of x, re-read for every output row, stop fitting in L1), so it stays only as a measured option of the benchmark.
 // Past 64 rows the work is compute-bound and libtorch's GEMM wins, so larger M (prefill) dequantizes row tiles of
 // W and calls mm; the tile bounds the temporary memory. With autograd recording (QLoRA's frozen base) the input
 // needs a gradient, which the kernels do not give, so that case decodes and calls linear, differentiable in x.
-// Threads: rows of W are split across cores only when the call is big enough that the hand-off (tens of µs on
-// this loaded 2-core VM) is repaid; the threshold comes from `seek bench quant`.
+// Threads: rows of W are split across cores only for big calls: on this loaded 2-core VM the split lost at every
+// decode shape measured (M = 1 and 8, up to 8192 x 384), since the second core is rarely free.
 
 /// <summary>Matmuls against Q8_0 / Q4_0 block weights without dequantizing the whole weight.</summary>
 public static unsafe partial class QuantKernels
@@ -23,21 +25,24 @@ public static unsafe partial class QuantKernels
     public const int MaxKernelRows = 64;
 
     /// <summary>Multiply-adds (M * N * K) from which rows of W are split over all cores (measured, see the decision record).</summary>
-    internal static long ParallelMinMacs = 4L << 20;
+    internal static long ParallelMinMacs = 32L << 20;
 
     const int TileRows = 1024;
 
-    /// <summary>Which inner loops run: fp32 dequantize + FMA (the default) or llama.cpp's int8 activations.</summary>
+    /// <summary>Which inner loops run: llama.cpp's int8 activations (the default) or fp32 dequantize + FMA.</summary>
     internal enum Route { Float, Int8Activations }
+
+    /// <summary>The route <see cref="Linear(Tensor, Tensor, BlockType, long, long)"/> takes (measured, docs/decisions/0014).</summary>
+    internal const Route DefaultRoute = Route.Int8Activations;
 
     /// <summary>
     /// y = x · Wᵀ: x (…, K) of any float dtype, W as blocks [N, (K/32)*B] (BlockQuant's layout); returns float32 (…, N)
     /// on x's device (the arithmetic runs on the CPU).
     /// </summary>
-    public static Tensor Linear(Tensor x, Tensor blocks, BlockType type, long n, long k) => Linear(x, blocks, type, n, k, threads: 0);
+    public static Tensor Linear(Tensor x, Tensor blocks, BlockType type, long n, long k) => Linear(x, blocks, type, n, k, threads: 0, DefaultRoute);
 
     /// <summary><see cref="Linear(Tensor, Tensor, BlockType, long, long)"/> with a forced thread count (0: by size) and route.</summary>
-    internal static Tensor Linear(Tensor x, Tensor blocks, BlockType type, long n, long k, int threads, Route route = Route.Float)
+    internal static Tensor Linear(Tensor x, Tensor blocks, BlockType type, long n, long k, int threads, Route route = DefaultRoute)
     {
         BlockQuant.CheckBlocks(blocks, type, k, "quantized weight");
         if (blocks.shape[0] != n)

@@ -3,8 +3,8 @@ using static TorchSharp.torch;
 
 namespace SeekSharp.Tests.Compression;
 
-// QuantKernels.Linear against Decode + matmul. The default route computes with the exact dequantized weights, so it
-// must agree to fp32 rounding (1e-5 of sum |x||w|). The int8-activation route quantizes x per 32-block, so it may
+// QuantKernels.Linear against Decode + matmul. The fp32 route computes with the exact dequantized weights, so it
+// must agree to fp32 rounding (1e-5 of sum |x||w|). The int8-activation route (the default) quantizes x per 32-block, so it may
 // differ by at most sum_j |w_ij| * d_x(j) / 2 (d_x = that block's amax / 127), about 1/254 of sum |x||w|: checked
 // as that bound. A swapped nibble order or a wrong scale is off by the order of sum |x||w| itself, and
 // ABoundThatCatchesSwappedNibbles checks that the looser bound already catches those.
@@ -106,7 +106,7 @@ public sealed class QuantKernelsTests
         var y = QuantKernels.Linear(x, blocks, type, n, k);
         Assert.Equal(new long[] { 2, 4, n }, y.shape);
         Assert.Equal(ScalarType.Float32, y.dtype);
-        var (reference, bound) = Expected(x.to(ScalarType.Float32), blocks, type, k, QuantKernels.Route.Float);
+        var (reference, bound) = Expected(x.to(ScalarType.Float32), blocks, type, k, QuantKernels.DefaultRoute);
         AssertWithinBound(y, reference, bound, $"{type} bf16");
     }
 
