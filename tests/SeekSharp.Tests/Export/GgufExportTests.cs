@@ -13,7 +13,8 @@ public sealed class GgufExportTests : TempDirTest
     /// <summary>Configs llama.cpp's deepseek2 cannot load (or would load as another model), and the field each error names.</summary>
     public static TheoryData<string, string> Unrepresentable => new()
     {
-        { """{"attention_type": "mha", "qk_rope_head_dim": 16, "v_head_dim": 16}""", "'attention_type'" },
+        { """{"attention_type": "mha", "qk_rope_head_dim": 16, "v_head_dim": 16, "n_shared_experts": 0}""", "glm4moe" },
+        { """{"attention_type": "mha", "qk_rope_head_dim": 16, "v_head_dim": 16, "moe_layer_freq": 2, "model_type": "x"}""", "'moe_layer_freq'" },
         { """{"n_shared_experts": 0}""", "'n_shared_experts'" },
         { """{"moe_layer_freq": 2}""", "'moe_layer_freq'" },
         { """{"num_hidden_layers": 27}""", "'q_lora_rank'" },
@@ -52,14 +53,10 @@ public sealed class GgufExportTests : TempDirTest
     }
 
     [Fact]
-    public void EveryMlaPresetIsRepresentableAndTheMhaOnesAreRefused()
+    public void EveryPresetIsRepresentableInItsArchitecture()
     {
-        foreach (var name in Presets.Names)
-        {
-            var cfg = Presets.Get(name);
-            if (cfg.IsMla) GgufExport.CheckRepresentable(cfg, name);
-            else Assert.Contains("not yet: export as llama/glm4moe is planned", Assert.Throws<SeekSharpException>(() => GgufExport.CheckRepresentable(cfg, name)).Message);
-        }
+        foreach (var name in Presets.Names) GgufExport.CheckRepresentable(Presets.Get(name), name);
+        Assert.Equal(["deepseek2", "llama", "glm4moe", "deepseek2", "deepseek2"], Presets.Names.Select(n => GgufExport.ArchitectureOf(Presets.Get(n))));
     }
 
     /// <summary>The container itself, byte by byte: header, typed metadata, tensor infos with dims innermost first,

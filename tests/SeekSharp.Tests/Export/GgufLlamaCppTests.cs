@@ -160,6 +160,34 @@ public sealed class GgufLlamaCppTests(GgufFixture f) : IClassFixture<GgufFixture
         AssertGreedyAgrees(dir, gguf);
     }
 
+    /// <summary>The MHA presets' shapes at test size: `small-dense` (dense, tied) as llama, `small` (a dense first layer,
+    /// a shared expert, top-k of routed experts, sigmoid router with the bias) as glm4moe, and a glm4moe with an untied
+    /// head and a softmax router without the bias (exp_probs_b written as zeros).</summary>
+    public static TheoryData<string> MhaShapes => ["small-dense", "small", "small untied softmax"];
+
+    [LlamaCppTheory, MemberData(nameof(MhaShapes))]
+    public void MhaPresetsAgreeWithLlamaCppAsLlamaAndGlm4Moe(string shape)
+    {
+        var dense = Presets.Get("small-dense") with
+        {
+            VocabSize = TokenizerFixture.VocabSize + 6, NumHiddenLayers = 2, HiddenSize = 64, NumAttentionHeads = 4, NumKeyValueHeads = 4,
+            QkRopeHeadDim = 16, VHeadDim = 16, IntermediateSize = 128, MaxPositionEmbeddings = 128,
+        };
+        var cfg = shape == "small-dense" ? dense : dense with
+        {
+            NumHiddenLayers = 3, FirstKDenseReplace = 1, NRoutedExperts = 8, NSharedExperts = 1, NumExpertsPerTok = 2, MoeIntermediateSize = 32, AuxLossAlpha = 1e-4,
+        };
+        if (shape.Contains("softmax"))
+            cfg = cfg with { ModelType = "deepseek_v2", TieWordEmbeddings = false, ScoringFunc = "softmax", TopkMethod = "greedy", NormTopkProb = false, RoutedScalingFactor = 2.5 };
+        var dir = GgufFixture.Build(f.NewPath(shape.Replace(' ', '-')), cfg);
+        var (f16, f32) = (f.NewPath(".gguf"), f.NewPath(".gguf"));
+        Assert.Equal(shape == "small-dense" ? "llama" : "glm4moe", GgufExport.Run(dir, f16, "f16").Architecture);
+        GgufExport.Run(dir, f32, "f32");
+        AssertGreedyAgrees(dir, f32, f16);
+        var theirs = LlamaCpp.Run(new { model = f16, tokenize = Texts })["tokens"]!.AsArray();
+        for (int i = 0; i < Texts.Length; i++) Assert.Equal(f.Tokenizer.Encode(Texts[i]), LlamaCpp.Ints(theirs[i]));
+    }
+
     void AssertGreedyAgrees(string modelDir, params string[] files)
     {
         List<int> prompt = [f.Tokenizer.BosId, .. f.Tokenizer.Encode("the condensation of the ment, über 42")];
