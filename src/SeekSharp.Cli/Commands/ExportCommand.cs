@@ -14,7 +14,7 @@ public static class ExportCommand
     {
         var model = new Option<string>("--model") { Description = "Model folder (config.json, model.safetensors, tokenizer.json).", Required = true };
         var output = Options.Out("GGUF file to write (replaced only once it is complete).");
-        var type = new Option<string>("--type") { Description = "Matrix storage: f16 or f32 (norms, router and biases are always f32).", DefaultValueFactory = _ => "f16" };
+        var type = new Option<string>("--type") { Description = "Matrix storage: f16, f32, q8_0 or q4_0 (llama.cpp's 32-value blocks; token_embd q8_0 in both; rows not a multiple of 32 f16; norms, router and biases always f32).", DefaultValueFactory = _ => "f16" };
         var cmd = new Command("gguf", "Export a model as a GGUF file for llama.cpp (deepseek2 for MLA, llama for dense MHA, glm4moe for MHA + MoE).") { model, output, type };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {

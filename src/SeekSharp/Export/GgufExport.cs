@@ -23,7 +23,15 @@ namespace SeekSharp.Export;
 public static class GgufExport
 {
     /// <summary>Tensor storage types a user may ask for.</summary>
-    public static readonly IReadOnlyList<string> Types = ["f16", "f32"];
+    public static readonly IReadOnlyList<string> Types = ["f16", "f32", "q8_0", "q4_0"];
+
+    static GgufWriter.TensorType MatrixType(string type) => type switch
+    {
+        "f32" => GgufWriter.TensorType.F32,
+        "q8_0" => GgufWriter.TensorType.Q8_0,
+        "q4_0" => GgufWriter.TensorType.Q4_0,
+        _ => GgufWriter.TensorType.F16,
+    };
 
     public sealed record Result(string Path, int Tensors, long Bytes, string Type, string Architecture);
 
@@ -34,7 +42,7 @@ public static class GgufExport
     public static Result Run(string modelDir, string outPath, string type = "f16")
     {
         if (!Types.Contains(type))
-            throw new SeekSharpException($"--type: expected one of {string.Join(", ", Types)}, found '{type}' (q8_0 and q4_0 are not implemented yet).");
+            throw new SeekSharpException($"--type: expected one of {string.Join(", ", Types)}, found '{type}'.");
         if (!Directory.Exists(modelDir)) throw new SeekSharpException($"{modelDir}: model folder not found.");
         var cfgPath = Path.Combine(modelDir, ModelFiles.ConfigFile);
         var cfg = ModelConfig.Load(cfgPath);
@@ -48,7 +56,7 @@ public static class GgufExport
         WriteMetadata(w, cfg, type, Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDir))));
         WriteVocabulary(w, tok, merges, cfg.VocabSize);
         using (var model = ModelFiles.Load(modelDir))
-            WriteTensors(w, model, type == "f16" ? GgufWriter.TensorType.F16 : GgufWriter.TensorType.F32);
+            WriteTensors(w, model, MatrixType(type));
         w.Write(outPath);
         return new Result(outPath, w.TensorCount, new FileInfo(outPath).Length, type, ArchitectureOf(cfg));
     }
@@ -66,7 +74,8 @@ public static class GgufExport
         var a = ArchitectureOf(cfg);
         w.AddString("general.architecture", a);
         w.AddString("general.name", name);
-        w.AddUInt32("general.file_type", type == "f16" ? 1u : 0u); // LLAMA_FTYPE_MOSTLY_F16 / ALL_F32
+        // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7 (what the file mostly holds).
+        w.AddUInt32("general.file_type", type switch { "f16" => 1u, "q4_0" => 2u, "q8_0" => 7u, _ => 0u });
         w.AddUInt32($"{a}.vocab_size", (uint)cfg.VocabSize);
         w.AddUInt32($"{a}.context_length", (uint)cfg.MaxPositionEmbeddings);
         w.AddUInt32($"{a}.embedding_length", (uint)cfg.HiddenSize);
@@ -142,9 +151,9 @@ public static class GgufExport
         var g = new GgufTensors(w, model, matrixType);
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        g.Put("token_embd.weight", g.Take("model.embed_tokens.weight"), matrix: true);
+        g.Put("token_embd.weight", g.Take("model.embed_tokens.weight"), matrix: true, embedding: true);
         g.Put("output_norm.weight", g.Take("model.norm.weight"), matrix: false);
-        if (!cfg.TieWordEmbeddings) g.Put("output.weight", g.Take("lm_head.weight"), matrix: true);
+        if (!cfg.TieWordEmbeddings) g.Put("output.weight", g.Take("lm_head.weight"), matrix: true, embedding: true);
         if (cfg.IsMla) GgufDeepseek2.WriteTensors(g, cfg);
         else GgufMha.WriteTensors(g, cfg);
         g.CheckAllPlaced();

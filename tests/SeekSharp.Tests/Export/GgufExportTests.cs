@@ -59,6 +59,26 @@ public sealed class GgufExportTests : TempDirTest
         Assert.Equal(["deepseek2", "llama", "glm4moe", "deepseek2", "deepseek2"], Presets.Names.Select(n => GgufExport.ArchitectureOf(Presets.Get(n))));
     }
 
+    /// <summary>The storage rule of --type q8_0 / q4_0: matrices blocked when their rows (last dimension) are whole 32-value
+    /// blocks, otherwise F16; the embedding Q8_0 in both; 1-D tensors and the router F32.</summary>
+    [Theory]
+    [InlineData("q8_0", new long[] { 64, 128 }, true, false, GgufWriter.TensorType.Q8_0)]
+    [InlineData("q4_0", new long[] { 64, 128 }, true, false, GgufWriter.TensorType.Q4_0)]
+    [InlineData("q4_0", new long[] { 8, 64, 128 }, true, false, GgufWriter.TensorType.Q4_0)]
+    [InlineData("q4_0", new long[] { 4, 32, 16 }, true, false, GgufWriter.TensorType.F16)]
+    [InlineData("q8_0", new long[] { 64, 48 }, true, false, GgufWriter.TensorType.F16)]
+    [InlineData("q4_0", new long[] { 1030, 128 }, true, true, GgufWriter.TensorType.Q8_0)]
+    [InlineData("q8_0", new long[] { 1030, 128 }, true, true, GgufWriter.TensorType.Q8_0)]
+    [InlineData("q8_0", new long[] { 8, 128 }, false, false, GgufWriter.TensorType.F32)]
+    [InlineData("q4_0", new long[] { 128 }, true, false, GgufWriter.TensorType.F32)]
+    [InlineData("f16", new long[] { 64, 48 }, true, true, GgufWriter.TensorType.F16)]
+    public void QuantizedTypesFollowTheDocumentedRule(string type, long[] shape, bool matrix, bool embedding, GgufWriter.TensorType expected)
+    {
+        using var model = new Transformer(Presets.Get("tiny"), seed: 1);
+        var matrixType = type switch { "q8_0" => GgufWriter.TensorType.Q8_0, "q4_0" => GgufWriter.TensorType.Q4_0, _ => GgufWriter.TensorType.F16 };
+        Assert.Equal(expected, new GgufTensors(new GgufWriter(), model, matrixType).TypeOf(shape, matrix, embedding));
+    }
+
     /// <summary>The container itself, byte by byte: header, typed metadata, tensor infos with dims innermost first,
     /// offsets and the data section on 32-byte boundaries, each tensor's bytes where its offset says.</summary>
     [Fact]

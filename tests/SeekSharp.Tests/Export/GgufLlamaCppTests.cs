@@ -136,7 +136,7 @@ public sealed class GgufLlamaCppTests(GgufFixture f) : IClassFixture<GgufFixture
     }
 
     [LlamaCppFact]
-    public void GreedyDecodingAgreesWithLlamaCppInF16AndF32() => AssertGreedyAgrees(f.ModelDir, f.F32, f.F16);
+    public void GreedyDecodingAgreesWithLlamaCppInF16AndF32() => AssertGreedyAgrees(f, f.ModelDir, f.F32, f.F16);
 
     /// <summary>The other paths through the mapping, each in f32: no query compression (attn_q), an untied head
     /// (output.weight), a softmax router without the bias, unnormalized and scaled gate weights, two shared
@@ -157,7 +157,7 @@ public sealed class GgufLlamaCppTests(GgufFixture f) : IClassFixture<GgufFixture
         var dir = GgufFixture.Build(f.NewPath(variant.Replace(' ', '-')), cfg);
         var gguf = f.NewPath(".gguf");
         GgufExport.Run(dir, gguf, "f32");
-        AssertGreedyAgrees(dir, gguf);
+        AssertGreedyAgrees(f, dir, gguf);
     }
 
     /// <summary>The MHA presets' shapes at test size: `small-dense` (dense, tied) as llama, `small` (a dense first layer,
@@ -183,12 +183,13 @@ public sealed class GgufLlamaCppTests(GgufFixture f) : IClassFixture<GgufFixture
         var (f16, f32) = (f.NewPath(".gguf"), f.NewPath(".gguf"));
         Assert.Equal(shape == "small-dense" ? "llama" : "glm4moe", GgufExport.Run(dir, f16, "f16").Architecture);
         GgufExport.Run(dir, f32, "f32");
-        AssertGreedyAgrees(dir, f32, f16);
+        AssertGreedyAgrees(f, dir, f32, f16);
         var theirs = LlamaCpp.Run(new { model = f16, tokenize = Texts })["tokens"]!.AsArray();
         for (int i = 0; i < Texts.Length; i++) Assert.Equal(f.Tokenizer.Encode(Texts[i]), LlamaCpp.Ints(theirs[i]));
     }
 
-    void AssertGreedyAgrees(string modelDir, params string[] files)
+    /// <summary>`seek generate`'s greedy tokens on <paramref name="modelDir"/> equal llama.cpp's on each GGUF file.</summary>
+    internal static void AssertGreedyAgrees(GgufFixture f, string modelDir, params string[] files)
     {
         List<int> prompt = [f.Tokenizer.BosId, .. f.Tokenizer.Encode("the condensation of the ment, über 42")];
         List<int> ours;
