@@ -75,7 +75,7 @@ public sealed partial record ModelConfig
         var full = JsonSerializer.SerializeToNode(cfg, Json)!.AsObject();
         var obj = new JsonObject();
         foreach (var key in arch == LlamaType ? LlamaKeys : Glm4MoeKeys)
-            if (full[key] is { } v || key == "seeksharp_preset") obj[key] = full[key]?.DeepClone();
+            obj[key] = full[key]?.DeepClone();
         obj["model_type"] = arch;
         obj["architectures"] = new JsonArray(arch == LlamaType ? "LlamaForCausalLM" : "Glm4MoeForCausalLM");
         obj["head_dim"] = cfg.QkRopeHeadDim;
