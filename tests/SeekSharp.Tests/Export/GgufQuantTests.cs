@@ -20,10 +20,11 @@ namespace SeekSharp.Tests.Export;
 public sealed class GgufQuantTests(GgufFixture f) : IClassFixture<GgufFixture>
 {
     /// <summary>Each quantized type on `tiny` (deepseek2: MLA, attn_k_b, stacked experts) and on the MHA + MoE shape
-    /// (glm4moe) with a 48-wide expert, whose down projection's rows cannot be blocked and fall back to F16.</summary>
+    /// (glm4moe) with a 48-wide expert, whose down projection's rows cannot be blocked and fall back to F16, and the
+    /// dense MHA shape (llama: q/k rows permuted before blocking).</summary>
     public static TheoryData<string, string> Cases => new()
     {
-        { "tiny", "q8_0" }, { "tiny", "q4_0" }, { "mha-moe", "q8_0" }, { "mha-moe", "q4_0" },
+        { "tiny", "q8_0" }, { "tiny", "q4_0" }, { "mha-moe", "q8_0" }, { "mha-moe", "q4_0" }, { "mha-dense", "q8_0" },
     };
 
     [LlamaCppTheory, MemberData(nameof(Cases))]
@@ -35,6 +36,7 @@ public sealed class GgufQuantTests(GgufFixture f) : IClassFixture<GgufFixture>
             QkRopeHeadDim = 16, VHeadDim = 16, IntermediateSize = 128, MaxPositionEmbeddings = 128, NRoutedExperts = 8, NumExpertsPerTok = 2,
             MoeIntermediateSize = 48,
         };
+        if (shape == "mha-dense") cfg = cfg with { NRoutedExperts = 0, NSharedExperts = 0, NumExpertsPerTok = 0, FirstKDenseReplace = 0, AuxLossAlpha = 0 };
         var dir = shape == "tiny" ? f.ModelDir : GgufFixture.Build(f.NewPath(shape), cfg);
         var gguf = f.NewPath($".{type}.gguf");
         GgufExport.Run(dir, gguf, type);
