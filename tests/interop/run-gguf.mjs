@@ -1,6 +1,8 @@
 // Loads a GGUF with llama.cpp (through node-llama-cpp, pinned in package.json) and answers one request
 // read as JSON from stdin: {"model": path, "tokenize": [strings], "prompt": [ids] (or "promptText":
 // text, sent as BOS + its tokens, as `seek generate` does), "generate": n, "threads": t, "contextSize": c}.
+// With "score": [ids], also the greedy next token after every prefix of ids (teacher forcing: one pass over the
+// given ids, each position's argmax reported as "argmax", so one near-tie changes one entry, not all later ones).
 // Decoding ends after n tokens or at an end-of-generation token (node-llama-cpp's evaluate stops there).
 // Prints one JSON line: {"tokens": [[ids] per string], "generated": [ids], "text": the generated text,
 // "prefillSeconds": s, "decodeSeconds": s}. Greedy (temperature 0), no repeat penalty, no BOS added:
@@ -32,6 +34,13 @@ if ((req.generate ?? 0) > 0) {
   decodeSeconds = (t2 - t1) / 1000;   // the other generate-1 tokens, one at a time
   await context.dispose();
 }
+let argmax = [];
+if ((req.score ?? []).length > 0) {
+  const context = await model.createContext({ contextSize: req.contextSize ?? 256, threads: req.threads ?? 1, batchSize: 512 });
+  const out = await context.getSequence().controlledEvaluate(req.score.map(t => [t, { generateNext: { token: true, options: { temperature: 0 } } }]));
+  argmax = out.map(o => o?.next?.token ?? -1);
+  await context.dispose();
+}
 const text = model.detokenize(generated);
 await model.dispose();
-process.stdout.write(JSON.stringify({ tokens, generated, text, prefillSeconds, decodeSeconds }) + "\n");
+process.stdout.write(JSON.stringify({ tokens, generated, argmax, text, prefillSeconds, decodeSeconds }) + "\n");

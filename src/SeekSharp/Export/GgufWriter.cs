@@ -21,8 +21,19 @@ public sealed class GgufWriter
     public const uint Magic = 0x46554747, Version = 3;
     public const int Alignment = 32;
 
-    /// <summary>ggml tensor types this writer produces.</summary>
-    public enum TensorType : uint { F32 = 0, F16 = 1 }
+    /// <summary>ggml tensor types this writer produces (ggml_type numbers).</summary>
+    public enum TensorType : uint { F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8 }
+
+    /// <summary>Bytes of <paramref name="elements"/> values of <paramref name="type"/>; a block type needs rows of whole
+    /// 32-value blocks (the innermost dimension a multiple of 32).</summary>
+    public static long BytesOf(TensorType type, long elements) => type switch
+    {
+        TensorType.F32 => elements * 4,
+        TensorType.F16 => elements * 2,
+        TensorType.Q8_0 => elements / 32 * 34,
+        TensorType.Q4_0 => elements / 32 * 18,
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
+    };
 
     enum ValueType : uint { UInt32 = 4, Int32 = 5, Float32 = 6, Bool = 7, String = 8, Array = 9 }
 
@@ -63,7 +74,9 @@ public sealed class GgufWriter
     {
         if (!names.Add(name)) throw new ArgumentException($"tensor '{name}' added twice.", nameof(name));
         long elements = shape.Aggregate(1L, (a, b) => a * b);
-        long expected = elements * (type == TensorType.F32 ? 4 : 2);
+        if (type is TensorType.Q8_0 or TensorType.Q4_0 && (shape.Length == 0 || shape[^1] % 32 != 0))
+            throw new ArgumentException($"tensor '{name}': {type} needs rows of whole 32-value blocks, shape [{string.Join(",", shape)}].", nameof(shape));
+        long expected = BytesOf(type, elements);
         if (data.Length != expected) throw new ArgumentException($"tensor '{name}': {data.Length} bytes for {elements} elements of {type}.", nameof(data));
         tensors.Add((name, shape.Reverse().ToArray(), type, data));
     }

@@ -161,11 +161,11 @@ public sealed partial record ModelConfig
             // transformers' DeepseekV3 reads none of these three: it always routes by sigmoid with the correction
             // bias and makes every layer after the dense ones MoE. A config that says otherwise computes
             // something else there, so it is refused rather than written under that name.
-            if (ModelType == DeepseekV3Type)
+            if (ModelType is DeepseekV3Type or Glm4MoeType)
             {
-                Need(ScoringFunc == "sigmoid", "scoring_func", $"\"sigmoid\" for model_type \"{DeepseekV3Type}\" (transformers ignores the field and always uses sigmoid), found \"{ScoringFunc}\"");
-                Need(TopkMethod == "noaux_tc", "topk_method", $"\"noaux_tc\" for model_type \"{DeepseekV3Type}\" (transformers ignores the field and always adds the correction bias), found \"{TopkMethod}\"");
-                Need(MoeLayerFreq == 1, "moe_layer_freq", $"1 for model_type \"{DeepseekV3Type}\" (transformers ignores the field and makes every layer from first_k_dense_replace on MoE), found {MoeLayerFreq}");
+                Need(ScoringFunc == "sigmoid", "scoring_func", $"\"sigmoid\" for model_type \"{ModelType}\" (transformers ignores the field and always uses sigmoid), found \"{ScoringFunc}\"");
+                Need(TopkMethod == "noaux_tc", "topk_method", $"\"noaux_tc\" for model_type \"{ModelType}\" (transformers ignores the field and always adds the correction bias), found \"{TopkMethod}\"");
+                Need(MoeLayerFreq == 1, "moe_layer_freq", $"1 for model_type \"{ModelType}\" (transformers ignores the field and makes every layer from first_k_dense_replace on MoE), found {MoeLayerFreq}");
             }
             Need(NGroup == 1, "n_group", $"1 (group-limited routing is not implemented), found {NGroup}");
             Need(TopkGroup == 1, "topk_group", $"1 (group-limited routing is not implemented), found {TopkGroup}");
@@ -181,7 +181,7 @@ public sealed partial record ModelConfig
 
     /// <summary>config.json text. A dense model is written with first_k_dense_replace = num_hidden_layers (the same
     /// model to us): transformers' DeepseekV3 decides MoE by the layer index alone, so 0 there would build MoE layers.</summary>
-    public string ToJson() => JsonSerializer.Serialize(NRoutedExperts == 0 ? this with { FirstKDenseReplace = NumHiddenLayers } : this, Json);
+    public string ToJson() => HuggingFaceJson(NRoutedExperts == 0 ? this with { FirstKDenseReplace = NumHiddenLayers } : this);
 
     /// <summary>Reads and validates a config.json, ours or a Hugging Face DeepSeek-V3 one; errors name the file and the field.
     /// A config of interleaved rotary weights is refused here: only <c>ModelFiles.Load</c>, which reorders the weights, reads one.</summary>

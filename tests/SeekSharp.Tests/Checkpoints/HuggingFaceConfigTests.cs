@@ -93,7 +93,7 @@ public class HuggingFaceConfigTests : TempDirTest
     [Fact]
     public void ADenseModelIsWrittenWithEveryLayerDense()
     {
-        var cfg = TestModels.Mha();                                // dense: n_routed_experts 0
+        var cfg = TestModels.Mla(moe: false);                      // dense: n_routed_experts 0 (an MHA one is Llama: HuggingFaceMhaTests)
         Assert.Equal(0, cfg.NRoutedExperts);
         var json = JsonNode.Parse(cfg.ToJson())!;
         Assert.Equal(cfg.NumHiddenLayers, (int)json["first_k_dense_replace"]!);

@@ -13,7 +13,8 @@ public sealed class GgufExportTests : TempDirTest
     /// <summary>Configs llama.cpp's deepseek2 cannot load (or would load as another model), and the field each error names.</summary>
     public static TheoryData<string, string> Unrepresentable => new()
     {
-        { """{"attention_type": "mha", "qk_rope_head_dim": 16, "v_head_dim": 16}""", "'attention_type'" },
+        { """{"attention_type": "mha", "qk_rope_head_dim": 16, "v_head_dim": 16, "n_shared_experts": 0}""", "glm4moe" },
+        { """{"attention_type": "mha", "qk_rope_head_dim": 16, "v_head_dim": 16, "moe_layer_freq": 2, "model_type": "x"}""", "'moe_layer_freq'" },
         { """{"n_shared_experts": 0}""", "'n_shared_experts'" },
         { """{"moe_layer_freq": 2}""", "'moe_layer_freq'" },
         { """{"num_hidden_layers": 27}""", "'q_lora_rank'" },
@@ -52,14 +53,30 @@ public sealed class GgufExportTests : TempDirTest
     }
 
     [Fact]
-    public void EveryMlaPresetIsRepresentableAndTheMhaOnesAreRefused()
+    public void EveryPresetIsRepresentableInItsArchitecture()
     {
-        foreach (var name in Presets.Names)
-        {
-            var cfg = Presets.Get(name);
-            if (cfg.IsMla) GgufExport.CheckRepresentable(cfg, name);
-            else Assert.Contains("not yet: export as llama/glm4moe is planned", Assert.Throws<SeekSharpException>(() => GgufExport.CheckRepresentable(cfg, name)).Message);
-        }
+        foreach (var name in Presets.Names) GgufExport.CheckRepresentable(Presets.Get(name), name);
+        Assert.Equal(["deepseek2", "llama", "glm4moe", "deepseek2", "deepseek2"], Presets.Names.Select(n => GgufExport.ArchitectureOf(Presets.Get(n))));
+    }
+
+    /// <summary>The storage rule of --type q8_0 / q4_0: matrices blocked when their rows (last dimension) are whole 32-value
+    /// blocks, otherwise F16; the embedding Q8_0 in both; 1-D tensors and the router F32.</summary>
+    [Theory]
+    [InlineData("q8_0", new long[] { 64, 128 }, true, false, GgufWriter.TensorType.Q8_0)]
+    [InlineData("q4_0", new long[] { 64, 128 }, true, false, GgufWriter.TensorType.Q4_0)]
+    [InlineData("q4_0", new long[] { 8, 64, 128 }, true, false, GgufWriter.TensorType.Q4_0)]
+    [InlineData("q4_0", new long[] { 4, 32, 16 }, true, false, GgufWriter.TensorType.F16)]
+    [InlineData("q8_0", new long[] { 64, 48 }, true, false, GgufWriter.TensorType.F16)]
+    [InlineData("q4_0", new long[] { 1030, 128 }, true, true, GgufWriter.TensorType.Q8_0)]
+    [InlineData("q8_0", new long[] { 1030, 128 }, true, true, GgufWriter.TensorType.Q8_0)]
+    [InlineData("q8_0", new long[] { 8, 128 }, false, false, GgufWriter.TensorType.F32)]
+    [InlineData("q4_0", new long[] { 128 }, true, false, GgufWriter.TensorType.F32)]
+    [InlineData("f16", new long[] { 64, 48 }, true, true, GgufWriter.TensorType.F16)]
+    public void QuantizedTypesFollowTheDocumentedRule(string type, long[] shape, bool matrix, bool embedding, GgufWriter.TensorType expected)
+    {
+        using var model = new Transformer(Presets.Get("tiny"), seed: 1);
+        var matrixType = type switch { "q8_0" => GgufWriter.TensorType.Q8_0, "q4_0" => GgufWriter.TensorType.Q4_0, _ => GgufWriter.TensorType.F16 };
+        Assert.Equal(expected, new GgufTensors(new GgufWriter(), model, matrixType).TypeOf(shape, matrix, embedding));
     }
 
     /// <summary>The container itself, byte by byte: header, typed metadata, tensor infos with dims innermost first,

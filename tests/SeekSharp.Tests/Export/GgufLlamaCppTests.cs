@@ -136,7 +136,7 @@ public sealed class GgufLlamaCppTests(GgufFixture f) : IClassFixture<GgufFixture
     }
 
     [LlamaCppFact]
-    public void GreedyDecodingAgreesWithLlamaCppInF16AndF32() => AssertGreedyAgrees(f.ModelDir, f.F32, f.F16);
+    public void GreedyDecodingAgreesWithLlamaCppInF16AndF32() => AssertGreedyAgrees(f, f.ModelDir, f.F32, f.F16);
 
     /// <summary>The other paths through the mapping, each in f32: no query compression (attn_q), an untied head
     /// (output.weight), a softmax router without the bias, unnormalized and scaled gate weights, two shared
@@ -157,10 +157,39 @@ public sealed class GgufLlamaCppTests(GgufFixture f) : IClassFixture<GgufFixture
         var dir = GgufFixture.Build(f.NewPath(variant.Replace(' ', '-')), cfg);
         var gguf = f.NewPath(".gguf");
         GgufExport.Run(dir, gguf, "f32");
-        AssertGreedyAgrees(dir, gguf);
+        AssertGreedyAgrees(f, dir, gguf);
     }
 
-    void AssertGreedyAgrees(string modelDir, params string[] files)
+    /// <summary>The MHA presets' shapes at test size: `small-dense` (dense, tied) as llama, `small` (a dense first layer,
+    /// a shared expert, top-k of routed experts, sigmoid router with the bias) as glm4moe, and a glm4moe with an untied
+    /// head and a softmax router without the bias (exp_probs_b written as zeros).</summary>
+    public static TheoryData<string> MhaShapes => ["small-dense", "small", "small untied softmax"];
+
+    [LlamaCppTheory, MemberData(nameof(MhaShapes))]
+    public void MhaPresetsAgreeWithLlamaCppAsLlamaAndGlm4Moe(string shape)
+    {
+        var dense = Presets.Get("small-dense") with
+        {
+            VocabSize = TokenizerFixture.VocabSize + 6, NumHiddenLayers = 2, HiddenSize = 64, NumAttentionHeads = 4, NumKeyValueHeads = 4,
+            QkRopeHeadDim = 16, VHeadDim = 16, IntermediateSize = 128, MaxPositionEmbeddings = 128,
+        };
+        var cfg = shape == "small-dense" ? dense : dense with
+        {
+            NumHiddenLayers = 3, FirstKDenseReplace = 1, NRoutedExperts = 8, NSharedExperts = 1, NumExpertsPerTok = 2, MoeIntermediateSize = 32, AuxLossAlpha = 1e-4,
+        };
+        if (shape.Contains("softmax"))
+            cfg = cfg with { ModelType = "deepseek_v2", TieWordEmbeddings = false, ScoringFunc = "softmax", TopkMethod = "greedy", NormTopkProb = false, RoutedScalingFactor = 2.5 };
+        var dir = GgufFixture.Build(f.NewPath(shape.Replace(' ', '-')), cfg);
+        var (f16, f32) = (f.NewPath(".gguf"), f.NewPath(".gguf"));
+        Assert.Equal(shape == "small-dense" ? "llama" : "glm4moe", GgufExport.Run(dir, f16, "f16").Architecture);
+        GgufExport.Run(dir, f32, "f32");
+        AssertGreedyAgrees(f, dir, f32, f16);
+        var theirs = LlamaCpp.Run(new { model = f16, tokenize = Texts })["tokens"]!.AsArray();
+        for (int i = 0; i < Texts.Length; i++) Assert.Equal(f.Tokenizer.Encode(Texts[i]), LlamaCpp.Ints(theirs[i]));
+    }
+
+    /// <summary>`seek generate`'s greedy tokens on <paramref name="modelDir"/> equal llama.cpp's on each GGUF file.</summary>
+    internal static void AssertGreedyAgrees(GgufFixture f, string modelDir, params string[] files)
     {
         List<int> prompt = [f.Tokenizer.BosId, .. f.Tokenizer.Encode("the condensation of the ment, über 42")];
         List<int> ours;
