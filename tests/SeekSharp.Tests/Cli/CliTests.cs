@@ -191,7 +191,7 @@ public class CliTests : TempDirTest
             "seek export gguf: --model --out --type",
             "seek generate: --chat --device --max-tokens --model --precision --prompt --seed --show-ids --temperature --top-p",
             "seek prune: ",
-            "seek prune experts: --calibration --keep-fraction --model --out --split --tokens",
+            "seek prune experts: --calibration --hardware --keep-fraction --model --out --split --tokens",
             "seek quickstart: --device --documents --out --steps",
             "seek recipe: ",
             "seek recipe finance: --companies --days --lexicon --out --seed",

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using SeekSharp.Checkpoints;
 using SeekSharp.Compression;
+using SeekSharp.Ledger;
 using SeekSharp.Data;
 using SeekSharp.Modeling;
 using SeekSharp.Tests.Cli;
@@ -163,6 +164,12 @@ public class PruneTests(TinyTrainedModel t) : IClassFixture<TinyTrainedModel>
             Assert.True(File.Exists(Path.Combine(outDir, f)), f);
         Assert.True(new FileInfo(Path.Combine(outDir, ModelFiles.WeightsFile)).Length < new FileInfo(Path.Combine(t.RunDir, ModelFiles.WeightsFile)).Length);
         Assert.Empty(Directory.GetDirectories(Path.GetDirectoryName(outDir)!, "*.tmp-*"));
+        // The ledger shows the saving: the pruned weights as written, the source's as read.
+        var storage = LedgerEntry.Read(Path.Combine(outDir, "ledger.json")).Storage!;
+        Assert.Equal(new FileInfo(Path.Combine(outDir, ModelFiles.WeightsFile)).Length, storage.ByKind[StorageKind.Weights].WrittenBytes);
+        Assert.Equal(new FileInfo(Path.Combine(t.RunDir, ModelFiles.WeightsFile)).Length, storage.Sources!.Sum(a => a.Bytes));
+        Assert.True(storage.SavingRatio() < 1);
+        Assert.Contains("storage:", output);
 
         (code, output) = CliTests.Run("generate", "--model", outDir, "--prompt", "the", "--max-tokens", "4", "--temperature", "0");
         Assert.True(code == 0, output);
