@@ -189,6 +189,7 @@ public class CliTests : TempDirTest
             "seek export: ",
             "seek export gguf: --model --out --type",
             "seek generate: --chat --device --max-tokens --model --precision --prompt --seed --show-ids --temperature --top-p",
+            "seek quantize: --model --out --type",
             "seek quickstart: --device --documents --out --steps",
             "seek recipe: ",
             "seek recipe finance: --companies --days --lexicon --out --seed",
