@@ -171,6 +171,7 @@ public class CliTests : TempDirTest
             "seek bench: ",
             "seek bench data: --corpora --json --tokenizer",
             "seek bench engine: --clients --device --group-prefill --json --max-batch --precision --preset --prompt-tokens --rounds --tokens",
+            "seek bench quant: --json --m --rounds --shapes",
             "seek bench serve: --api-key --clients --device --duration --max-batch --max-tokens --model --out --precision --requests --url",
             "seek bench train: --batch-size --device --json --precision --preset --rounds --steps --warmup",
             "seek chat: ",
