@@ -61,11 +61,14 @@ public sealed class QuantizedWeight : IDisposable
         return w.to_type(dtype);
     }
 
-    /// <summary>x Wᵀ: (..., K) → (..., N) in x's dtype.</summary>
+    /// <summary>x Wᵀ: (..., K) → (..., N) in x's dtype. Block formats run QuantKernels on the stored bytes (no
+    /// dequantized copy at decode sizes; row tiles past 64 rows); fp8 dequantizes this one weight for the call.</summary>
     public Tensor Linear(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return nn.functional.linear(x, Dequantize(x.dtype)).MoveToOuterDisposeScope();
+        if (Type == QuantType.Fp8) return nn.functional.linear(x, Dequantize(x.dtype)).MoveToOuterDisposeScope();
+        var y = QuantKernels.Linear(x, Data, Block, OutFeatures, InFeatures);
+        return (y.dtype == x.dtype ? y : y.to_type(x.dtype)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Rows [start, start+count) as a view sharing this weight's bytes (fp8: whole 128-row blocks only).</summary>
