@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using TorchSharp;
 using SeekSharp.Compression;
+using SeekSharp.Native;
 using SeekSharp.IO;
 using SeekSharp.Modeling;
 using SeekSharp.Tokenization;
@@ -93,6 +94,7 @@ public static class ModelFiles
             LoadWeights(model, weights, consumed);
             if (interleaved) Deinterleave(model);
             if (device is not null) model.to(device);
+            MallocTuning.ReturnFreedMemory(); // the load's temporaries (read buffers; a quantized load's unused masters)
             return model;
         }
         catch { model.Dispose(); throw; }

@@ -166,6 +166,7 @@ public sealed class Transformer : nn.Module
         lm_head?.Freeze();
         if (lm_head is null) frozenHead = model.EmbedWeight.detach().to_type(ComputeType).DetachFromDisposeScope();
         Frozen = true;
+        MallocTuning.ReturnFreedMemory(); // what freezing freed (quantized experts' blocks, now fused) leaves the process
         return this;
     }
 
