@@ -47,6 +47,58 @@ public class QuantizedModelTests : TempDirTest
         Assert.Equal(new TokenGenerator(reference).Generate(prompt, 8, greedy, 0).ToList(), new TokenGenerator(model).Generate(prompt, 8, greedy, 0).ToList());
     }
 
+    /// <summary>A DeepSeek-style folder: rope_interleave true (rows reordered at load, fp8 rows within their scale
+    /// block) and a projection left in BF16 beside the F8_E4M3 ones.</summary>
+    [Theory]
+    [InlineData("fp8")]
+    [InlineData("q8_0")]
+    public void InterleavedRotaryAndMixedPrecisionFoldersLoad(string typeName)
+    {
+        var parent = QuantizedModels.Save(NewDir());
+        var qdir = Path.Combine(NewDir(), "q");
+        Quantizer.Run(parent, QuantizationConfig.ParseType(typeName), qdir);
+        foreach (var dir in new[] { parent, qdir })
+        {
+            var path = Path.Combine(dir, ModelFiles.ConfigFile);
+            var obj = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+            obj["rope_interleave"] = true;
+            File.WriteAllText(path, obj.ToJsonString());
+        }
+        const string kept = "model.layers.1.self_attn.o_proj.weight";
+        var weights = Path.Combine(qdir, ModelFiles.WeightsFile);
+        var fp8 = Safetensors.ReadHeader(weights).Entries.Where(e => e.DType == "F8_E4M3").ToDictionary(e => e.Name, e => e.DType);
+        var tensors = Safetensors.Load(weights);
+        using (var parentModel = ModelFiles.Load(parent))
+            tensors[kept] = Safetensors.Load(Path.Combine(parent, ModelFiles.WeightsFile))[kept].to_type(ScalarType.BFloat16);
+        tensors.Remove(kept + "_scale_inv");
+        fp8.Remove(kept);
+        Safetensors.Save(weights, tensors, null, fp8);
+
+        using var model = ModelFiles.Load(qdir);
+        var oProj = (Linear)model.named_modules().Single(m => m.name == "model.layers.1.self_attn.o_proj").module;
+        Assert.Null(oProj.Quantized);
+        // The rotary rows of q_b_proj and kv_a_proj_with_mqa were reordered in the stored bytes as in the fp32 parent.
+        using (var parentModel = ModelFiles.Load(parent))
+        {
+            var parentLinears = parentModel.named_modules().Where(m => m.module is Linear).ToDictionary(m => m.name, m => (Linear)m.module);
+            foreach (var (name, module) in model.named_modules())
+            {
+                if (module is not Linear { Quantized: { } q } || !(name.EndsWith("q_b_proj") || name.EndsWith("kv_a_proj_with_mqa"))) continue;
+                using var w = q.Dequantize(ScalarType.Float32);
+                var err = (w - parentLinears[name].weight).abs().max().item<float>();
+                Assert.True(err < 0.01f, $"{name}: {err}");
+            }
+        }
+        using var reference = QuantizedModels.Dequantized(parent, model);
+        using (no_grad()) reference.named_modules().Where(m => m.name == "model.layers.1.self_attn.o_proj").Select(m => (Linear)m.module).Single()
+            .weight.copy_(oProj.weight);                                  // the bf16-rounded copy both hold
+        using var _ = no_grad();
+        using var ids = Ids();
+        var (want, _) = reference.Forward(ids);
+        var (got, _) = model.Forward(ids);
+        Assert.True((want - got).abs().max().item<float>() < 1e-4f, $"{(want - got).abs().max().item<float>()}");
+    }
+
     [Fact]
     public void FolderIsWrittenAsTheSharedLayout()
     {
