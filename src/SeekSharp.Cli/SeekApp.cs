@@ -26,6 +26,7 @@ public static class SeekApp
         root.Add(RecipeCommand.Create());
         root.Add(BenchCommand.Create());
         root.Add(ExportCommand.Create());
+        root.Add(QuantizeCommand.Create());
         return root;
     }
 

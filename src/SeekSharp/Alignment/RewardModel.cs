@@ -63,6 +63,8 @@ public sealed class RewardModel : IDisposable
         device ??= CPU;
         var tok = BpeTokenizer.Load(modelDir);
         var backbone = ModelFiles.Load(modelDir, device);
+        try { backbone.RefuseQuantizedTraining("reward-model training (chat rm)", modelDir); }
+        catch { backbone.Dispose(); throw; }
         return new RewardModel(backbone, tok, new RewardModelInfo { Objective = RewardModelInfo.Name(objective), BaseModel = modelDir }, device, seed);
     }
 

@@ -50,6 +50,8 @@ public static class SftTrainer
         var tok = BpeTokenizer.Load(config.ModelDir);
         var device = new Device(config.Train.Device);
         using var model = ModelFiles.Load(config.ModelDir, device);
+        // A quantized base trains only as QLoRA: the adapters on top of the stored bytes.
+        if (config.Lora is null) model.RefuseQuantizedTraining("full fine-tuning (chat sft without --lora)", config.ModelDir);
         if (tok.VocabSize != model.Config.VocabSize)
             throw new SeekSharpException($"{config.ModelDir}: tokenizer has {tok.VocabSize} tokens but config.json says vocab_size {model.Config.VocabSize}.");
 
@@ -141,11 +143,23 @@ public static class SftTrainer
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var tensors = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
+        var (tensors, dtypes) = SeekSharp.Compression.QuantizedFolder.Tensors(model);
+        var merged = new List<SeekSharp.Compression.QuantizedWeight>();
         foreach (var (name, lin) in Lora.Targets(model))
-            if (lin.Adapter is { } a) tensors[name + ".weight"] = lin.weight + a.DeltaWeight();
-        Safetensors.Save(Path.Combine(dir, ModelFiles.WeightsFile), tensors,
-            new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "SeekSharp" });
+        {
+            if (lin.Adapter is not { } a) continue;
+            if (lin.Quantized is null) { tensors[name + ".weight"] = lin.weight + a.DeltaWeight(); continue; }
+            var q = lin.MergedQuantized(); // a quantized base: re-quantized in its format, as Lora.Merge does
+            merged.Add(q);
+            tensors[name + ".weight"] = q.Data;
+            if (q.ScaleInv is not null) tensors[name + ".weight" + SeekSharp.Compression.QuantizedFolder.ScaleSuffix] = q.ScaleInv;
+        }
+        try
+        {
+            Safetensors.Save(Path.Combine(dir, ModelFiles.WeightsFile), tensors,
+                new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "SeekSharp" }, dtypes);
+        }
+        finally { foreach (var q in merged) q.Dispose(); }
     }
 
     /// <summary>Mean cross-entropy per assistant token over the first <paramref name="maxBatches"/> batches of <paramref name="val"/>.</summary>

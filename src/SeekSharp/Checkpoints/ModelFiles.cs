@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
 using TorchSharp;
+using SeekSharp.Compression;
+using SeekSharp.Native;
 using SeekSharp.IO;
 using SeekSharp.Modeling;
 using SeekSharp.Tokenization;
@@ -11,6 +13,8 @@ namespace SeekSharp.Checkpoints;
 // plus model.safetensors (Hugging Face tensor names), and the tokenizer files beside them. Weights are
 // stored as the fp32 masters; loading checks every tensor by name, shape and dtype before copying, so
 // a wrong or truncated file fails with its name instead of a native error halfway through.
+// A quantized folder (`seek quantize`, or DeepSeek-V3's FP8 release) adds "quantization_config" to config.json and
+// stores its projection weights in that format; Compression/QuantizedFolder reads and writes those tensors.
 
 /// <summary>Reads and writes a model as config.json + model.safetensors.</summary>
 public static class ModelFiles
@@ -27,21 +31,28 @@ public static class ModelFiles
     public static void Save(string dir, Transformer model, IReadOnlyDictionary<string, string>? metadata = null, string? tokenizerFrom = null)
     {
         Directory.CreateDirectory(dir);
-        var tensors = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value);
+        var (tensors, dtypes) = QuantizedFolder.Tensors(model);
         var meta = new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "SeekSharp" };
         if (metadata is not null) foreach (var (k, v) in metadata) meta[k] = v;
-        Safetensors.Save(Path.Combine(dir, WeightsFile), tensors, meta);
+        Safetensors.Save(Path.Combine(dir, WeightsFile), tensors, meta, dtypes);
         if (tokenizerFrom is not null && !SameFolder(tokenizerFrom, dir)) BpeTokenizer.CopyFiles(tokenizerFrom, dir);
         var tokenizer = File.Exists(Path.Combine(dir, BpeTokenizer.FileNames[0])) ? BpeTokenizer.Load(dir) : null;
         if (tokenizer is not null)
             AtomicFile.WriteAllText(Path.Combine(dir, GenerationConfigFile), TokenIds(new JsonObject(), tokenizer).ToJsonString(ModelConfig.Json));
         // config.json last: it is what makes the folder a model folder.
-        AtomicFile.WriteAllText(Path.Combine(dir, ConfigFile), ConfigJson(model.Config, tokenizer));
+        AtomicFile.WriteAllText(Path.Combine(dir, ConfigFile), ConfigJson(model.Config, tokenizer, QuantizedFolder.ConfigOf(model)));
     }
 
-    /// <summary>config.json text: the config, and the tokenizer's special ids where it is known.</summary>
-    public static string ConfigJson(ModelConfig cfg, BpeTokenizer? tokenizer)
+    /// <summary>config.json text: the config, the tokenizer's special ids where it is known, and the quantization_config
+    /// of a quantized model.</summary>
+    public static string ConfigJson(ModelConfig cfg, BpeTokenizer? tokenizer, QuantizationConfig? quantization = null)
     {
+        if (quantization is not null)
+        {
+            var withQuant = JsonNode.Parse(ConfigJson(cfg, tokenizer))!.AsObject();
+            withQuant[QuantizationConfig.Key] = quantization.ToJson();
+            return withQuant.ToJsonString(ModelConfig.Json);
+        }
         if (tokenizer is null) return cfg.ToJson();
         if (Math.Max(tokenizer.BosId, Math.Max(tokenizer.EosId, tokenizer.PadId)) >= cfg.VocabSize)
             throw new SeekSharpException($"the tokenizer's special ids (bos {tokenizer.BosId}, eos {tokenizer.EosId}, pad {tokenizer.PadId}) are outside the model's vocab_size {cfg.VocabSize}; is the tokenizer from another model?");
@@ -68,16 +79,22 @@ public static class ModelFiles
         if (!Directory.Exists(dir)) throw new SeekSharpException($"{dir}: model folder not found.");
         var cfgPath = Path.Combine(dir, ConfigFile);
         var cfg = ModelConfig.Load(cfgPath, out var interleaved);
+        var quant = QuantizedFolder.ReadConfig(cfgPath);
         var weights = ReadWeightsHeader(Path.Combine(dir, WeightsFile));
         // Before the Transformer allocates what the config describes: a config that disagrees with the
         // weights (vocab_size 10^9 beside a 64-row embedding) fails here, naming the field.
         CheckConfigAgainstWeights(cfg, cfgPath, weights);
-        var model = new Transformer(cfg);
+        if (quant is null) QuantizedFolder.RefuseWithoutConfig(weights, cfgPath);
+        else if (device is not null && device.type != DeviceType.CPU)
+            throw new SeekSharpException($"{dir}: a quantized model ({quant.Name}) runs on the CPU here; use --device cpu.");
+        var model = quant is null ? new Transformer(cfg) : Transformer.ForLoading(cfg);
         try
         {
-            LoadWeights(model, weights);
+            var consumed = quant is null ? [] : QuantizedFolder.Load(model, weights, quant);
+            LoadWeights(model, weights, consumed);
             if (interleaved) Deinterleave(model);
             if (device is not null) model.to(device);
+            MallocTuning.ReturnFreedMemory(); // the load's temporaries (read buffers; a quantized load's unused masters)
             return model;
         }
         catch { model.Dispose(); throw; }
@@ -99,9 +116,11 @@ public static class ModelFiles
             return rows;
         }
         var state = model.state_dict();
+        var linears = model.named_modules().Where(m => m.module is Linear).ToDictionary(m => m.name + ".weight", m => (Linear)m.module);
         using var _ = no_grad();
         void Permute(string name, long[] rows)
         {
+            if (linears[name].Quantized is { } quantized) { quantized.PermuteRows(rows); return; }
             var w = state[name];
             using var index = tensor(rows, device: w.device);
             using var reordered = w.index_select(0, index);
@@ -111,13 +130,13 @@ public static class ModelFiles
         {
             var p = $"model.layers.{l}.self_attn.";
             var q = p + (cfg.QLoraRank == 0 ? "q_proj.weight" : "q_b_proj.weight");
-            Permute(q, Rows(state[q].shape[0], Enumerable.Range(0, cfg.NumAttentionHeads).Select(h => (long)h * head + cfg.QkNopeHeadDim)));
+            Permute(q, Rows(linears[q].OutFeatures, Enumerable.Range(0, cfg.NumAttentionHeads).Select(h => (long)h * head + cfg.QkNopeHeadDim)));
             var kv = p + "kv_a_proj_with_mqa.weight";
-            Permute(kv, Rows(state[kv].shape[0], [cfg.KvLoraRank]));
+            Permute(kv, Rows(linears[kv].OutFeatures, [cfg.KvLoraRank]));
         }
     }
 
-    public static void LoadWeights(Transformer model, string path) => LoadWeights(model, ReadWeightsHeader(path));
+    public static void LoadWeights(Transformer model, string path) => LoadWeights(model, ReadWeightsHeader(path), []);
 
     static SafetensorsFile ReadWeightsHeader(string path)
     {
@@ -128,11 +147,12 @@ public static class ModelFiles
     // Every name, shape and dtype is checked against the model before the first tensor is read; then the
     // tensors are read one at a time (memory: the model plus its largest tensor) and each must be finite,
     // since one NaN in a weight makes every later logit NaN.
-    static void LoadWeights(Transformer model, SafetensorsFile file)
+    /// <param name="consumed">Tensors already read into quantized Linears (their emptied masters are not targets).</param>
+    static void LoadWeights(Transformer model, SafetensorsFile file, HashSet<string> consumed)
     {
         var path = file.Path;
-        var target = model.state_dict();
-        var loaded = file.Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
+        var target = model.state_dict().Where(kv => !consumed.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        var loaded = file.Entries.Where(e => !consumed.Contains(e.Name)).ToDictionary(e => e.Name, StringComparer.Ordinal);
         var missing = target.Keys.Where(k => !loaded.ContainsKey(k)).ToList();
         if (missing.Count > 0)
             throw new SeekSharpException($"{path}: missing {missing.Count} tensor(s) the config needs, e.g. '{missing[0]}'.");
@@ -142,6 +162,9 @@ public static class ModelFiles
         foreach (var (name, dst) in target)
         {
             var src = loaded[name];
+            if (src.DType is "U8" or SafetensorsDType.Fp8E4M3)
+                throw new SeekSharpException($"{path}: tensor '{name}' is {src.DType} (quantized); only a model folder with a quantization_config loads it, "
+                    + "and training or --resume needs full-precision weights (resume from a bf16/fp32 checkpoint).");
             if (!src.Shape.SequenceEqual(dst.shape))
                 throw new SeekSharpException($"{path}: tensor '{name}' has shape [{string.Join(",", src.Shape)}], expected [{string.Join(",", dst.shape)}].");
             if (!is_floating_point(src.Type))

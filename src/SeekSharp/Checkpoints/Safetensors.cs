@@ -22,12 +22,18 @@ public static class Safetensors
 {
     private const int CopyBufferBytes = 1 << 20;
 
-    public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
+        Save(path, tensors, metadata, null);
+
+    /// <param name="dtypeNames">Per tensor, a dtype name to write instead of the one its storage type maps to (of the same
+    /// element size): "F8_E4M3" for FP8 weights held as bytes.</param>
+    internal static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata,
+        IReadOnlyDictionary<string, string>? dtypeNames)
     {
         ArgumentNullException.ThrowIfNull(tensors);
         // Ordinal sort: the same dictionary always produces byte-identical files.
         var names = tensors.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
-        var header = BuildHeader(path, names, tensors, metadata);
+        var header = BuildHeader(path, names, tensors, metadata, dtypeNames);
 
         AtomicFile.Write(path, stream =>
         {
@@ -108,7 +114,8 @@ public static class Safetensors
         catch { t.Dispose(); throw; }
     }
 
-    private static byte[] BuildHeader(string path, List<string> names, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata)
+    private static byte[] BuildHeader(string path, List<string> names, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata,
+        IReadOnlyDictionary<string, string>? dtypeNames)
     {
         using var ms = new MemoryStream();
         // Relaxed escaping writes names as plain UTF-8, like the reference writer; the header is never HTML.
@@ -133,6 +140,12 @@ public static class Safetensors
                     throw new SeekSharpException($"{path}: tensor '{name}' is null.");
                 if (!SafetensorsDType.TryFromType(t.dtype, out var dtypeName, out var elemSize))
                     throw new SeekSharpException($"{path}: tensor '{name}' has dtype {t.dtype}, which safetensors saving does not support; expected one of {SafetensorsDType.Names}.");
+                if (dtypeNames is not null && dtypeNames.TryGetValue(name, out var renamed))
+                {
+                    if (!SafetensorsDType.TryFromName(renamed, out _, out var renamedSize) || renamedSize != elemSize)
+                        throw new ArgumentException($"tensor '{name}': dtype {renamed} does not fit its {t.dtype} storage", nameof(dtypeNames));
+                    dtypeName = renamed;
+                }
 
                 var bytes = t.numel() * elemSize;
                 w.WriteStartObject(name);

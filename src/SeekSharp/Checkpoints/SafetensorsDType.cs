@@ -18,7 +18,13 @@ internal static class SafetensorsDType
         ("I8", torch.ScalarType.Int8, 1),
         ("U8", torch.ScalarType.Byte, 1),
         ("BOOL", torch.ScalarType.Bool, 1),
+        // TorchSharp names no float8 type: an F8_E4M3 tensor (DeepSeek-V3's FP8 weights) is read as its raw bytes,
+        // and the entry keeps the name so the loader knows what the bytes mean (Compression/Fp8E4M3). After U8, so
+        // that a byte tensor is written as U8 unless the writer is told otherwise.
+        (Fp8E4M3, torch.ScalarType.Byte, 1),
     ];
+
+    public const string Fp8E4M3 = "F8_E4M3";
 
     public static string Names => string.Join(", ", Table.Select(e => e.Name));
 

@@ -6,7 +6,7 @@ namespace SeekSharp.Checkpoints;
 // Design: the header is parsed and fully validated before a single tensor is allocated, so a
 // corrupt or hostile file fails fast with a message naming the file and the tensor, instead of
 // surfacing later as a native libtorch error or a silently wrong weight.
-internal sealed record SafetensorsEntry(string Name, torch.ScalarType Type, int ElementSize, long[] Shape, long Begin, long End)
+internal sealed record SafetensorsEntry(string Name, torch.ScalarType Type, int ElementSize, long[] Shape, long Begin, long End, string DType = "")
 {
     public long Elements => ElementSize == 0 ? 0 : (End - Begin) / ElementSize;
     public string ShapeText => $"[{string.Join(", ", Shape)}]";
@@ -130,7 +130,7 @@ internal static class SafetensorsHeader
             throw new SeekSharpException(
                 $"{Where()}: data_offsets cover {end - begin} bytes but {dtypeName} shape [{string.Join(", ", shape)}] needs {expected} bytes.");
 
-        return new SafetensorsEntry(name, type, elemSize, shape, begin, end);
+        return new SafetensorsEntry(name, type, elemSize, shape, begin, end, dtypeName);
     }
 
     // The format requires the tensors to tile the data buffer exactly: a hole hides unaccounted

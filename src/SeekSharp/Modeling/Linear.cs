@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using SeekSharp.Native;
+using SeekSharp.Compression;
 
 namespace SeekSharp.Modeling;
 
@@ -14,11 +15,14 @@ namespace SeekSharp.Modeling;
 // into ComputeWeight for the callers that use the weight itself (MLP's fused gate/up, MLA's absorbed
 // decoding). The adapter is not a registered submodule: the model's state_dict stays the base weights,
 // and adapters are saved on their own (Alignment/Lora).
+// A quantized folder's Linears hold a QuantizedWeight (Compression/, docs/decisions/0015) instead of the fp32
+// master, whose storage is released: that is the memory a quantized model saves. The matmul then runs on the
+// stored bytes; the adapter still factors on top (QLoRA: the base stays quantized, only A and B train).
 
 /// <summary>y = x Wᵀ without bias; the matmul runs in <see cref="ComputeType"/>.</summary>
 public sealed class Linear : nn.Module<Tensor, Tensor>
 {
-    public readonly Parameter weight;
+    public readonly Parameter weight; // empty while Quantized holds the weight
 
     Tensor? frozen; // the weight already cast to ComputeType, while frozen for inference
     ScalarType computeType = ScalarType.Float32;
@@ -48,51 +52,99 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         }
     }
 
+    /// <summary>Set while a Transformer is built only to be loaded: the weight is allocated but not initialized (the
+    /// loader overwrites or releases it, and untouched pages never become resident).</summary>
+    [ThreadStatic] internal static bool Uninitialized;
+
     public Linear(int inFeatures, int outFeatures, string name = "linear") : base(name)
     {
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
-        weight = new Parameter(normal(0, 0.02, [outFeatures, inFeatures]));
+        weight = new Parameter(Uninitialized ? empty([outFeatures, inFeatures]) : normal(0, 0.02, [outFeatures, inFeatures]));
         RegisterComponents();
+    }
+
+    QuantizedWeight? quantized;
+
+    /// <summary>The stored quantized weight, or null for a full-precision Linear.</summary>
+    public QuantizedWeight? Quantized => quantized;
+
+    /// <summary>Keep this weight dequantized in ComputeType while frozen (MLA's kv_b_proj, used as a matrix every step).</summary>
+    public bool DequantizeWhenFrozen { get; set; }
+
+    /// <summary>Holds <paramref name="q"/> as the weight from now on and releases the fp32 master's storage.</summary>
+    public void SetQuantized(QuantizedWeight q)
+    {
+        if (q.OutFeatures != OutFeatures || q.InFeatures != InFeatures)
+            throw new ArgumentException($"a {q.OutFeatures}x{q.InFeatures} quantized weight does not fit a {OutFeatures}x{InFeatures} Linear");
+        Unfreeze();
+        if (!ReferenceEquals(quantized, q)) quantized?.Dispose();
+        quantized = q;
+        using var _ = no_grad();
+        weight.requires_grad = false;
+        weight.set_(empty(0, dtype: weight.dtype, device: weight.device));
     }
 
     /// <param name="x">(..., in) in any float dtype; result (..., out) in ComputeType.</param>
     public override Tensor forward(Tensor x)
     {
         if (frozen is not null) return nn.functional.linear(Cast(x), frozen);
-        if (adapter is null) return nn.functional.linear(Cast(x), Cast(weight));
+        if (adapter is null) return quantized is not null ? quantized.Linear(Cast(x)) : nn.functional.linear(Cast(x), Cast(weight));
         using var scope = NewDisposeScope();
         var cx = Cast(x);
-        return nn.functional.linear(cx, Cast(weight)).add(adapter.Delta(cx, ComputeType), Scalars.One).MoveToOuterDisposeScope();
+        var y = quantized is not null ? quantized.Linear(cx) : nn.functional.linear(cx, Cast(weight));
+        return y.add(adapter.Delta(cx, ComputeType), Scalars.One).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The weight as the matmul sees it, adapter included (used by the fused MLP and MLA's absorbed decoding).</summary>
+    /// <summary>The weight as the matmul sees it, adapter included (used by the fused MLP and MLA's absorbed decoding).
+    /// A quantized weight is dequantized for the call.</summary>
     public Tensor ComputeWeight()
     {
         if (frozen is not null) return frozen.alias();
+        if (quantized is not null && adapter is null) return quantized.Dequantize(ComputeType);
         if (adapter is null) return Cast(weight);
         using var scope = NewDisposeScope();
-        return Cast(weight + adapter.DeltaWeight()).MoveToOuterDisposeScope();
+        var w = quantized?.Dequantize(ScalarType.Float32) ?? weight;
+        return Cast(w + adapter.DeltaWeight()).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Folds the adapter into the weight (W += ΔW, fp32) and drops it.</summary>
+    /// <summary>Folds the adapter into the weight (W += ΔW, fp32) and drops it. A quantized weight is re-quantized in
+    /// its own format, Q(deq(W) + ΔW): this one weight is dequantized for the merge, never the model.</summary>
     public void MergeAdapter()
     {
         if (adapter is null) return;
         Unfreeze();
-        using (no_grad())
-        using (var delta = adapter.DeltaWeight())
-            weight.add_(delta);
+        if (quantized is not null) SetQuantized(MergedQuantized());
+        else
+            using (no_grad())
+            using (var delta = adapter.DeltaWeight())
+                weight.add_(delta);
         adapter.Dispose();
         adapter = null;
+    }
+
+    /// <summary>Q(deq(W) + ΔW) in the stored format: what a merge stores for a quantized Linear with an adapter.</summary>
+    public QuantizedWeight MergedQuantized()
+    {
+        if (quantized is null || adapter is null) throw new InvalidOperationException("MergedQuantized needs a quantized weight with an adapter");
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var merged = quantized.Dequantize(ScalarType.Float32).cpu().add_(adapter.DeltaWeight().cpu());
+        var q = QuantizedWeight.Quantize(merged, quantized.Type);
+        q.Data.DetachFromDisposeScope();
+        q.ScaleInv?.DetachFromDisposeScope();
+        return q;
     }
 
     /// <summary>Keeps the cast weight (adapter folded in) from now on instead of casting on every call. For
     /// inference only: the weight must not change until <see cref="Unfreeze"/> (a decode step of a small batch
     /// otherwise spends much of its time converting fp32 masters to bf16).</summary>
+    /// <remarks>A quantized weight stays quantized (its matmul reads the stored bytes), unless <see cref="DequantizeWhenFrozen"/>;
+    /// with an adapter it stays factored.</remarks>
     public void Freeze()
     {
         if (frozen is not null) return;
+        if (quantized is not null && (adapter is not null || !DequantizeWhenFrozen)) return;
         using var _ = no_grad();
         frozen = ComputeWeight().detach().DetachFromDisposeScope();
     }
@@ -105,7 +157,7 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) { Unfreeze(); adapter?.Dispose(); }
+        if (disposing) { Unfreeze(); adapter?.Dispose(); quantized?.Dispose(); }
         base.Dispose(disposing);
     }
 

@@ -42,7 +42,9 @@ public sealed class Mla : Attention
         }
         kv_a_proj_with_mqa = new Linear(cfg.HiddenSize, kvRank + ropeDim);
         kv_a_layernorm = new RmsNorm(kvRank, LatentNormEps);
-        kv_b_proj = new Linear(kvRank, heads * (nope + vDim));
+        // The absorbed decode path uses this weight as a matrix every step: a quantized one is kept dequantized
+        // (one small weight, rank x heads·(nope+v)) while frozen (docs/decisions/0015).
+        kv_b_proj = new Linear(kvRank, heads * (nope + vDim)) { DequantizeWhenFrozen = true };
         o_proj = new Linear(heads * vDim, cfg.HiddenSize);
         RegisterComponents();
     }

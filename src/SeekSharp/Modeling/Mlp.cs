@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using SeekSharp.Compression;
 
 namespace SeekSharp.Modeling;
 
@@ -17,6 +18,7 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
     }
 
     Tensor? frozenGateUp; // the fused gate/up weight, kept while frozen for inference
+    QuantizedWeight? frozenGateUpQ; // the same for q8_0/q4_0 projections: their blocks stacked, rows as stored
 
     public Linear GateProj => gate_proj;
     public Linear UpProj => up_proj;
@@ -29,18 +31,29 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         // gate and up run as one matmul against their concatenated weights: one bigger GEMM forward and
         // backward instead of two (the weights stay separate, named as Hugging Face names them).
-        var w = frozenGateUp?.alias() ?? cat([gate_proj.ComputeWeight(), up_proj.ComputeWeight()], 0); // (2I, D)
-        var gu = nn.functional.linear(x.to_type(ComputeType), w);
+        var gu = frozenGateUpQ is not null ? frozenGateUpQ.Linear(x.to_type(ComputeType))
+            : gate_proj.Quantized is not null && frozenGateUp is null ? cat([gate_proj.forward(x), up_proj.forward(x)], -1)
+            : nn.functional.linear(x.to_type(ComputeType), frozenGateUp?.alias() ?? cat([gate_proj.ComputeWeight(), up_proj.ComputeWeight()], 0)); // (2I, D)
         var halves = gu.chunk(2, -1);
         return down_proj.forward(nn.functional.silu(halves[0]) * halves[1]).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Freezes the projections and keeps their fused gate/up weight (see <see cref="Linear.Freeze"/>).</summary>
+    /// <summary>Freezes the projections and keeps their fused gate/up weight (see <see cref="Linear.Freeze"/>). Quantized
+    /// q8_0/q4_0 projections fuse their stored blocks instead, and then hold views of the fused bytes (not a second
+    /// copy); fp8 ones, or any with an adapter, stay two matmuls on their own weights.</summary>
     public void Freeze()
     {
-        if (frozenGateUp is not null) return;
+        if (frozenGateUp is not null || frozenGateUpQ is not null) return;
         using var _ = no_grad();
         foreach (var l in new[] { gate_proj, up_proj, down_proj }) l.Freeze();
+        if (gate_proj.Quantized is { } g && up_proj.Quantized is { } u)
+        {
+            if (g.Type == QuantType.Fp8 || g.Type != u.Type || gate_proj.Adapter is not null || up_proj.Adapter is not null) return;
+            frozenGateUpQ = QuantizedWeight.ConcatRows([g, u]);
+            gate_proj.SetQuantized(frozenGateUpQ.NarrowRows(0, g.OutFeatures));
+            up_proj.SetQuantized(frozenGateUpQ.NarrowRows(g.OutFeatures, u.OutFeatures));
+            return;
+        }
         using var scope = NewDisposeScope();
         frozenGateUp = cat([gate_proj.ComputeWeight(), up_proj.ComputeWeight()], 0).DetachFromDisposeScope();
     }
@@ -50,6 +63,8 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
         foreach (var l in new[] { gate_proj, up_proj, down_proj }) l.Unfreeze();
         frozenGateUp?.Dispose();
         frozenGateUp = null;
+        frozenGateUpQ?.Dispose(); // the projections keep their views of the bytes
+        frozenGateUpQ = null;
     }
 
     protected override void Dispose(bool disposing)

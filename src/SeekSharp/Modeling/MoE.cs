@@ -24,12 +24,13 @@ public sealed class MoE : nn.Module
     readonly Gate gate;
     readonly ModuleList<Mlp> experts;
     readonly Mlp? shared_experts;
-    readonly int topK, nExperts;
+    readonly int topK, nExperts, inter;
 
     public MoE(ModelConfig cfg) : base("mlp")
     {
         topK = cfg.NumExpertsPerTok;
         nExperts = cfg.NRoutedExperts;
+        inter = cfg.MoeIntermediateSize;
         gate = new Gate(cfg);
         experts = new ModuleList<Mlp>(Enumerable.Range(0, nExperts).Select(_ => new Mlp(cfg.HiddenSize, cfg.MoeIntermediateSize)).ToArray());
         if (cfg.NSharedExperts > 0) shared_experts = new Mlp(cfg.HiddenSize, cfg.NSharedExperts * cfg.MoeIntermediateSize);
@@ -49,6 +50,14 @@ public sealed class MoE : nn.Module
     // While frozen: every expert's weights side by side in the compute dtype, as two plain matrices.
     Tensor? denseGateUp; // (E·2I, D): expert e's gate rows then its up rows
     Tensor? denseDown;   // (D, E·I): expert e's down projection in columns e·I..(e+1)·I
+    // The same two for q8_0/q4_0 experts, from their stored blocks (rows stack along N, blocks append along K); the
+    // experts' Linears then hold views of these bytes. fp8 experts keep neither and run one by one.
+    QuantizedWeight? quantGateUp, quantDown;
+
+    bool FrozenDense => denseGateUp is not null || quantGateUp is not null;
+
+    Tensor GateUpAll(Tensor x) => quantGateUp?.Linear(x) ?? nn.functional.linear(x, denseGateUp!);
+    Tensor DownAll(Tensor x) => quantDown?.Linear(x) ?? nn.functional.linear(x, denseDown!);
 
     /// <summary>Decoding: a few tokens at a time, and a batch of them reaches most experts. Looping over busy
     /// experts then costs a dozen small ops per expert, layer and step, most of it call overhead. Instead every
@@ -58,23 +67,22 @@ public sealed class MoE : nn.Module
     Tensor AllExperts(Tensor flat, Tensor indices, Tensor weights)
     {
         using var scope = NewDisposeScope();
-        long n = flat.shape[0], inter = denseDown!.shape[1] / nExperts;
-        var x = flat.to_type(denseGateUp!.dtype);                                     // (N, D)
-        var halves = nn.functional.linear(x, denseGateUp).view(n, nExperts, 2 * inter).chunk(2, -1); // (N, E, I) twice
+        long n = flat.shape[0];
+        var x = flat.to_type(experts[0].ComputeType);                                // (N, D)
+        var halves = GateUpAll(x).view(n, nExperts, 2 * inter).chunk(2, -1);         // (N, E, I) twice
         var combine = zeros(n, nExperts, device: flat.device).scatter_(1, indices, weights);         // (N, E)
         var act = nn.functional.silu(halves[0]) * halves[1] * combine.unsqueeze(-1).to_type(x.dtype);
-        var routed = nn.functional.linear(act.view(n, nExperts * inter), denseDown);  // (N, D)
+        var routed = DownAll(act.view(n, nExperts * inter));                          // (N, D)
         return (shared_experts is null ? routed : routed.add(shared_experts.forward(flat), Scalars.One)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Routed expert e on its rows; when frozen, on its slices of the side-by-side weights.</summary>
     Tensor Expert(int e, Tensor x)
     {
-        if (denseGateUp is null) return experts[e].forward(x);
+        if (denseGateUp is null) return experts[e].forward(x);                      // quantized: views of the fused bytes
         using var scope = NewDisposeScope();
-        long inter = denseDown!.shape[1] / nExperts;
-        var halves = nn.functional.linear(x.to_type(denseGateUp.dtype), denseGateUp.narrow(0, e * 2 * inter, 2 * inter)).chunk(2, -1);
-        return nn.functional.linear(nn.functional.silu(halves[0]) * halves[1], denseDown.narrow(1, e * inter, inter)).MoveToOuterDisposeScope();
+        var halves = nn.functional.linear(x.to_type(denseGateUp.dtype), denseGateUp.narrow(0, 2L * e * inter, 2L * inter)).chunk(2, -1);
+        return nn.functional.linear(nn.functional.silu(halves[0]) * halves[1], denseDown!.narrow(1, (long)e * inter, inter)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Keeps all experts' weights side by side in the compute dtype for inference (see <see cref="Linear.Freeze"/>).
@@ -82,9 +90,22 @@ public sealed class MoE : nn.Module
     /// long prompt, take the per-expert path on slices of the same weights.</summary>
     public void Freeze()
     {
-        if (denseGateUp is not null) return;
+        if (FrozenDense) return;
         using var _ = no_grad();
         shared_experts?.Freeze();
+        if (experts[0].GateProj.Quantized is { } q)
+        {
+            if (q.Type == QuantType.Fp8) return;
+            quantGateUp = QuantizedWeight.ConcatRows(experts.SelectMany(e => new[] { e.GateProj.Quantized!, e.UpProj.Quantized! }).ToArray());
+            quantDown = QuantizedWeight.ConcatColumns(experts.Select(e => e.DownProj.Quantized!).ToArray());
+            for (var e = 0; e < nExperts; e++)
+            {
+                experts[e].GateProj.SetQuantized(quantGateUp.NarrowRows(2L * e * inter, inter));
+                experts[e].UpProj.SetQuantized(quantGateUp.NarrowRows((2L * e + 1) * inter, inter));
+                experts[e].DownProj.SetQuantized(quantDown.NarrowColumns((long)e * inter, inter));
+            }
+            return;
+        }
         using var scope = NewDisposeScope();
         denseGateUp = cat(experts.SelectMany(e => new[] { e.GateProj.ComputeWeight(), e.UpProj.ComputeWeight() }).ToArray(), 0)
             .DetachFromDisposeScope();
@@ -97,6 +118,9 @@ public sealed class MoE : nn.Module
         denseGateUp?.Dispose();
         denseDown?.Dispose();
         denseGateUp = denseDown = null;
+        quantGateUp?.Dispose(); // the experts keep their views of the bytes
+        quantDown?.Dispose();
+        quantGateUp = quantDown = null;
     }
 
     protected override void Dispose(bool disposing)
@@ -125,7 +149,7 @@ public sealed class MoE : nn.Module
         long b = x.shape[0], t = x.shape[1], d = x.shape[2], n = b * t, pairs = n * topK;
         var flat = x.reshape(n, d);                                                  // (N, D)
         var (indices, weights, aux, counts) = gate.Route(flat, t);                   // (N, k), per-expert counts
-        if (denseGateUp is not null && n <= DenseMaxRows)
+        if (FrozenDense && n <= DenseMaxRows)
             return (AllExperts(flat, indices, weights).view(b, t, d).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
         var pairExpert = indices.flatten();                                          // (N·k)
         // Stable: equal keys keep token order, so a run is reproducible (an unstable sort can permute rows

@@ -57,14 +57,35 @@ public sealed class Transformer : nn.Module
 
     /// <param name="seed">Seeds a private generator for the initial weights, so initialization does not depend on
     /// (or disturb) torch's process-wide generator that other code in the process may be using concurrently.</param>
-    public Transformer(ModelConfig config, long seed = 0) : base("Transformer")
+    public Transformer(ModelConfig config, long seed = 0) : this(config, seed, initialize: true) { }
+
+    Transformer(ModelConfig config, long seed, bool initialize) : base("Transformer")
     {
         Config = config.Validate();
-        model = new DecoderStack(config);
-        if (!config.TieWordEmbeddings) lm_head = new Linear(config.HiddenSize, config.VocabSize);
+        Linear.Uninitialized = !initialize;
+        try
+        {
+            model = new DecoderStack(config);
+            if (!config.TieWordEmbeddings) lm_head = new Linear(config.HiddenSize, config.VocabSize);
+        }
+        finally { Linear.Uninitialized = false; }
         rope = new Rotary(config.QkRopeHeadDim, config.MaxPositionEmbeddings, config.RopeTheta);
         RegisterComponents();
-        InitWeights(config.InitializerRange, seed);
+        if (initialize) InitWeights(config.InitializerRange, seed);
+    }
+
+    /// <summary>A model whose weights a loader is about to overwrite (or, quantized, release): projection weights are
+    /// allocated but never written, so a quantized folder's load never makes its fp32 size resident.</summary>
+    internal static Transformer ForLoading(ModelConfig config) => new(config, 0, initialize: false);
+
+    /// <summary>True when some Linear holds a quantized weight (a folder written by `seek quantize`).</summary>
+    public bool IsQuantized => modules().OfType<Linear>().Any(l => l.Quantized is not null);
+
+    /// <summary>Refuses to train a quantized model in full: <paramref name="what"/> names the command.</summary>
+    public void RefuseQuantizedTraining(string what, string dir)
+    {
+        if (IsQuantized)
+            throw new SeekSharpException($"{dir}: is a quantized model folder; {what} needs full-precision weights (train the bf16/fp32 parent, or use `seek chat sft --lora` for a QLoRA adapter on this one).");
     }
 
     /// <summary>The MoE layers' routers, in layer order (empty for a dense model).</summary>
@@ -149,6 +170,7 @@ public sealed class Transformer : nn.Module
         lm_head?.Freeze();
         if (lm_head is null) frozenHead = model.EmbedWeight.detach().to_type(ComputeType).DetachFromDisposeScope();
         Frozen = true;
+        MallocTuning.ReturnFreedMemory(); // what freezing freed (quantized experts' blocks, now fused) leaves the process
         return this;
     }
 

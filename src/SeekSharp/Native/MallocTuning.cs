@@ -53,6 +53,21 @@ public static class MallocTuning
     static IntPtr[] ToNullTerminated(List<string> xs) =>
         xs.Select(Marshal.StringToCoTaskMemUTF8).Append(IntPtr.Zero).ToArray();
 
+    /// <summary>Hands freed heap pages back to the kernel (glibc's malloc_trim) after a one-off burst of temporaries, a
+    /// model load or freeze: with the tunables above nothing is ever trimmed on its own, and a quantized model's load
+    /// frees as much as it keeps (per-expert blocks fused into one buffer by Freeze). Steady-state buffers are not
+    /// affected: they are live. A no-op off glibc.</summary>
+    public static void ReturnFreedMemory()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        try { malloc_trim(0); }
+        catch (EntryPointNotFoundException) { } // musl and other libcs have no malloc_trim
+        catch (DllNotFoundException) { }
+    }
+
+    [DllImport("libc")]
+    static extern int malloc_trim(nuint pad);
+
     [DllImport("libc", SetLastError = true)]
     static extern int execve([MarshalAs(UnmanagedType.LPUTF8Str)] string path, IntPtr[] argv, IntPtr[] envp);
 }

@@ -41,6 +41,7 @@ public static class GrpoTrainer
         var device = new Device(tc.Device);
         var dtype = Transformer.ComputeTypeOf(tc.Precision);
         using var policy = ModelFiles.Load(cfg.ModelDir, device);
+        policy.RefuseQuantizedTraining("reinforcement learning (chat rl)", cfg.ModelDir);
         if (tok.VocabSize != policy.Config.VocabSize)
             throw new SeekSharpException($"{cfg.ModelDir}: tokenizer has {tok.VocabSize} tokens but config.json says vocab_size {policy.Config.VocabSize}.");
         policy.SetComputeType(dtype);

@@ -107,8 +107,10 @@ public static class HostileModelFolderCases
                      ("fractions", "[0.5]"), ("20 dimensions", "[" + string.Join(",", Enumerable.Repeat(1, 20)) + "]"), ("null", "null"), ("missing", null) })
             yield return W($"shape {label}", Entry(Embed, "shape", raw), Embed);
         foreach (var (label, raw) in new[] { ("STR", "\"STR\""), ("string", "\"string\""), ("lower-case f32", "\"f32\""), ("a number", "5"), ("null", "null"),
-                     ("F8_E4M3 (unsupported)", "\"F8_E4M3\""), ("missing", null) })
+                     ("missing", null) })
             yield return W($"dtype {label}", Entry(Embed, "dtype", raw), Embed, "dtype");
+        // F8_E4M3 is read (as bytes, for quantized folders): here its one-byte size disagrees with the data offsets.
+        yield return W("dtype F8_E4M3 (one byte per value)", Entry(Embed, "dtype", "\"F8_E4M3\""), Embed, "F8_E4M3");
         yield return W("dtype I32 (same size, not float)", Entry(Norm0, "dtype", "\"I32\""), Norm0, "floating-point");
         yield return W("dtype F16 (other byte size)", Entry(Norm0, "dtype", "\"F16\""), Norm0);
         yield return W("shape transposed (same bytes)", EditHeader(h => h[Embed]!["shape"] = new JsonArray(32, h[Embed]!["shape"]![0]!.GetValue<long>())), Embed, "shape");

@@ -1,0 +1,33 @@
+using System.CommandLine;
+using SeekSharp.Compression;
+using Spectre.Console;
+
+namespace SeekSharp.Cli.Commands;
+
+/// <summary>`seek quantize`: a model folder with q8_0, q4_0 or fp8 weights that every --model command loads.</summary>
+public static class QuantizeCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Full-precision model folder (config.json, model.safetensors, tokenizer).", Required = true };
+        var type = new Option<string>("--type") { Description = "q8_0 or q4_0 (llama.cpp's 32-value blocks, one fp16 scale each) or fp8 (E4M3, one fp32 scale per 128x128 block, DeepSeek-V3's layout).", Required = true };
+        var output = Options.Out("Output model folder (new or empty; written under a temporary name, then renamed).");
+        var cmd = new Command("quantize", "Write a quantized copy of a model folder (embeddings, norms and router stay full precision).") { model, type, output };
+        cmd.SetAction(p => SeekApp.Guard(() =>
+        {
+            var r = Quantizer.Run(p.GetValue(model)!, QuantizationConfig.ParseType(p.GetValue(type)!), p.GetValue(output)!);
+            var table = new Table().AddColumns("tensors", "count", "quantized", "bytes before", "bytes after", "ratio");
+            foreach (var k in r.Kinds)
+                table.AddRow(k.Kind, k.Tensors.ToString(), k.Quantized.ToString(), k.BytesBefore.ToString("N0"), k.BytesAfter.ToString("N0"), Ratio(k.BytesAfter, k.BytesBefore));
+            table.AddRow("[bold]total[/]", r.Kinds.Sum(k => k.Tensors).ToString(), r.Kinds.Sum(k => k.Quantized).ToString(),
+                r.BytesBefore.ToString("N0"), r.BytesAfter.ToString("N0"), Ratio(r.BytesAfter, r.BytesBefore));
+            AnsiConsole.Write(table);
+            foreach (var why in r.KeptReasons) AnsiConsole.MarkupLineInterpolated($"kept: {why}");
+            AnsiConsole.MarkupLineInterpolated($"wrote [bold]{r.OutDir}[/] ({QuantizationConfig.NameOf(r.Type)})");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static string Ratio(long after, long before) => before == 0 ? "-" : $"{(double)after / before:0.000}x";
+}
