@@ -1,5 +1,7 @@
 using System.CommandLine;
+using SeekSharp.Checkpoints;
 using SeekSharp.Compression;
+using SeekSharp.Ledger;
 using Spectre.Console;
 
 namespace SeekSharp.Cli.Commands;
@@ -12,10 +14,18 @@ public static class QuantizeCommand
         var model = new Option<string>("--model") { Description = "Full-precision model folder (config.json, model.safetensors, tokenizer).", Required = true };
         var type = new Option<string>("--type") { Description = "q8_0 or q4_0 (llama.cpp's 32-value blocks, one fp16 scale each) or fp8 (E4M3, one fp32 scale per 128x128 block, DeepSeek-V3's layout).", Required = true };
         var output = Options.Out("Output model folder (new or empty; written under a temporary name, then renamed).");
-        var cmd = new Command("quantize", "Write a quantized copy of a model folder (embeddings, norms and router stay full precision).") { model, type, output };
+        var hardware = Options.Hardware();
+        var cmd = new Command("quantize", "Write a quantized copy of a model folder (embeddings, norms and router stay full precision).") { model, type, output, hardware };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
-            var r = Quantizer.Run(p.GetValue(model)!, QuantizationConfig.ParseType(p.GetValue(type)!), p.GetValue(output)!);
+            var qtype = QuantizationConfig.ParseType(p.GetValue(type)!);
+            using var ledger = RunLedger.Start("quantize", HardwareProfile.Resolve(p.GetValue(hardware)), runDir: Path.GetFullPath(p.GetValue(output)!));
+            var r = Quantizer.Run(p.GetValue(model)!, qtype, p.GetValue(output)!);
+            // The source's weights as read beside the folder's as written: the saving shows in ledger.json.
+            ledger.RecordSourceModel(p.GetValue(model)!);
+            ledger.RecordModelFolder(r.OutDir);
+            var entry = ledger.Finish();
+            entry.Write(Path.Combine(r.OutDir, "ledger.json"));
             var table = new Table().AddColumns("tensors", "count", "quantized", "bytes before", "bytes after", "ratio");
             foreach (var k in r.Kinds)
                 table.AddRow(k.Kind, k.Tensors.ToString(), k.Quantized.ToString(), k.BytesBefore.ToString("N0"), k.BytesAfter.ToString("N0"), Ratio(k.BytesAfter, k.BytesBefore));
@@ -24,6 +34,7 @@ public static class QuantizeCommand
             AnsiConsole.Write(table);
             foreach (var why in r.KeptReasons) AnsiConsole.MarkupLineInterpolated($"kept: {why}");
             AnsiConsole.MarkupLineInterpolated($"wrote [bold]{r.OutDir}[/] ({QuantizationConfig.NameOf(r.Type)})");
+            AnsiConsole.MarkupLineInterpolated($"storage: {entry.Storage!.Summary()} (ledger: {Path.Combine(r.OutDir, "ledger.json")})");
             return 0;
         }));
         return cmd;

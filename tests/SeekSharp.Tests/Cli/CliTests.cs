@@ -192,7 +192,7 @@ public class CliTests : TempDirTest
             "seek generate: --chat --device --max-tokens --model --precision --prompt --seed --show-ids --temperature --top-p",
             "seek prune: ",
             "seek prune experts: --calibration --hardware --keep-fraction --model --out --split --tokens",
-            "seek quantize: --model --out --type",
+            "seek quantize: --hardware --model --out --type",
             "seek quickstart: --device --documents --out --steps",
             "seek recipe: ",
             "seek recipe finance: --companies --days --lexicon --out --seed",

@@ -20,6 +20,12 @@ public class QuantizeCliTests : TempDirTest
         Assert.Contains("kept: embeddings", output);
         Assert.Single(Directory.GetFileSystemEntries(outParent));               // no temporary folder left behind
         Assert.True(File.Exists(Path.Combine(q4, "tokenizer.json")));
+        // The ledger shows the saving: the q4_0 weights as written beside the parent's as read.
+        var storage = SeekSharp.Ledger.LedgerEntry.Read(Path.Combine(q4, "ledger.json")).Storage!;
+        Assert.Equal(new FileInfo(Path.Combine(q4, ModelFiles.WeightsFile)).Length, storage.ByKind[SeekSharp.Ledger.StorageKind.Weights].WrittenBytes);
+        Assert.Equal(new FileInfo(Path.Combine(parent, ModelFiles.WeightsFile)).Length, storage.Sources!.Sum(a => a.Bytes));
+        Assert.True(storage.SavingRatio() < 0.5);
+        Assert.Contains("storage:", output);
 
         (code, output) = CliTests.Run("generate", "--model", q4, "--prompt", "hello", "--max-tokens", "4", "--temperature", "0");
         Assert.True(code == 0, output);
