@@ -56,7 +56,13 @@ public static class GgufExport
         WriteMetadata(w, cfg, type, Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDir))));
         WriteVocabulary(w, tok, merges, cfg.VocabSize);
         using (var model = ModelFiles.Load(modelDir))
+        {
+            // A quantized folder is written from its decoded values. Re-encoding decoded q8_0/q4_0 blocks in the same type
+            // gives the same blocks (a test checks the GGUF files of an MHA model are identical); only MLA's attn_k_b, blocked
+            // along nope after its transpose where the folder blocks kv_b_proj along the rank, is rounded a second time.
+            model.Dequantize();
             WriteTensors(w, model, MatrixType(type));
+        }
         w.Write(outPath);
         return new Result(outPath, w.TensorCount, new FileInfo(outPath).Length, type, ArchitectureOf(cfg));
     }

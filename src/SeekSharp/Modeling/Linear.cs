@@ -85,6 +85,18 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         weight.set_(empty(0, dtype: weight.dtype, device: weight.device));
     }
 
+    /// <summary>Turns a quantized weight back into an fp32 master holding its decoded values (for a writer that reads the
+    /// state_dict, such as the GGUF export); no effect on a full-precision Linear.</summary>
+    public void Dequantize()
+    {
+        if (quantized is null) return;
+        Unfreeze();
+        using var _ = no_grad();
+        using (var w = quantized.Dequantize(ScalarType.Float32)) weight.set_(w.to(weight.device).contiguous().clone());
+        quantized.Dispose();
+        quantized = null;
+    }
+
     /// <param name="x">(..., in) in any float dtype; result (..., out) in ComputeType.</param>
     public override Tensor forward(Tensor x)
     {

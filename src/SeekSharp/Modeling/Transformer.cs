@@ -78,6 +78,14 @@ public sealed class Transformer : nn.Module
     /// allocated but never written, so a quantized folder's load never makes its fp32 size resident.</summary>
     internal static Transformer ForLoading(ModelConfig config) => new(config, 0, initialize: false);
 
+    /// <summary>Replaces every quantized weight by an fp32 master of its decoded values.</summary>
+    public Transformer Dequantize()
+    {
+        Unfreeze();
+        foreach (var l in modules().OfType<Linear>()) l.Dequantize();
+        return this;
+    }
+
     /// <summary>True when some Linear holds a quantized weight (a folder written by `seek quantize`).</summary>
     public bool IsQuantized => modules().OfType<Linear>().Any(l => l.Quantized is not null);
 

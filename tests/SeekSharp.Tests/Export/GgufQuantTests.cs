@@ -69,6 +69,33 @@ public sealed class GgufQuantTests(GgufFixture f) : IClassFixture<GgufFixture>
     }
 
     /// <summary>Replaces every weight by what the exported file holds for it, decoded.</summary>
+    /// <summary>A `seek quantize` folder exports too (its Linears hold blocks, not fp32 masters, so the writer decodes them
+    /// first): for an MHA model the q8_0/q4_0 GGUF equals, byte for byte, the one exported from the full-precision parent.
+    /// An MLA folder exports with the same tensor types (attn_k_b is re-blocked along nope, so its bytes may differ).</summary>
+    [Theory]
+    [InlineData("q8_0")]
+    [InlineData("q4_0")]
+    public void AQuantizedFolderExportsAsItsParentDoes(string type)
+    {
+        var cfg = Presets.Get("small") with
+        {
+            VocabSize = TokenizerFixture.VocabSize + 6, NumHiddenLayers = 2, HiddenSize = 64, NumAttentionHeads = 4, NumKeyValueHeads = 4,
+            QkRopeHeadDim = 16, VHeadDim = 16, IntermediateSize = 128, MaxPositionEmbeddings = 128, NRoutedExperts = 4, NumExpertsPerTok = 2,
+            MoeIntermediateSize = 64,
+        };
+        var qt = type == "q8_0" ? QuantType.Q8_0 : QuantType.Q4_0;
+        foreach (var (shape, parent) in new[] { ("mha", GgufFixture.Build(Path.Combine(f.NewPath("-parent"), "m"), cfg)), ("mla", f.ModelDir) })
+        {
+            var quantized = Path.Combine(f.NewPath("-quantized"), Path.GetFileName(parent)); // same name: general.name matches
+            Quantizer.Run(parent, qt, quantized);
+            string fromParent = f.NewPath(".gguf"), fromQuantized = f.NewPath(".gguf");
+            GgufExport.Run(parent, fromParent, type);
+            GgufExport.Run(quantized, fromQuantized, type);
+            if (shape == "mha") Assert.Equal(File.ReadAllBytes(fromParent), File.ReadAllBytes(fromQuantized));
+            else Assert.Equal(new FileInfo(fromParent).Length, new FileInfo(fromQuantized).Length);
+        }
+    }
+
     static void RoundTrip(Transformer model, BlockType type)
     {
         var cfg = model.Config;
