@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using SeekSharp.Checkpoints;
 using SeekSharp.Modeling;
 using SeekSharp.Serving;
 using Spectre.Console;
@@ -13,7 +14,8 @@ public static class BenchEngineCommand
 {
     public static Command Create()
     {
-        var preset = new Option<string>("--preset") { Description = $"Model preset (random weights): {string.Join(", ", Presets.Names)}.", DefaultValueFactory = _ => "small" };
+        var preset = new Option<string?>("--preset") { Description = $"Model preset of random weights (small when neither --preset nor --model is given): {string.Join(", ", Presets.Names)}." };
+        var model = new Option<string?>("--model") { Description = "Model folder to benchmark instead of a preset's random weights (config.json, model.safetensors)." };
         var clients = new Option<string>("--clients") { Description = "Concurrent requests to compare, separated by commas; the first is the baseline.", DefaultValueFactory = _ => "1,8" };
         var tokens = new Option<int>("--tokens") { Description = "Tokens each request generates.", DefaultValueFactory = _ => 64 };
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length of each request.", DefaultValueFactory = _ => 16 };
@@ -25,7 +27,7 @@ public static class BenchEngineCommand
         var groupPrefill = ServeCommand.GroupPrefillOption();
         var device = Options.Device();
         var cmd = new Command("engine", "Benchmark the serving engine in process: decode tokens/s by concurrent requests.")
-            { preset, clients, tokens, promptTokens, rounds, precision, maxBatch, groupPrefill, json, device };
+            { preset, model, clients, tokens, promptTokens, rounds, precision, maxBatch, groupPrefill, json, device };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
             var counts = p.GetValue(clients)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -33,12 +35,10 @@ public static class BenchEngineCommand
             if (counts.Length == 0) throw new SeekSharpException("--clients: expected at least one count.");
             if (p.GetValue(rounds) < 1) throw new SeekSharpException($"--rounds: expected 1 or more, got {p.GetValue(rounds)}.");
             bool asJson = p.GetValue(json);
-            var cfg = Presets.Get(p.GetValue(preset)!);
-            using var model = new Transformer(cfg, seed: 0);
-            model.to(new Device(p.GetValue(device)!));
-            model.eval();
-            model.SetComputeType(Transformer.ComputeTypeOf(p.GetValue(precision)!));
-            using var engine = new GenerationEngine(model, new EngineOptions { MaxBatchSize = p.GetValue(maxBatch), GroupPrefill = p.GetValue(groupPrefill) });
+            using var m = Model(p.GetValue(preset), p.GetValue(model), p.GetValue(device)!, out string what);
+            var cfg = m.Config;
+            m.SetComputeType(Transformer.ComputeTypeOf(p.GetValue(precision)!));
+            using var engine = new GenerationEngine(m, new EngineOptions { MaxBatchSize = p.GetValue(maxBatch), GroupPrefill = p.GetValue(groupPrefill) });
             var results = EngineBenchmark.Run(engine, counts, p.GetValue(tokens), p.GetValue(promptTokens), p.GetValue(rounds),
                 asJson ? null : m => AnsiConsole.MarkupLineInterpolated($"[grey]{m}...[/]"));
             if (asJson)
@@ -61,10 +61,31 @@ public static class BenchEngineCommand
                 s.AddRow($"{c}", $"{mean:F1}", $"{mean / baseline:F2}x", $"{decode:F1}", $"{decode / decodeBaseline:F2}x");
             }
             AnsiConsole.Write(s);
-            AnsiConsole.MarkupLineInterpolated($"[grey]{cfg.Preset}, {p.GetValue(precision)}, random weights, greedy; prompt {p.GetValue(promptTokens)} tokens (prefill included in the time); {Environment.ProcessorCount} cores[/]");
+            AnsiConsole.MarkupLineInterpolated($"[grey]{what}, {p.GetValue(precision)}, greedy; prompt {p.GetValue(promptTokens)} tokens (prefill included in the time); {Environment.ProcessorCount} cores[/]");
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>The model to benchmark: a folder (--model) or a preset's random weights (--preset, small by default);
+    /// not both. <paramref name="what"/> says which, for the footer.</summary>
+    internal static Transformer Model(string? preset, string? folder, string device, out string what)
+    {
+        if (preset is not null && folder is not null)
+            throw new SeekSharpException("--preset and --model: expected one of them (a preset's random weights or a model folder), got both.");
+        if (folder is not null)
+        {
+            var loaded = ModelFiles.Load(folder, new Device(device));
+            loaded.eval();
+            what = $"{folder} ({loaded.Config.Preset ?? "custom"} shape)";
+            return loaded;
+        }
+        var cfg = Presets.Get(preset ?? "small");
+        var model = new Transformer(cfg, seed: 0);
+        model.to(new Device(device));
+        model.eval();
+        what = $"{cfg.Preset}, random weights";
+        return model;
     }
 
     static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
