@@ -5,7 +5,7 @@
 #   RSS      VmRSS of `seek serve` after one completion (the process, runtime included)
 #   tok/s    `seek bench engine --model V --clients 1,8` (single stream and 8 clients, bf16 matmuls where not quantized)
 #   ppl      `seek eval ppl` on the data folder's validation split
-#   pass@1   `seek chat eval --task TASK` (held-out problems, 8 samples at T 0.6), only when TASK is given
+#   pass@1   `seek chat eval --task TASK` (EVAL_COUNT held-out problems, default 200, 8 samples at T 0.6), only when TASK is given
 # Usage: scripts/compression-table.sh MODEL_DIR TOKENS_DIR OUT_DIR [TASK]
 # Needs bash, curl and jq. Writes OUT_DIR/<variant>/ (the model folders) and OUT_DIR/table.md.
 set -euo pipefail
@@ -54,7 +54,7 @@ for v in "${variants[@]}"; do
   ppl=$("$seek" eval ppl --model "$dir" --data "$data" --json | jq '.perplexity * 1000 | round / 1000')
   pass=-
   if [ -n "$task" ]; then
-    "$seek" chat eval --model "$dir" --task "$task" --out "$dir/eval.json" >/dev/null
+    "$seek" chat eval --model "$dir" --task "$task" --count "${EVAL_COUNT:-200}" --out "$dir/eval.json" >/dev/null
     pass=$(jq '.pass_at_1 * 1000 | round / 10' "$dir/eval.json")
   fi
   echo "| $v | $bytes | $mb | $tps1 | $tps8 | $ppl | $pass |" | tee -a "$out/table.md"

@@ -33,12 +33,12 @@ public class QuantizedModelTests : TempDirTest
         using var ids = Ids();
         var (want, _) = reference.Forward(ids);
         var (got, _) = model.Forward(ids);
-        Assert.True((want - got).abs().max().item<float>() < 1e-4f, $"unfrozen: {(want - got).abs().max().item<float>()}");
+        Assert.True((want - got).abs().max().item<float>() < Tolerance(type, want), $"unfrozen: {(want - got).abs().max().item<float>()} of {want.abs().max().item<float>()}");
         // Frozen: fused q8_0/q4_0 rows in the MLP and all-experts matmuls, kv_b_proj dequantized; the cached decode.
         model.Freeze();
         reference.Freeze();
         var (frozen, _) = model.Forward(ids);
-        Assert.True((want - frozen).abs().max().item<float>() < 1e-4f, $"frozen: {(want - frozen).abs().max().item<float>()}");
+        Assert.True((want - frozen).abs().max().item<float>() < Tolerance(type, want), $"frozen: {(want - frozen).abs().max().item<float>()} of {want.abs().max().item<float>()}");
         var mlaKvB = model.named_modules().Single(m => m.name.EndsWith("0.self_attn.kv_b_proj")).module as Linear;
         Assert.NotNull(mlaKvB!.Quantized);
 
@@ -96,7 +96,7 @@ public class QuantizedModelTests : TempDirTest
         using var ids = Ids();
         var (want, _) = reference.Forward(ids);
         var (got, _) = model.Forward(ids);
-        Assert.True((want - got).abs().max().item<float>() < 1e-4f, $"{(want - got).abs().max().item<float>()}");
+        Assert.True((want - got).abs().max().item<float>() < Tolerance(QuantizationConfig.ParseType(typeName), want), $"{(want - got).abs().max().item<float>()} of {want.abs().max().item<float>()}");
     }
 
     [Fact]
@@ -197,4 +197,11 @@ public class QuantizedModelTests : TempDirTest
         e = Assert.Throws<SeekSharpException>(() => Quantizer.Run(qdir, QuantType.Q4_0, Path.Combine(NewDir(), "again")));
         Assert.Contains("already quantized", e.Message);
     }
+
+    /// <summary>fp8 decodes its weight for a plain matmul: the dequantized model's numbers to rounding. q8_0/q4_0 run in
+    /// QuantKernels, which round the activations to int8 per 32-block as llama.cpp does (each matmul's bound is held
+    /// exactly in QuantKernelsTests): here 1 % of the largest logit, where a wrong block layout is off by its size.</summary>
+    static float Tolerance(QuantType type, Tensor want) =>
+        type == QuantType.Fp8 ? 1e-4f : 1e-2f * want.abs().max().item<float>() + 1e-4f;
+
 }
