@@ -16,7 +16,7 @@ public static class BenchLlamaCommand
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt length.", DefaultValueFactory = _ => 16 };
         var threads = new Option<string>("--threads") { Description = "llama.cpp thread counts to try, separated by commas; the ratio uses the fastest.", DefaultValueFactory = _ => "1,2" };
         var rounds = new Option<int>("--rounds") { Description = "Rounds, alternating llama.cpp and SeekSharp; medians are compared.", DefaultValueFactory = _ => 3 };
-        var type = new Option<string>("--type") { Description = "GGUF matrix type for llama.cpp (SeekSharp runs bf16).", DefaultValueFactory = _ => "f16" };
+        var type = new Option<string>("--type") { Description = "GGUF matrix type for llama.cpp; for q8_0/q4_0 SeekSharp runs a quantized copy of the same type, else bf16.", DefaultValueFactory = _ => "f16" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per run and one summary line instead of tables." };
         var cmd = new Command("llama", "Compare single-stream decode speed with llama.cpp (node-llama-cpp from tests/interop) on the same model.")
             { model, tokens, promptTokens, threads, rounds, type, json };
@@ -34,7 +34,7 @@ public static class BenchLlamaCommand
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
                     llama_median = r.LlamaMedians.ToDictionary(kv => kv.Key.ToString(), kv => kv.Value), best_threads = r.BestThreads,
-                    seeksharp_median = r.SeekSharpMedian, ratio = r.Ratio, type = r.Type,
+                    seeksharp_median = r.SeekSharpMedian, ratio = r.Ratio, type = r.Type, seeksharp_type = LlamaCppBenchmark.SeekSharpType(r.Type),
                 }, JsonOptions));
                 return 0;
             }
@@ -43,7 +43,7 @@ public static class BenchLlamaCommand
             AnsiConsole.Write(t);
             var s = new Table().AddColumns("runner", "median decode tok/s");
             foreach (var (th, m) in r.LlamaMedians) s.AddRow($"llama.cpp {r.Type}, {th} thread(s){(th == r.BestThreads ? " (best)" : "")}", $"{m:F1}");
-            s.AddRow("SeekSharp bf16", $"{r.SeekSharpMedian:F1}");
+            s.AddRow($"SeekSharp {LlamaCppBenchmark.SeekSharpType(r.Type)}", $"{r.SeekSharpMedian:F1}");
             AnsiConsole.Write(s);
             Console.WriteLine($"ratio SeekSharp / llama.cpp ({r.BestThreads} thread(s), its best): {r.Ratio:F2}x");
             AnsiConsole.MarkupLineInterpolated($"[grey]single stream, greedy, {p.GetValue(tokens)} tokens after a {p.GetValue(promptTokens)}-token prompt, medians of {p.GetValue(rounds)} round(s); {Environment.ProcessorCount} cores[/]");

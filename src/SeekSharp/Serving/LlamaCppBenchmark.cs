@@ -11,7 +11,7 @@ namespace SeekSharp.Serving;
 // Single-stream decode of llama.cpp and of SeekSharp's engine on the same model, in one run: the model folder
 // is exported to a temporary GGUF (GgufExport), llama.cpp decodes it through node-llama-cpp
 // (tests/interop/bench-decode.mjs, one node process per round, each thread count in turn) and the engine
-// decodes the folder in bf16, both greedy from the same prompt ids for the same number of tokens. Rounds
+// decodes the folder in bf16 (or the same q8_0/q4_0 blocks as the file), both greedy from the same prompt ids for the same number of tokens. Rounds
 // alternate the two so load from other processes on the machine spreads over both; medians per runner are
 // compared, llama.cpp at its best thread count (on a small shared machine more threads can be much slower).
 // Both count decode only: from the first generated token to the last, prefill excluded.
@@ -41,6 +41,9 @@ public static class LlamaCppBenchmark
             ") above the seek binary or the working directory: run `npm ci --prefix tests/interop` in a SeekSharp checkout and start from there.");
     }
 
+    /// <summary>What SeekSharp's side runs for a GGUF type: the same q8_0/q4_0 blocks, else bf16 matmuls.</summary>
+    public static string SeekSharpType(string ggufType) => ggufType is "q8_0" or "q4_0" ? ggufType : "bf16";
+
     /// <summary>Runs the comparison on <paramref name="modelDir"/>. Exports to a temporary GGUF of <paramref name="type"/>.</summary>
     public static DecodeComparison Run(string modelDir, int tokens, IReadOnlyList<int> threads, int rounds, int promptTokens = 16,
         string type = "f16", Action<string>? progress = null)
@@ -56,7 +59,16 @@ public static class LlamaCppBenchmark
             string gguf = Path.Combine(temp, "model.gguf");
             progress?.Invoke($"exporting {modelDir} to GGUF ({type})");
             GgufExport.Run(modelDir, gguf, type);
-            using var model = ModelFiles.Load(modelDir);
+            // Like for like: for a q8_0/q4_0 file SeekSharp runs the same blocks (a `seek quantize` copy, unless the folder
+            // is quantized already); otherwise its bf16 matmuls.
+            string seekDir = modelDir;
+            if (SeekSharpType(type) != "bf16" && Compression.QuantizedFolder.ReadConfig(Path.Combine(modelDir, ModelFiles.ConfigFile)) is null)
+            {
+                progress?.Invoke($"quantizing {modelDir} ({type}) for SeekSharp");
+                seekDir = Path.Combine(temp, "quantized");
+                Compression.Quantizer.Run(modelDir, Compression.QuantizationConfig.ParseType(type), seekDir);
+            }
+            using var model = ModelFiles.Load(seekDir);
             var cfg = model.Config;
             if (promptTokens < 1 || promptTokens + tokens > cfg.MaxPositionEmbeddings)
                 throw new SeekSharpException($"--prompt-tokens: expected 1 or more with prompt + tokens <= the context ({cfg.MaxPositionEmbeddings}), got {promptTokens} + {tokens}.");

@@ -71,5 +71,13 @@ public sealed class DecodeBenchmarkCliTests : TempDirTest
         Assert.True(bestMedian >= medians.GetProperty((3 - best).ToString()).GetDouble());
         Assert.Equal(summary.GetProperty("seeksharp_median").GetDouble() / bestMedian, summary.GetProperty("ratio").GetDouble(), 9);
         Assert.Equal("f16", summary.GetProperty("type").GetString());
+        Assert.Equal("bf16", summary.GetProperty("seeksharp_type").GetString());
+
+        // A q8_0 file is compared with SeekSharp on the same blocks (a quantized copy), not with its bf16 matmuls.
+        (code, output) = CliTests.Run("bench", "llama", "--model", dir, "--tokens", "4", "--rounds", "1", "--threads", "1", "--type", "q8_0", "--json");
+        Assert.True(code == 0, output);
+        summary = JsonLines(output).Single(l => l.TryGetProperty("ratio", out _));
+        Assert.Equal("q8_0", summary.GetProperty("seeksharp_type").GetString());
+        Assert.True(summary.GetProperty("seeksharp_median").GetDouble() > 0);
     }
 }
