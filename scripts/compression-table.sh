@@ -7,6 +7,7 @@
 #   ppl      `seek eval ppl` on the data folder's validation split
 #   pass@1   `seek chat eval --task TASK` (EVAL_COUNT held-out problems, default 200, 8 samples at T 0.6), only when TASK is given
 # Usage: scripts/compression-table.sh MODEL_DIR TOKENS_DIR OUT_DIR [TASK]
+# VARIANTS="q8_0 q4_0" measures only those (the folders are made either way); EVAL_COUNT sets chat eval's --count.
 # Needs bash, curl and jq. Writes OUT_DIR/<variant>/ (the model folders) and OUT_DIR/table.md.
 set -euo pipefail
 model=$1 data=$2 out=$3 task=${4:-}
@@ -40,11 +41,12 @@ rss() { # VmRSS in MB of `seek serve` on $1 after one completion
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-{
+[ -f "$out/table.md" ] || {
   echo "| variant | bytes | serve RSS (MB) | tok/s 1 client | tok/s 8 clients | val ppl | pass@1 |"
   echo "|---|---|---|---|---|---|---|"
 } > "$out/table.md"
 for v in "${variants[@]}"; do
+  [ -z "${VARIANTS:-}" ] || [[ " $VARIANTS " == *" $v "* ]] || continue
   dir="$out/$v"
   bytes=$(stat -c %s "$dir/model.safetensors")
   mb=$(rss "$dir")
