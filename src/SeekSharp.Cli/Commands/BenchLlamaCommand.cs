@@ -34,7 +34,7 @@ public static class BenchLlamaCommand
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
                     llama_median = r.LlamaMedians.ToDictionary(kv => kv.Key.ToString(), kv => kv.Value), best_threads = r.BestThreads,
-                    seeksharp_median = r.SeekSharpMedian, ratio = r.Ratio, type = r.Type, seeksharp_type = LlamaCppBenchmark.SeekSharpType(r.Type),
+                    seeksharp_median = r.SeekSharpMedian, ratio = r.Ratio, type = r.Type, seeksharp_type = r.SeekSharpType,
                 }, JsonOptions));
                 return 0;
             }
@@ -43,7 +43,7 @@ public static class BenchLlamaCommand
             AnsiConsole.Write(t);
             var s = new Table().AddColumns("runner", "median decode tok/s");
             foreach (var (th, m) in r.LlamaMedians) s.AddRow($"llama.cpp {r.Type}, {th} thread(s){(th == r.BestThreads ? " (best)" : "")}", $"{m:F1}");
-            s.AddRow($"SeekSharp {LlamaCppBenchmark.SeekSharpType(r.Type)}", $"{r.SeekSharpMedian:F1}");
+            s.AddRow($"SeekSharp {r.SeekSharpType}", $"{r.SeekSharpMedian:F1}");
             AnsiConsole.Write(s);
             Console.WriteLine($"ratio SeekSharp / llama.cpp ({r.BestThreads} thread(s), its best): {r.Ratio:F2}x");
             AnsiConsole.MarkupLineInterpolated($"[grey]single stream, greedy, {p.GetValue(tokens)} tokens after a {p.GetValue(promptTokens)}-token prompt, medians of {p.GetValue(rounds)} round(s); {Environment.ProcessorCount} cores[/]");

@@ -22,7 +22,7 @@ public sealed record DecodeRun(int Round, string Runner, int Threads, int Tokens
 /// <summary>Medians of a <see cref="LlamaCppBenchmark"/> run: llama.cpp per thread count, SeekSharp, and the ratio
 /// SeekSharp / llama.cpp at llama.cpp's best thread count.</summary>
 public sealed record DecodeComparison(IReadOnlyList<DecodeRun> Runs, IReadOnlyDictionary<int, double> LlamaMedians, int BestThreads,
-    double SeekSharpMedian, double Ratio, string Type);
+    double SeekSharpMedian, double Ratio, string Type, string SeekSharpType);
 
 public static class LlamaCppBenchmark
 {
@@ -41,8 +41,9 @@ public static class LlamaCppBenchmark
             ") above the seek binary or the working directory: run `npm ci --prefix tests/interop` in a SeekSharp checkout and start from there.");
     }
 
-    /// <summary>What SeekSharp's side runs for a GGUF type: the same q8_0/q4_0 blocks, else bf16 matmuls.</summary>
-    public static string SeekSharpType(string ggufType) => ggufType is "q8_0" or "q4_0" ? ggufType : "bf16";
+    /// <summary>What SeekSharp's side runs for a GGUF type from a full-precision folder: the same q8_0/q4_0 blocks, else bf16
+    /// matmuls. A quantized folder runs as stored.</summary>
+    static string SeekSharpType(string ggufType) => ggufType is "q8_0" or "q4_0" ? ggufType : "bf16";
 
     /// <summary>Runs the comparison on <paramref name="modelDir"/>. Exports to a temporary GGUF of <paramref name="type"/>.</summary>
     public static DecodeComparison Run(string modelDir, int tokens, IReadOnlyList<int> threads, int rounds, int promptTokens = 16,
@@ -62,7 +63,9 @@ public static class LlamaCppBenchmark
             // Like for like: for a q8_0/q4_0 file SeekSharp runs the same blocks (a `seek quantize` copy, unless the folder
             // is quantized already); otherwise its bf16 matmuls.
             string seekDir = modelDir;
-            if (SeekSharpType(type) != "bf16" && Compression.QuantizedFolder.ReadConfig(Path.Combine(modelDir, ModelFiles.ConfigFile)) is null)
+            var stored = Compression.QuantizedFolder.ReadConfig(Path.Combine(modelDir, ModelFiles.ConfigFile));
+            string seekType = stored?.Name ?? SeekSharpType(type); // what SeekSharp's side runs, as it is labelled
+            if (stored is null && seekType != "bf16")
             {
                 progress?.Invoke($"quantizing {modelDir} ({type}) for SeekSharp");
                 seekDir = Path.Combine(temp, "quantized");
@@ -91,7 +94,7 @@ public static class LlamaCppBenchmark
             var llama = threads.Distinct().ToDictionary(t => t, t => Median(runs.Where(r => r.Runner == "llama.cpp" && r.Threads == t).Select(r => r.TokensPerSecond)));
             int best = llama.MaxBy(kv => kv.Value).Key;
             double seek = Median(runs.Where(r => r.Runner == "SeekSharp").Select(r => r.TokensPerSecond));
-            return new DecodeComparison(runs, llama, best, seek, llama[best] > 0 ? seek / llama[best] : 0, type);
+            return new DecodeComparison(runs, llama, best, seek, llama[best] > 0 ? seek / llama[best] : 0, type, seekType);
         }
         finally { try { Directory.Delete(temp, recursive: true); } catch (IOException) { } }
     }
