@@ -35,7 +35,7 @@ public abstract class Attention(string name) : nn.Module(name)
 }
 
 /// <summary>Standard multi-head attention with rotary embeddings on the full head.</summary>
-public sealed class Mha : Attention
+public sealed partial class Mha : Attention
 {
     readonly Linear q_proj, k_proj, v_proj, o_proj;
     readonly int heads, headDim;

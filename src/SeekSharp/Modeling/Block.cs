@@ -5,7 +5,7 @@ using SeekSharp.Native;
 namespace SeekSharp.Modeling;
 
 /// <summary>Pre-norm decoder block: h + Attn(norm(h)), then h + FFN(norm(h)); FFN dense or MoE.</summary>
-public sealed class Block : nn.Module
+public sealed partial class Block : nn.Module
 {
     readonly RmsNorm input_layernorm, post_attention_layernorm;
     readonly Attention self_attn;

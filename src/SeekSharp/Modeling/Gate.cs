@@ -74,6 +74,48 @@ public sealed class Gate : nn.Module
         return (indices.MoveToOuterDisposeScope(), w.MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope(), counts);
     }
 
+    /// <summary>The fused decode path's routing (Block.Fused.cs), the same decision as <see cref="Route"/> without
+    /// libtorch: for m rows of x (fp32, natural order), the k chosen experts of row r in chosen[r·k..] (best first) and
+    /// their gate weights. Ties in the selection score go to the lower index. Counts nothing (no gradient, no load).</summary>
+    internal unsafe void RouteFused(float* x, int m, int d, int[] chosen, float[] gates)
+    {
+        float* w = Kernels.TensorPointer.Of<float>(weight), bias = Kernels.TensorPointer.Of<float>(e_score_correction_bias);
+        Span<float> scores = stackalloc float[experts], choice = stackalloc float[experts];
+        for (int r = 0; r < m; r++)
+        {
+            float* xr = x + (long)r * d;
+            for (int e = 0; e < experts; e++) scores[e] = Kernels.DecodeMath.Dot(xr, w + (long)e * d, d);
+            if (sigmoidScores) for (int e = 0; e < experts; e++) scores[e] = 1f / (1f + MathF.Exp(-scores[e]));
+            else
+            {
+                float max = float.NegativeInfinity, sum = 0;
+                foreach (var v in scores) max = MathF.Max(max, v);
+                for (int e = 0; e < experts; e++) { scores[e] = MathF.Exp(scores[e] - max); sum += scores[e]; }
+                for (int e = 0; e < experts; e++) scores[e] /= sum;
+            }
+            for (int e = 0; e < experts; e++) choice[e] = useBias ? scores[e] + bias[e] : scores[e];
+            float total = 0;
+            for (int j = 0; j < topK; j++)
+            {
+                int best = -1;
+                for (int e = 0; e < experts; e++)
+                    if (!float.IsNegativeInfinity(choice[e]) && (best < 0 || choice[e] > choice[best])) best = e;
+                if (best < 0) best = j; // every score NaN: any experts; the NaN reaches the output and fails the request
+                chosen[r * topK + j] = best;
+                gates[r * topK + j] = scores[best];
+                total += scores[best];
+                choice[best] = float.NegativeInfinity;
+            }
+            for (int j = 0; j < topK; j++)
+            {
+                float g = gates[r * topK + j];
+                if (normTopk) g /= total + 1e-20f;
+                gates[r * topK + j] = g * (float)scale;
+            }
+        }
+        GC.KeepAlive(weight); GC.KeepAlive(e_score_correction_bias);
+    }
+
     /// <summary>Tokens routed to each expert since the last <see cref="UpdateBias"/> or <see cref="ResetLoad"/>.</summary>
     public long[] Load => (long[])routed.Clone();
 

@@ -3,6 +3,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using SeekSharp.Native;
 using SeekSharp.Compression;
+using SeekSharp.Kernels;
 
 namespace SeekSharp.Modeling;
 
@@ -100,7 +101,7 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     /// <param name="x">(..., in) in any float dtype; result (..., out) in ComputeType.</param>
     public override Tensor forward(Tensor x)
     {
-        if (frozen is not null) return nn.functional.linear(Cast(x), frozen);
+        if (frozen is not null) return Bf16Gemm.Linear(Cast(x), frozen);
         if (adapter is null) return quantized is not null ? quantized.Linear(Cast(x)) : nn.functional.linear(Cast(x), Cast(weight));
         using var scope = NewDisposeScope();
         var cx = Cast(x);
@@ -172,6 +173,11 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         if (disposing) { Unfreeze(); adapter?.Dispose(); quantized?.Dispose(); }
         base.Dispose(disposing);
     }
+
+    /// <summary>The frozen bf16 weight (N, K) as the fused decode path reads it, or null when this Linear cannot be read
+    /// that way: not frozen, another dtype, quantized or factored, or K not a multiple of 32.</summary>
+    internal Tensor? FusedWeight =>
+        frozen is { } f && f.dtype == ScalarType.BFloat16 && f.device_type == DeviceType.CPU && f.is_contiguous() && InFeatures % 32 == 0 ? f : null;
 
     Tensor Cast(Tensor t) => t.dtype == ComputeType ? t.alias() : t.to_type(ComputeType);
 }

@@ -13,7 +13,7 @@ namespace SeekSharp.Modeling;
 // Tensor names follow Hugging Face's DeepSeek-V3 (q_a_proj, kv_a_proj_with_mqa, kv_b_proj, ...).
 
 /// <summary>Multi-head Latent Attention.</summary>
-public sealed class Mla : Attention
+public sealed partial class Mla : Attention
 {
     readonly Linear? q_proj, q_a_proj, q_b_proj;
     readonly RmsNorm? q_a_layernorm;

@@ -1,11 +1,12 @@
 using TorchSharp;
 using static TorchSharp.torch;
 using SeekSharp.Compression;
+using SeekSharp.Kernels;
 
 namespace SeekSharp.Modeling;
 
 /// <summary>SwiGLU feed-forward: down(silu(gate(x)) * up(x)). Used as the dense FFN and as each expert.</summary>
-public sealed class Mlp : nn.Module<Tensor, Tensor>
+public sealed partial class Mlp : nn.Module<Tensor, Tensor>
 {
     readonly Linear gate_proj, up_proj, down_proj;
 
@@ -33,7 +34,8 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
         // backward instead of two (the weights stay separate, named as Hugging Face names them).
         var gu = frozenGateUpQ is not null ? frozenGateUpQ.Linear(x.to_type(ComputeType))
             : gate_proj.Quantized is not null && frozenGateUp is null ? cat([gate_proj.forward(x), up_proj.forward(x)], -1)
-            : nn.functional.linear(x.to_type(ComputeType), frozenGateUp?.alias() ?? cat([gate_proj.ComputeWeight(), up_proj.ComputeWeight()], 0)); // (2I, D)
+            : frozenGateUp is not null ? Bf16Gemm.Linear(x.to_type(ComputeType), frozenGateUp)
+            : nn.functional.linear(x.to_type(ComputeType), cat([gate_proj.ComputeWeight(), up_proj.ComputeWeight()], 0)); // (2I, D)
         var halves = gu.chunk(2, -1);
         return down_proj.forward(nn.functional.silu(halves[0]) * halves[1]).MoveToOuterDisposeScope();
     }

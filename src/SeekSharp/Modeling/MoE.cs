@@ -3,6 +3,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using SeekSharp.Native;
 using SeekSharp.Compression;
+using SeekSharp.Kernels;
 
 namespace SeekSharp.Modeling;
 
@@ -16,7 +17,7 @@ namespace SeekSharp.Modeling;
 // it pads every expert to the maximum.) Parameters stay one Mlp per expert, named as Hugging Face's.
 
 /// <summary>Mixture-of-Experts feed-forward.</summary>
-public sealed class MoE : nn.Module
+public sealed partial class MoE : nn.Module
 {
     /// <summary>Expert capacity is rounded up to a multiple of this many rows.</summary>
     public const int CapacityQuantum = 128;
@@ -56,8 +57,8 @@ public sealed class MoE : nn.Module
 
     bool FrozenDense => denseGateUp is not null || quantGateUp is not null;
 
-    Tensor GateUpAll(Tensor x) => quantGateUp?.Linear(x) ?? nn.functional.linear(x, denseGateUp!);
-    Tensor DownAll(Tensor x) => quantDown?.Linear(x) ?? nn.functional.linear(x, denseDown!);
+    Tensor GateUpAll(Tensor x) => quantGateUp?.Linear(x) ?? Bf16Gemm.Linear(x, denseGateUp!);
+    Tensor DownAll(Tensor x) => quantDown?.Linear(x) ?? Bf16Gemm.Linear(x, denseDown!);
 
     /// <summary>Decoding: a few tokens at a time, and a batch of them reaches most experts. Looping over busy
     /// experts then costs a dozen small ops per expert, layer and step, most of it call overhead. Instead every

@@ -21,6 +21,10 @@ public sealed class Rotary : IDisposable
         sin = freqs.sin().to_type(ScalarType.Float32).DetachFromDisposeScope();
     }
 
+    /// <summary>(maxT, dim/2) fp32 tables, for the fused decode path.</summary>
+    internal Tensor Cos => cos;
+    internal Tensor Sin => sin;
+
     public long MaxPositions => cos.shape[0];
 
     /// <summary>Rotates x (B, H, T, D) (H may be 1) at the given positions: a shared start or one per row.</summary>

@@ -2,6 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using SeekSharp.Native;
+using SeekSharp.Kernels;
 
 namespace SeekSharp.Modeling;
 
@@ -29,12 +30,29 @@ public sealed class DecoderStack : nn.Module
 
     public IReadOnlyList<Block> Layers => layers.ToList();
 
+    /// <summary>Set by <see cref="Transformer.Freeze"/> when every block can run the fused decode path (Block.Fused.cs).</summary>
+    internal bool Fused { get; set; }
+
+    /// <summary>The fused path runs this forward: frozen bf16 blocks, no gradient, the CPU kernels, a bf16 cache, and at
+    /// most Bf16Gemm.MaxRows tokens (a decode step, or a short prompt's prefill).</summary>
+    bool FusesFor(Tensor ids, KvCache cache) =>
+        Fused && Bf16Gemm.Available && !is_grad_enabled() && ids.numel() <= Bf16Gemm.MaxRows
+        && ids.device_type == DeviceType.CPU && cache.Layers[0].A.dtype == ScalarType.BFloat16;
+
     /// <param name="ids">(B, T) token ids.</param>
     /// <returns>Final hidden states (B, T, D) fp32 and the summed balance loss (or null).</returns>
     public (Tensor H, Tensor? AuxLoss) Forward(Tensor ids, Positions pos, Rotary rope, KvCache? cache)
     {
         using var scope = NewDisposeScope();
         var h = EmbedWeight.index_select(0, ids.flatten()).view(ids.shape[0], ids.shape[1], -1);
+        if (cache is not null && FusesFor(ids, cache))
+        {
+            var rows = new FusedRows(ids.shape[0], ids.shape[1], pos);
+            if (rows.MaxPos >= rope.MaxPositions || rows.MaxPos >= cache.MaxLength)
+                throw new SeekSharpException($"sequence position {rows.MaxPos + 1} exceeds max_position_embeddings ({Math.Min(rope.MaxPositions, cache.MaxLength)}).");
+            for (int i = 0; i < layers.Count; i++) h = layers[i].ForwardFused(h, rows, rope, cache.Layers[i]);
+            return (norm.forward(h).MoveToOuterDisposeScope(), null);
+        }
         Tensor? aux = null;
         for (int i = 0; i < layers.Count; i++)
         {
@@ -159,11 +177,19 @@ public sealed class Transformer : nn.Module
     {
         var logits = lm_head is not null
             ? lm_head.forward(h)
-            : nn.functional.linear(h.to_type(ComputeType), frozenHead?.alias() ?? model.EmbedWeight.to_type(ComputeType));
+            : frozenHead is not null ? Bf16Gemm.Linear(h.to_type(ComputeType), frozenHead)
+            : nn.functional.linear(h.to_type(ComputeType), model.EmbedWeight.to_type(ComputeType));
         return logits.to_type(ScalarType.Float32);
     }
 
     Tensor? frozenHead; // the tied head's weight in ComputeType, while frozen
+
+    /// <summary>Whether <see cref="Freeze"/> may turn on the fused decode path (Block.Fused.cs); tests turn it off to
+    /// compare with the libtorch path. Default true.</summary>
+    public bool FusedDecode { get; set; } = true;
+
+    /// <summary>True while frozen with the fused decode path on: small cached forwards run as one C# call per block.</summary>
+    public bool DecodesFused => model.Fused;
 
     /// <summary>True between <see cref="Freeze"/> and <see cref="Unfreeze"/>.</summary>
     public bool Frozen { get; private set; }
@@ -177,6 +203,7 @@ public sealed class Transformer : nn.Module
         foreach (var block in model.Layers) block.Freeze();
         lm_head?.Freeze();
         if (lm_head is null) frozenHead = model.EmbedWeight.detach().to_type(ComputeType).DetachFromDisposeScope();
+        model.Fused = FusedDecode && model.Layers.All(b => b.Fusable);
         Frozen = true;
         MallocTuning.ReturnFreedMemory(); // what freezing freed (quantized experts' blocks, now fused) leaves the process
         return this;
@@ -185,6 +212,7 @@ public sealed class Transformer : nn.Module
     /// <summary>Drops the cast copies: forwards cast from the masters again (what training needs).</summary>
     public Transformer Unfreeze()
     {
+        model.Fused = false;
         foreach (var block in model.Layers) block.Unfreeze();
         lm_head?.Unfreeze();
         frozenHead?.Dispose();
