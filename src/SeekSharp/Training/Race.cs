@@ -16,6 +16,8 @@ namespace SeekSharp.Training;
 // - The cosine schedule needs a step count: each model's is fixed once its warmup steps (at least 4) have
 //   run, from their mean step time (the first step, with its one-off allocations, left out) and the budget
 //   left. Warmup does not depend on the horizon. A model then runs exactly its horizon, so each ends its decay.
+// - A preset whose vocabulary is larger than the data's is trained at the data's, as `seek base train` does; data
+//   with a larger vocabulary than a preset's is refused (its ids would be out of range).
 // - Validation on the same windows of the val split before the first step, every --eval-every of the model's
 //   own steps and after its last; evaluation time is not step time. race.jsonl gets a line per evaluation,
 //   flushed at once, so an interrupted race leaves every finished evaluation readable.
@@ -103,6 +105,9 @@ public static class Race
             if (seqLen > m.Config.MaxPositionEmbeddings)
                 throw new SeekSharpException($"--seq-len: {seqLen} exceeds preset '{m.Name}''s context (max_position_embeddings {m.Config.MaxPositionEmbeddings}).");
         }
+        var models = o.Models.Select(m => m.Config.VocabSize > ds.VocabSize ? m with { Config = m.Config with { VocabSize = ds.VocabSize } } : m).ToList();
+        if (o.Models.Any(m => m.Config.VocabSize > ds.VocabSize))
+            observer?.OnMessage($"vocab_size set to the data's {ds.VocabSize} where a preset had more (as `seek base train` does).");
         if (ds.ValTokens <= (long)tc.BatchSize * seqLen + 1)
             throw new SeekSharpException($"--data: {o.DataDir}: the validation split ({ds.ValTokens} tokens) is smaller than one batch of {tc.BatchSize}x{seqLen}; the race needs validation.");
 
@@ -116,7 +121,7 @@ public static class Race
         var racers = new List<Racer>();
         try
         {
-            foreach (var m in o.Models) racers.Add(new Racer(m, new PretrainModel(m.Config, tc, seqLen), tc, ModelCost.Of(m.Config, seqLen)));
+            foreach (var m in models) racers.Add(new Racer(m, new PretrainModel(m.Config, tc, seqLen), tc, ModelCost.Of(m.Config, seqLen)));
             Loop(racers, train, val, o.Minutes * 60, log, ledger, observer);
             var target = racers[0].Curve[^1].ValLoss;
             var reach = racers.Select(r => ReachSeconds(r.Curve.Select(p => (p.Seconds, p.ValLoss)).ToList(), target)).ToList();

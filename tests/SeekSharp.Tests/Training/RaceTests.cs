@@ -108,6 +108,7 @@ public class RaceTests(TinyDataset data) : TempDirTest, IClassFixture<TinyDatase
             "--batch-size", "2", "--seq-len", "16", "--eval-every", "4", "--precision", "fp32", "--out", outDir);
         Assert.True(code == 0, output);
         Assert.Contains("1.00x", output);   // the first model's ratio to itself
+        Assert.Contains("vocab_size set to the data's", output);
         Assert.Contains("small-dense", output);
         Assert.Contains("Peak RSS", output);
         var md = File.ReadAllText(Path.Combine(outDir, Reports.RaceReport.MarkdownFile));
