@@ -95,21 +95,8 @@ public static class Race
         if (!(o.Minutes > 0) || !double.IsFinite(o.Minutes)) throw new SeekSharpException($"--minutes: expected a number of minutes above 0, got {o.Minutes}.");
         var tc = o.Train with { Steps = 1 << 30 };   // the horizon, per model, comes from the budget (see the note above)
         tc.Validate("bench race");
-        if (!Directory.Exists(o.DataDir)) throw new SeekSharpException($"--data: {o.DataDir}: dataset folder not found (make one with `seek data prepare` or `seek data tokenize`).");
         using var ds = OpenData(o.DataDir);
-        int seqLen = tc.SeqLen == 0 ? o.Models.Min(m => m.Config.MaxPositionEmbeddings) : tc.SeqLen;
-        foreach (var m in o.Models)
-        {
-            if (ds.VocabSize > m.Config.VocabSize)
-                throw new SeekSharpException($"--data: {o.DataDir} has vocab_size {ds.VocabSize}, more than preset '{m.Name}''s {m.Config.VocabSize} (its token ids would be out of range).");
-            if (seqLen > m.Config.MaxPositionEmbeddings)
-                throw new SeekSharpException($"--seq-len: {seqLen} exceeds preset '{m.Name}''s context (max_position_embeddings {m.Config.MaxPositionEmbeddings}).");
-        }
-        var models = o.Models.Select(m => m.Config.VocabSize > ds.VocabSize ? m with { Config = m.Config with { VocabSize = ds.VocabSize } } : m).ToList();
-        if (o.Models.Any(m => m.Config.VocabSize > ds.VocabSize))
-            observer?.OnMessage($"vocab_size set to the data's {ds.VocabSize} where a preset had more (as `seek base train` does).");
-        if (ds.ValTokens <= (long)tc.BatchSize * seqLen + 1)
-            throw new SeekSharpException($"--data: {o.DataDir}: the validation split ({ds.ValTokens} tokens) is smaller than one batch of {tc.BatchSize}x{seqLen}; the race needs validation.");
+        var (models, seqLen) = Fit(o.Models, ds, tc, o.DataDir, observer);
 
         Directory.CreateDirectory(o.OutDir);
         var logPath = Path.Combine(o.OutDir, LogFile);
@@ -138,8 +125,30 @@ public static class Race
         }
     }
 
+    /// <summary>The models as they will train (a vocabulary larger than the data's cut to it) and the sequence length,
+    /// after checking that every preset fits the data.</summary>
+    static (List<RaceModel> Models, int SeqLen) Fit(IReadOnlyList<RaceModel> presets, TokenDataset ds, TrainConfig tc, string dataDir,
+        ITrainingObserver? observer)
+    {
+        int seqLen = tc.SeqLen == 0 ? presets.Min(m => m.Config.MaxPositionEmbeddings) : tc.SeqLen;
+        foreach (var m in presets)
+        {
+            if (ds.VocabSize > m.Config.VocabSize)
+                throw new SeekSharpException($"--data: {dataDir} has vocab_size {ds.VocabSize}, more than preset '{m.Name}''s {m.Config.VocabSize} (its token ids would be out of range).");
+            if (seqLen > m.Config.MaxPositionEmbeddings)
+                throw new SeekSharpException($"--seq-len: {seqLen} exceeds preset '{m.Name}''s context (max_position_embeddings {m.Config.MaxPositionEmbeddings}).");
+        }
+        var models = presets.Select(m => m.Config.VocabSize > ds.VocabSize ? m with { Config = m.Config with { VocabSize = ds.VocabSize } } : m).ToList();
+        if (presets.Any(m => m.Config.VocabSize > ds.VocabSize))
+            observer?.OnMessage($"vocab_size set to the data's {ds.VocabSize} where a preset had more (as `seek base train` does).");
+        if (ds.ValTokens <= (long)tc.BatchSize * seqLen + 1)
+            throw new SeekSharpException($"--data: {dataDir}: the validation split ({ds.ValTokens} tokens) is smaller than one batch of {tc.BatchSize}x{seqLen}; the race needs validation.");
+        return (models, seqLen);
+    }
+
     static TokenDataset OpenData(string dir)
     {
+        if (!Directory.Exists(dir)) throw new SeekSharpException($"--data: {dir}: dataset folder not found (make one with `seek data prepare` or `seek data tokenize`).");
         try { return TokenDataset.Open(dir); }
         catch (SeekSharpException e) { throw new SeekSharpException($"--data: {e.Message}"); }
     }
