@@ -174,9 +174,9 @@ public static class Race
             done++;
             int total = racers.Sum(x => x.EstimatedSteps(budget));
             observer?.OnStep(new StepMetrics(done, total, outcome.Loss, outcome.AuxLoss, lr, outcome.GradNorm, seconds,
-                r.Run.TokensPerStep / Math.Max(seconds, 1e-9), racers.Sum(x => x.Tokens), wall.Elapsed.TotalSeconds, valLoss, null)
+                racers.Sum(x => x.Tokens) / Math.Max(racers.Sum(x => x.Seconds), 1e-9), racers.Sum(x => x.Tokens), wall.Elapsed.TotalSeconds, valLoss, null)
             {
-                Summary = string.Join(" · ", racers.Select(x => $"{x.Model.Name} {x.Steps} val {x.Curve[^1].ValLoss:F3}")),
+                Summary = string.Join(" · ", racers.Select(x => $"{x.Model.Name} {x.Steps}/{x.EstimatedSteps(budget)} val {x.Curve[^1].ValLoss:F3}")),
             });
         }
     }
