@@ -41,12 +41,8 @@ public static class Pretrainer
         if (seqLen > cfg.MaxPositionEmbeddings)
             throw new SeekSharpException($"seq_len {seqLen} exceeds the model's max_position_embeddings ({cfg.MaxPositionEmbeddings}).");
 
-        var device = new Device(tc.Device);
-        using var model = new Transformer(cfg.Validate(), tc.Seed);
-        model.to(device);
-        model.SetComputeType(Transformer.ComputeTypeOf(tc.Precision));
-        model.train();
-        using var optimizer = new AdamW(model.named_parameters(), tc);
+        using var run = new PretrainModel(cfg, tc, seqLen);
+        var (model, optimizer) = (run.Model, run.Optimizer);
 
         var state = new TrainerState { Train = tc };
         string? resumedFrom = null;
@@ -61,18 +57,14 @@ public static class Pretrainer
         var val = ds.ValTokens > (long)tc.BatchSize * seqLen + 1 ? new TokenBatchSampler(ds.Val) : null;
         if (val is null) observer?.OnMessage($"validation split ({ds.ValTokens} tokens) too small for one batch of {tc.BatchSize}x{seqLen}; skipping validation.");
 
-        var stepper = new TrainStep(model, optimizer, tc, seqLen, device);
-        int b = tc.BatchSize;
         var checkpoints = new LoopCheckpoints(state, s =>
         {
             ledger.RecordStorage(TrainingCheckpoint.Save(o.RunDir, model, optimizer, s, tokenizerDir: o.RunDir), StorageKind.Checkpoint);
             TrainingCheckpoint.Prune(o.RunDir, tc.KeepCheckpoints);
         });
-        var loop = StepLoop.Run(tc, metrics, ledger, cost.TrainingFlopsPerToken, observer, (step, lr) =>
-        {
-            var outcome = stepper.Run(lr, micro => train.Sample(BatchSeed(tc.Seed, step, micro), b, seqLen, stepper.Inputs, stepper.Targets));
-            return new LoopStep(outcome, stepper.TokensPerStep);
-        }, val is null ? null : () => new LoopEval(Evaluate(model, val, tc, seqLen, device)), checkpoints);
+        var loop = StepLoop.Run(tc, metrics, ledger, cost.TrainingFlopsPerToken, observer,
+            (step, lr) => new LoopStep(run.Run(train, step, lr), run.TokensPerStep),
+            val is null ? null : () => new LoopEval(run.Evaluate(val)), checkpoints);
 
         // The final model and ledger come after the last checkpoint: a run killed in between is finished by --resume.
         ModelFiles.Save(o.RunDir, model);

@@ -173,6 +173,7 @@ public class CliTests : TempDirTest
             "seek bench engine: --clients --device --group-prefill --json --max-batch --model --precision --preset --prompt-tokens --rounds --tokens",
             "seek bench llama: --json --model --prompt-tokens --rounds --threads --tokens --type",
             "seek bench quant: --json --m --rounds --shapes",
+            "seek bench race: --batch-size --data --device --eval-every --hardware --lr --minutes --out --precision --presets --seed --seq-len --warmup",
             "seek bench serve: --api-key --clients --device --duration --max-batch --max-tokens --model --out --precision --requests --url",
             "seek bench train: --batch-size --device --json --precision --preset --rounds --steps --warmup",
             "seek chat: ",

@@ -1,0 +1,70 @@
+using TorchSharp;
+using SeekSharp.Data;
+using SeekSharp.Modeling;
+using static TorchSharp.torch;
+
+namespace SeekSharp.Training;
+
+// A model in pretraining: the Transformer (initialized from the seed, on the device, in the run's precision),
+// its AdamW, and the next-token step on a token split whose batch (step, micro) is drawn from
+// Pretrainer.BatchSeed, so it depends on the step number alone. `seek base train` runs one through StepLoop;
+// `seek bench race` alternates the steps of several, which therefore see the same batches and train exactly
+// as `seek base train` would train each.
+
+/// <summary>A Transformer, its optimizer and the pretraining step.</summary>
+public sealed class PretrainModel : IDisposable
+{
+    readonly TrainStep stepper;
+    readonly TrainConfig tc;
+
+    public Transformer Model { get; }
+    public AdamW Optimizer { get; }
+    public int SeqLen { get; }
+    public Device Device { get; }
+    public int TokensPerStep => stepper.TokensPerStep;
+
+    /// <param name="cfg">Validated here.</param>
+    public PretrainModel(ModelConfig cfg, TrainConfig tc, int seqLen)
+    {
+        this.tc = tc;
+        SeqLen = seqLen;
+        Device = new Device(tc.Device);
+        Model = new Transformer(cfg.Validate(), tc.Seed);
+        Model.to(Device);
+        Model.SetComputeType(Transformer.ComputeTypeOf(tc.Precision));
+        Model.train();
+        Optimizer = new AdamW(Model.named_parameters(), tc);
+        stepper = new TrainStep(Model, Optimizer, tc, seqLen, Device);
+    }
+
+    /// <summary>Optimizer step <paramref name="step"/> (0-based) at learning rate <paramref name="lr"/>.</summary>
+    /// <param name="onBatch">Sees each micro-batch's inputs (batch_size·seq_len ids) once drawn.</param>
+    public StepOutcome Run(TokenBatchSampler train, int step, double lr, Action<long[]>? onBatch = null) =>
+        stepper.Run(lr, micro =>
+        {
+            train.Sample(Pretrainer.BatchSeed(tc.Seed, step, micro), tc.BatchSize, SeqLen, stepper.Inputs, stepper.Targets);
+            onBatch?.Invoke(stepper.Inputs);
+        });
+
+    /// <summary>Validation loss (<see cref="Pretrainer.Evaluate"/>).</summary>
+    public double Evaluate(TokenBatchSampler val) => Pretrainer.Evaluate(Model, val, tc, SeqLen, Device);
+
+    /// <summary>Bytes of the training state: fp32 weights, their gradients and AdamW's two moments (those started).</summary>
+    public long StateBytes()
+    {
+        long bytes = 0;
+        foreach (var p in Model.parameters())
+        {
+            bytes += p.numel() * p.element_size();
+            if (p.grad is { } g) bytes += g.numel() * g.element_size();
+        }
+        foreach (var t in Optimizer.StateTensors().Values) bytes += t.numel() * t.element_size();
+        return bytes;
+    }
+
+    public void Dispose()
+    {
+        Optimizer.Dispose();
+        Model.Dispose();
+    }
+}
