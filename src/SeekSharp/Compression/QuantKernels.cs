@@ -110,9 +110,20 @@ public static unsafe partial class QuantKernels
 
     static void Run(Tensor x, Tensor w, BlockType type, int m, int n, int k, int threads, Route route, Tensor y)
     {
+        Core(TensorMemory.Pointer<byte>(x), x.dtype == ScalarType.BFloat16, TensorMemory.Pointer<byte>(w), BlockQuant.RowBytes(type, k), type,
+            m, n, k, threads, route, TensorMemory.Pointer<float>(y));
+        GC.KeepAlive(x); GC.KeepAlive(w); GC.KeepAlive(y);
+    }
+
+    /// <summary>y (m × n, fp32) = x · Wᵀ for m fp32 rows of x (natural order, k apart) against block rows of W
+    /// <paramref name="rowStride"/> bytes apart (a view: one expert's columns of side-by-side weights), on this thread:
+    /// the fused decode path's matmul for q8_0/q4_0 weights (Modeling/Block.Fused.cs). The caller keeps W alive.</summary>
+    internal static void Gemm(float* x, int m, int k, byte* w, long rowStride, BlockType type, int n, float* y) =>
+        Core((byte*)x, bf16: false, w, rowStride, type, m, n, k, threads: 1, DefaultRoute, y);
+
+    static void Core(byte* src, bool bf16, byte* w, long rowStride, BlockType type, int m, int n, int k, int threads, Route route, float* y)
+    {
         int nb = k / BlockQuant.BlockSize;
-        bool bf16 = x.dtype == ScalarType.BFloat16;
-        byte* src = TensorMemory.Pointer<byte>(x);
         // Scratch layout. Float route: xf [m, k] fp32 (bf16 input only). Int8 route: xq [m, k] int8, xa [m, k] |xq|,
         // xd [m, nb] scales, xc [m, nb] 8 * d * sum(q), xf [k] one fp32 row.
         byte* s = Scratch(route == Route.Float ? 4L * m * k + 64 : 2L * m * k + 8L * m * nb + 4L * k + 64);
@@ -137,8 +148,8 @@ public static unsafe partial class QuantKernels
         }
         var a = new Args
         {
-            Type = type, Route = route, W = TensorMemory.Pointer<byte>(w), RowBytes = BlockQuant.RowBytes(type, k), Xf = xf, Xq = xq, Xa = xa,
-            Xd = xd, Xc = xc, M = m, Nb = nb, K = k, N = n, Y = TensorMemory.Pointer<float>(y),
+            Type = type, Route = route, W = w, RowBytes = rowStride, Xf = xf, Xq = xq, Xa = xa,
+            Xd = xd, Xc = xc, M = m, Nb = nb, K = k, N = n, Y = y,
         };
         if (threads <= 0) threads = (long)m * n * k >= ParallelMinMacs ? Environment.ProcessorCount : 1;
         threads = Math.Clamp(threads, 1, Math.Max(1, n / 16));
@@ -148,13 +159,12 @@ public static unsafe partial class QuantKernels
             int chunk = (n + threads - 1) / threads;
             Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t => Rows(a, t * chunk, Math.Min(n, t * chunk + chunk)));
         }
-        GC.KeepAlive(x); GC.KeepAlive(w); GC.KeepAlive(y);
     }
 
     /// <summary>Everything one call's workers read: raw pointers into tensors and scratch that outlive the call.</summary>
     struct Args
     {
-        public BlockType Type; public Route Route; public byte* W; public long RowBytes; public float* Xf; public sbyte* Xq; public byte* Xa;
+        public BlockType Type; public Route Route; public byte* W; public long RowBytes /* from one row of W to the next */; public float* Xf; public sbyte* Xq; public byte* Xa;
         public float* Xd; public float* Xc; public int M, Nb, K, N; public float* Y;
     }
 

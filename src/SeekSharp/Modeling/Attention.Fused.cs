@@ -6,16 +6,16 @@ namespace SeekSharp.Modeling;
 // The fused decode path of the two attention kinds (see Block.Fused.cs for when it runs and why). Same function as
 // Forward with a cache: projections through Bf16Gemm, the norms and rotary rotation in fp32, keys and values written
 // to the cache in its bf16 at each token's position first, then each token attends every cached position up to its
-// own. Activations stay fp32 between the steps where the libtorch path rounds them to bf16, so the two paths agree
+// own. Projections go through Linear.ForwardFused (bf16 or q8_0/q4_0 weights). Activations stay fp32 between the steps where the libtorch path rounds them to bf16, so the two paths agree
 // to bf16 rounding, not bit for bit; each row is computed on its own, so the fused path is batch-invariant.
 
 public sealed partial class Mla
 {
-    /// <summary>Every weight is frozen bf16 with in-features a multiple of 32 (what the fused path reads).</summary>
+    /// <summary>Every projection is frozen bf16 or q8_0/q4_0 with in-features a multiple of 32, and kv_b_proj (read as a
+    /// matrix) bf16: what the fused path reads.</summary>
     internal bool Fusable =>
-        (q_proj?.FusedWeight ?? q_b_proj!.FusedWeight) is not null && (q_proj is not null || q_a_proj!.FusedWeight is not null)
-        && kv_a_proj_with_mqa.FusedWeight is not null && kv_b_proj.FusedWeight is not null && o_proj.FusedWeight is not null
-        && heads * vDim % 32 == 0;
+        (q_proj?.FusedRef ?? q_b_proj!.FusedRef) is not null && (q_proj is not null || q_a_proj!.FusedRef is not null)
+        && kv_a_proj_with_mqa.FusedRef is not null && kv_b_proj.FusedWeight is not null && o_proj.FusedRef is not null;
 
     /// <summary>Attention output (m × hidden) for the normalized rows <paramref name="x"/> (m × hidden, fp32).</summary>
     internal unsafe void ForwardFused(float* x, FusedRows rows, Rotary rope, LayerCache cache, float* output)
@@ -25,19 +25,19 @@ public sealed partial class Mla
         float* xk = arena.Floats((long)m * d);
         Bf16Gemm.ToKernelOrder(x, (long)m * d, xk);
         float* q = arena.Floats((long)m * qOut);
-        if (q_proj is not null) Gemm(q_proj, xk, m, q);
+        if (q_proj is not null) q_proj.ForwardFused(x, xk, m, q);
         else
         {
             int rank = q_a_proj!.OutFeatures;
             float* qa = arena.Floats((long)m * rank), qak = arena.Floats((long)m * rank);
-            Gemm(q_a_proj, xk, m, qa);
+            q_a_proj.ForwardFused(x, xk, m, qa);
             float* nw = TensorPointer.Of<float>(q_a_layernorm!.weight);
             for (int r = 0; r < m; r++) DecodeMath.RmsNorm(qa + (long)r * rank, nw, q_a_layernorm.Eps, qa + (long)r * rank, rank);
             Bf16Gemm.ToKernelOrder(qa, (long)m * rank, qak);
-            Gemm(q_b_proj!, qak, m, q);
+            q_b_proj!.ForwardFused(qa, qak, m, q);
         }
         float* kv = arena.Floats((long)m * kvw);
-        Gemm(kv_a_proj_with_mqa, xk, m, kv);
+        kv_a_proj_with_mqa.ForwardFused(x, xk, m, kv);
 
         // The new latents and rotary keys go to the cache first: a prompt's later tokens attend its earlier ones.
         ushort* ca = TensorPointer.Of<ushort>(cache.A), cb = TensorPointer.Of<ushort>(cache.B);
@@ -82,24 +82,15 @@ public sealed partial class Mla
         }
         float* ok = arena.Floats((long)m * vOut);
         Bf16Gemm.ToKernelOrder(o, (long)m * vOut, ok);
-        Gemm(o_proj, ok, m, output);
+        o_proj.ForwardFused(o, ok, m, output);
         GC.KeepAlive(cache); GC.KeepAlive(rope);
-    }
-
-    /// <summary>y = x · Wᵀ for m rows of x in kernel order, through a frozen bf16 Linear.</summary>
-    internal static unsafe void Gemm(Linear l, float* xk, int m, float* y)
-    {
-        var w = l.FusedWeight!;
-        Bf16Gemm.Gemm(xk, m, l.InFeatures, TensorPointer.Of<ushort>(w), l.InFeatures, l.OutFeatures, y, l.OutFeatures);
-        GC.KeepAlive(w);
     }
 }
 
 public sealed partial class Mha
 {
     internal bool Fusable =>
-        q_proj.FusedWeight is not null && k_proj.FusedWeight is not null && v_proj.FusedWeight is not null && o_proj.FusedWeight is not null
-        && heads * headDim % 32 == 0;
+        q_proj.FusedRef is not null && k_proj.FusedRef is not null && v_proj.FusedRef is not null && o_proj.FusedRef is not null;
 
     /// <summary>Attention output (m × hidden) for the normalized rows <paramref name="x"/> (m × hidden, fp32).</summary>
     internal unsafe void ForwardFused(float* x, FusedRows rows, Rotary rope, LayerCache cache, float* output)
@@ -109,9 +100,9 @@ public sealed partial class Mha
         float* xk = arena.Floats((long)m * d);
         Bf16Gemm.ToKernelOrder(x, (long)m * d, xk);
         float* q = arena.Floats((long)m * width), k = arena.Floats((long)m * width), v = arena.Floats((long)m * width);
-        Mla.Gemm(q_proj, xk, m, q);
-        Mla.Gemm(k_proj, xk, m, k);
-        Mla.Gemm(v_proj, xk, m, v);
+        q_proj.ForwardFused(x, xk, m, q);
+        k_proj.ForwardFused(x, xk, m, k);
+        v_proj.ForwardFused(x, xk, m, v);
         // Keys (B, H, maxT, D) and values, written at each token's position before any token attends.
         ushort* ka = TensorPointer.Of<ushort>(cache.A), va = TensorPointer.Of<ushort>(cache.B);
         long k0 = cache.A.stride(0), k1 = cache.A.stride(1), k2 = cache.A.stride(2);
@@ -145,7 +136,7 @@ public sealed partial class Mha
         }
         float* ok = arena.Floats((long)m * width);
         Bf16Gemm.ToKernelOrder(o, (long)m * width, ok);
-        Mla.Gemm(o_proj, ok, m, output);
+        o_proj.ForwardFused(o, ok, m, output);
         GC.KeepAlive(cache); GC.KeepAlive(rope);
     }
 }

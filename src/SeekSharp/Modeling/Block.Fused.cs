@@ -1,3 +1,4 @@
+using SeekSharp.Compression;
 using SeekSharp.Kernels;
 using static TorchSharp.torch;
 
@@ -61,7 +62,12 @@ public sealed partial class Block
             for (long i = 0; i < (long)m * d; i++) op[i] = hp[i] + y[i];
             Norm(post_attention_layernorm, op, xn, m, d);
             if (mlp is MoE moe) moe.ForwardFused(xn, m, y);
-            else ((Mlp)mlp).ForwardFused(xn, m, y);
+            else
+            {
+                float* xk = arena.Floats((long)m * d);
+                Bf16Gemm.ToKernelOrder(xn, (long)m * d, xk);
+                ((Mlp)mlp).ForwardFused(xn, xk, m, y);
+            }
             for (long i = 0; i < (long)m * d; i++) op[i] += y[i];
         }
         GC.KeepAlive(h);
@@ -78,40 +84,49 @@ public sealed partial class Block
 
 public sealed partial class Mlp
 {
-    internal bool Fusable =>
+    /// <summary>The fused gate/up weight (2I × D) as the fused path reads it: bf16, or the q8_0/q4_0 blocks stacked.</summary>
+    unsafe WeightRef? GateUpRef =>
         frozenGateUp is { } gu && gu.dtype == ScalarType.BFloat16 && gu.is_contiguous() && gate_proj.InFeatures % 32 == 0
-        && down_proj.FusedWeight is not null;
+            ? WeightRef.Bf16(TensorPointer.Of<ushort>(gu), gate_proj.InFeatures, 2 * gate_proj.OutFeatures, gate_proj.InFeatures)
+            : frozenGateUpQ is { } q && q.Data.is_contiguous()
+                ? WeightRef.Blocks(TensorPointer.Of<byte>(q.Data), q.Data.stride(0), q.Block, 2 * gate_proj.OutFeatures, gate_proj.InFeatures)
+                : null;
 
-    /// <summary>down(silu(gate(x)) · up(x)) for m normalized rows x (natural order, fp32) into y (m × D).</summary>
-    internal unsafe void ForwardFused(float* x, int m, float* y)
+    internal bool Fusable => GateUpRef is not null && down_proj.FusedRef is not null;
+
+    /// <summary>down(silu(gate(x)) · up(x)) for m normalized rows, given in natural order (x) and in Bf16Gemm's kernel
+    /// order (xk), into y (m × D).</summary>
+    internal unsafe void ForwardFused(float* x, float* xk, int m, float* y)
     {
         using var arena = Arena.Open();
-        int d = gate_proj.InFeatures;
-        float* xk = arena.Floats((long)m * d);
-        Bf16Gemm.ToKernelOrder(x, (long)m * d, xk);
-        ForwardFusedKernelOrder(xk, m, y);
-    }
-
-    /// <summary><see cref="ForwardFused"/> for rows already in Bf16Gemm's kernel order.</summary>
-    internal unsafe void ForwardFusedKernelOrder(float* xk, int m, float* y)
-    {
-        using var arena = Arena.Open();
-        int d = gate_proj.InFeatures, inter = gate_proj.OutFeatures;
+        int inter = gate_proj.OutFeatures;
         float* gu = arena.Floats((long)m * 2 * inter), act = arena.Floats((long)m * inter), actk = arena.Floats((long)m * inter);
-        Bf16Gemm.Gemm(xk, m, d, TensorPointer.Of<ushort>(frozenGateUp!), d, 2 * inter, gu, 2 * inter);
+        GateUpRef!.Value.Gemm(x, xk, m, gu, 2 * inter);
         for (int r = 0; r < m; r++) DecodeMath.SwiGlu(gu + (long)r * 2 * inter, inter, act + (long)r * inter);
         Bf16Gemm.ToKernelOrder(act, (long)m * inter, actk);
-        Mla.Gemm(down_proj, actk, m, y);
-        GC.KeepAlive(frozenGateUp);
+        down_proj.ForwardFused(act, actk, m, y);
+        GC.KeepAlive(frozenGateUp); GC.KeepAlive(frozenGateUpQ);
     }
 }
 
 public sealed partial class MoE
 {
     internal bool Fusable =>
-        denseGateUp is { } gu && gu.dtype == ScalarType.BFloat16 && denseDown is not null && inter % 32 == 0
-        && gate.weight.dtype == ScalarType.Float32 && gate.weight.is_contiguous() && Statistics is null
+        (denseGateUp is { } gu && gu.dtype == ScalarType.BFloat16 && denseDown is not null || quantGateUp is not null && quantDown is not null)
+        && inter % 32 == 0 && gate.weight.dtype == ScalarType.Float32 && gate.weight.is_contiguous() && Statistics is null
         && (shared_experts is null || shared_experts.Fusable);
+
+    /// <summary>Expert e's gate/up (2I × D) and down (D × I) weights: slices of the side-by-side bf16 weights or blocks.</summary>
+    unsafe (WeightRef GateUp, WeightRef Down) ExpertRefs(int e, int d)
+    {
+        if (denseGateUp is not null)
+            return (WeightRef.Bf16(TensorPointer.Of<ushort>(denseGateUp) + 2L * e * inter * d, d, 2 * inter, d),
+                    WeightRef.Bf16(TensorPointer.Of<ushort>(denseDown!) + (long)e * inter, (long)nExperts * inter, d, inter));
+        long upStride = quantGateUp!.Data.stride(0), downStride = quantDown!.Data.stride(0);
+        long blockBytes = BlockQuant.BytesPerBlock(quantDown.Block);
+        return (WeightRef.Blocks(TensorPointer.Of<byte>(quantGateUp.Data) + 2L * e * inter * upStride, upStride, quantGateUp.Block, 2 * inter, d),
+                WeightRef.Blocks(TensorPointer.Of<byte>(quantDown.Data) + (long)e * inter / BlockQuant.BlockSize * blockBytes, downStride, quantDown.Block, d, inter));
+    }
 
     /// <summary>Routed experts (only the chosen ones) plus the shared ones, for m normalized rows x into y (m × D).</summary>
     internal unsafe void ForwardFused(float* x, int m, float* y)
@@ -125,10 +140,8 @@ public sealed partial class MoE
         Bf16Gemm.ToKernelOrder(x, (long)m * d, xk);
         new Span<float>(y, m * d).Clear();
 
-        ushort* gateUp = TensorPointer.Of<ushort>(denseGateUp!), down = TensorPointer.Of<ushort>(denseDown!);
-        long downStride = (long)nExperts * inter;
-        float* rowsX = arena.Floats((long)m * d), gu = arena.Floats((long)m * 2 * inter), act = arena.Floats((long)m * inter),
-            actk = arena.Floats((long)m * inter), outs = arena.Floats((long)m * d);
+        float* rows = arena.Floats((long)m * d), rowsK = arena.Floats((long)m * d), gu = arena.Floats((long)m * 2 * inter),
+            act = arena.Floats((long)m * inter), actk = arena.Floats((long)m * inter), outs = arena.Floats((long)m * d);
         var members = new int[m];
         var scale = new float[m];
         for (int e = 0; e < nExperts; e++)
@@ -138,18 +151,23 @@ public sealed partial class MoE
                 for (int j = 0; j < topK; j++)
                     if (chosen[r * topK + j] == e) { members[c] = r; scale[c] = weights[r * topK + j]; c++; }
             if (c == 0) continue;
-            for (int i = 0; i < c; i++) Buffer.MemoryCopy(xk + (long)members[i] * d, rowsX + (long)i * d, 4L * d, 4L * d);
-            Bf16Gemm.Gemm(rowsX, c, d, gateUp + 2L * e * inter * d, d, 2 * inter, gu, 2 * inter);
+            for (int i = 0; i < c; i++)
+            {
+                Buffer.MemoryCopy(x + (long)members[i] * d, rows + (long)i * d, 4L * d, 4L * d);
+                Buffer.MemoryCopy(xk + (long)members[i] * d, rowsK + (long)i * d, 4L * d, 4L * d);
+            }
+            var (gateUp, down) = ExpertRefs(e, d);
+            gateUp.Gemm(rows, rowsK, c, gu, 2 * inter);
             for (int i = 0; i < c; i++) DecodeMath.SwiGlu(gu + (long)i * 2 * inter, inter, act + (long)i * inter);
             Bf16Gemm.ToKernelOrder(act, (long)c * inter, actk);
-            Bf16Gemm.Gemm(actk, c, inter, down + (long)e * inter, downStride, d, outs, d);
+            down.Gemm(act, actk, c, outs, d);
             for (int i = 0; i < c; i++) DecodeMath.Axpy(scale[i], outs + (long)i * d, y + (long)members[i] * d, d);
         }
         if (shared_experts is not null)
         {
-            shared_experts.ForwardFusedKernelOrder(xk, m, outs);
+            shared_experts.ForwardFused(x, xk, m, outs);
             for (long i = 0; i < (long)m * d; i++) y[i] += outs[i];
         }
-        GC.KeepAlive(denseGateUp); GC.KeepAlive(denseDown);
+        GC.KeepAlive(denseGateUp); GC.KeepAlive(denseDown); GC.KeepAlive(quantGateUp); GC.KeepAlive(quantDown);
     }
 }

@@ -179,5 +179,27 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     internal Tensor? FusedWeight =>
         frozen is { } f && f.dtype == ScalarType.BFloat16 && f.device_type == DeviceType.CPU && f.is_contiguous() && InFeatures % 32 == 0 ? f : null;
 
+    /// <summary>This Linear's weight for the fused decode path: its frozen bf16 weight, or its q8_0/q4_0 blocks (no
+    /// adapter); null when the fused path cannot read it (fp32, fp8, an adapter on a quantized weight, K not a multiple of 32).</summary>
+    internal unsafe WeightRef? FusedRef
+    {
+        get
+        {
+            if (FusedWeight is { } f) return WeightRef.Bf16(TensorPointer.Of<ushort>(f), InFeatures, OutFeatures, InFeatures);
+            if (frozen is null && adapter is null && quantized is { Type: not QuantType.Fp8 } q && q.Data.device_type == DeviceType.CPU
+                && q.Data.stride(1) == 1 && InFeatures % 32 == 0)
+                return WeightRef.Blocks(TensorPointer.Of<byte>(q.Data), q.Data.stride(0), q.Block, OutFeatures, InFeatures);
+            return null;
+        }
+    }
+
+    /// <summary>y (m × out) = x · Wᵀ for m rows of x, in natural order (<paramref name="x"/>) and in Bf16Gemm's kernel
+    /// order (<paramref name="xk"/>): the fused decode path's projection through this Linear.</summary>
+    internal unsafe void ForwardFused(float* x, float* xk, int m, float* y)
+    {
+        FusedRef!.Value.Gemm(x, xk, m, y, OutFeatures);
+        GC.KeepAlive(frozen); GC.KeepAlive(quantized);
+    }
+
     Tensor Cast(Tensor t) => t.dtype == ComputeType ? t.alias() : t.to_type(ComputeType);
 }

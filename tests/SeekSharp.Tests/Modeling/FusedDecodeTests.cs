@@ -1,4 +1,7 @@
+using SeekSharp.Checkpoints;
+using SeekSharp.Compression;
 using SeekSharp.Kernels;
+using SeekSharp.Tests.Compression;
 using SeekSharp.Modeling;
 using static TorchSharp.torch;
 
@@ -6,7 +9,7 @@ namespace SeekSharp.Tests.Modeling;
 
 /// <summary>The fused decode path (Modeling/Block.Fused.cs): when it runs, that it computes the model's function, and
 /// that a sequence's logits do not depend on the batch.</summary>
-public class FusedDecodeTests
+public class FusedDecodeTests : TempDirTest
 {
     /// <summary>The smallest shapes the fused path takes (in-features multiples of 32), untied so logits vary.</summary>
     static ModelConfig Config(string kind, bool moe) => new ModelConfig
@@ -102,11 +105,17 @@ public class FusedDecodeTests
         // bit for bit the logits it gets alone. The MoE groups rows by expert, so rows share expert matmuls here.
         if (!Bf16Gemm.Available) return;
         using var model = Model(kind, true, ScalarType.BFloat16);
+        AloneAndInABatch(model);
+    }
+
+    static void AloneAndInABatch(Transformer model)
+    {
         using var _ = no_grad();
         var cfg = model.Config;
+        int vocab = cfg.VocabSize;
         var rng = new Random(3);
-        var prompts = new[] { 5, 11, 8 }.Select(n => Enumerable.Range(0, n).Select(_ => (long)rng.Next(128)).ToArray()).ToArray();
-        var next = new long[] { 7, 99, 42 };
+        var prompts = new[] { 5, 11, 8 }.Select(n => Enumerable.Range(0, n).Select(_ => (long)rng.Next(vocab)).ToArray()).ToArray();
+        var next = new long[] { 7 % vocab, 99 % vocab, 42 % vocab };
         var alone = new float[3][];
         for (int i = 0; i < 3; i++)
         {
@@ -125,6 +134,48 @@ public class FusedDecodeTests
             var batch = model.ForwardLast(tensor(next, [3, 1]), new Positions(0, positions), slots);
             for (int i = 0; i < 3; i++) Assert.Equal(alone[i], batch[i].data<float>().ToArray());
         }
+    }
+
+    /// <summary>A q8_0/q4_0 folder of QuantizedModels' tiny MLA + MoE (every projection quantized), loaded in bf16 and frozen.</summary>
+    Transformer Quantized(QuantType type, bool fused = true)
+    {
+        string parent = NewDir(), dir = NewDir();
+        QuantizedModels.Save(parent, seed: 9);
+        Quantizer.Run(parent, type, dir);
+        var model = ModelFiles.Load(dir);
+        model.FusedDecode = fused;
+        model.SetComputeType(ScalarType.BFloat16).Freeze();
+        return model;
+    }
+
+    [Theory]
+    [InlineData(QuantType.Q8_0)]
+    [InlineData(QuantType.Q4_0)]
+    public void QuantizedWeightsDecodeFusedAsTheyDoThroughLibtorch(QuantType type)
+    {
+        // Both paths run QuantKernels on the stored blocks with int8 activations; the fused path quantizes fp32
+        // activations where the libtorch one quantizes bf16-rounded ones, so they agree to activation rounding.
+        if (!Bf16Gemm.Available) return;
+        using var fused = Quantized(type);
+        using var libtorch = Quantized(type, fused: false);
+        Assert.True(fused.IsQuantized);
+        Assert.True(fused.DecodesFused);
+        Assert.False(libtorch.DecodesFused);
+        var rng = new Random(2);
+        var tokens = Enumerable.Range(0, 32).Select(_ => rng.Next(fused.Config.VocabSize)).ToArray();
+        var f = Forced(fused, tokens);
+        var l = Forced(libtorch, tokens);
+        double scale = l.Max(r => r.Max(Math.Abs));
+        Assert.True(MaxError(f, l) <= 0.02 * scale, $"max difference {MaxError(f, l):F4} against logits up to {scale:F3}");
+    }
+
+    [Fact]
+    public void AQuantizedSequenceGetsTheSameLogitsAloneAndInABatch()
+    {
+        if (!Bf16Gemm.Available) return;
+        using var model = Quantized(QuantType.Q4_0);
+        Assert.True(model.DecodesFused);
+        AloneAndInABatch(model);
     }
 
     [Fact]
