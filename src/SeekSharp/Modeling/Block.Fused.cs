@@ -92,7 +92,7 @@ public sealed partial class Mlp
                 ? WeightRef.Blocks(TensorPointer.Of<byte>(q.Data), q.Data.stride(0), q.Block, 2 * gate_proj.OutFeatures, gate_proj.InFeatures)
                 : null;
 
-    internal bool Fusable => GateUpRef is not null && down_proj.FusedRef is not null;
+    internal bool Fusable => (GateUpRef is not null || gate_proj.FusedRef is not null && up_proj.FusedRef is not null) && down_proj.FusedRef is not null;
 
     /// <summary>down(silu(gate(x)) · up(x)) for m normalized rows, given in natural order (x) and in Bf16Gemm's kernel
     /// order (xk), into y (m × D).</summary>
@@ -101,18 +101,25 @@ public sealed partial class Mlp
         using var arena = Arena.Open();
         int inter = gate_proj.OutFeatures;
         float* gu = arena.Floats((long)m * 2 * inter), act = arena.Floats((long)m * inter), actk = arena.Floats((long)m * inter);
-        GateUpRef!.Value.Gemm(x, xk, m, gu, 2 * inter);
+        if (GateUpRef is { } fused) fused.Gemm(x, xk, m, gu, 2 * inter);
+        else
+        {
+            // fp8 projections stay two weights (their 128-row scale blocks do not stack): gate then up into each row.
+            gate_proj.FusedRef!.Value.Gemm(x, xk, m, gu, 2 * inter);
+            up_proj.FusedRef!.Value.Gemm(x, xk, m, gu + inter, 2 * inter);
+        }
         for (int r = 0; r < m; r++) DecodeMath.SwiGlu(gu + (long)r * 2 * inter, inter, act + (long)r * inter);
         Bf16Gemm.ToKernelOrder(act, (long)m * inter, actk);
         down_proj.ForwardFused(act, actk, m, y);
-        GC.KeepAlive(frozenGateUp); GC.KeepAlive(frozenGateUpQ);
+        GC.KeepAlive(frozenGateUp); GC.KeepAlive(frozenGateUpQ); GC.KeepAlive(gate_proj); GC.KeepAlive(up_proj);
     }
 }
 
 public sealed partial class MoE
 {
     internal bool Fusable =>
-        (denseGateUp is { } gu && gu.dtype == ScalarType.BFloat16 && denseDown is not null || quantGateUp is not null && quantDown is not null)
+        (denseGateUp is { } gu && gu.dtype == ScalarType.BFloat16 && denseDown is not null || quantGateUp is not null && quantDown is not null
+         || !FrozenDense && experts.All(e => e.Fusable))
         && inter % 32 == 0 && gate.weight.dtype == ScalarType.Float32 && gate.weight.is_contiguous() && Statistics is null
         && (shared_experts is null || shared_experts.Fusable);
 
@@ -156,11 +163,15 @@ public sealed partial class MoE
                 Buffer.MemoryCopy(x + (long)members[i] * d, rows + (long)i * d, 4L * d, 4L * d);
                 Buffer.MemoryCopy(xk + (long)members[i] * d, rowsK + (long)i * d, 4L * d, 4L * d);
             }
-            var (gateUp, down) = ExpertRefs(e, d);
-            gateUp.Gemm(rows, rowsK, c, gu, 2 * inter);
-            for (int i = 0; i < c; i++) DecodeMath.SwiGlu(gu + (long)i * 2 * inter, inter, act + (long)i * inter);
-            Bf16Gemm.ToKernelOrder(act, (long)c * inter, actk);
-            down.Gemm(act, actk, c, outs, d);
+            if (FrozenDense)
+            {
+                var (gateUp, down) = ExpertRefs(e, d);
+                gateUp.Gemm(rows, rowsK, c, gu, 2 * inter);
+                for (int i = 0; i < c; i++) DecodeMath.SwiGlu(gu + (long)i * 2 * inter, inter, act + (long)i * inter);
+                Bf16Gemm.ToKernelOrder(act, (long)c * inter, actk);
+                down.Gemm(act, actk, c, outs, d);
+            }
+            else experts[e].ForwardFused(rows, rowsK, c, outs); // fp8 experts: their own weights, one by one
             for (int i = 0; i < c; i++) DecodeMath.Axpy(scale[i], outs + (long)i * d, y + (long)members[i] * d, d);
         }
         if (shared_experts is not null)

@@ -179,16 +179,18 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     internal Tensor? FusedWeight =>
         frozen is { } f && f.dtype == ScalarType.BFloat16 && f.device_type == DeviceType.CPU && f.is_contiguous() && InFeatures % 32 == 0 ? f : null;
 
-    /// <summary>This Linear's weight for the fused decode path: its frozen bf16 weight, or its q8_0/q4_0 blocks (no
-    /// adapter); null when the fused path cannot read it (fp32, fp8, an adapter on a quantized weight, K not a multiple of 32).</summary>
+    /// <summary>This Linear's weight for the fused decode path: its frozen bf16 weight, or its q8_0/q4_0 blocks or fp8 codes
+    /// (no adapter); null when the fused path cannot read it (fp32, an adapter on a quantized weight, K not a multiple of 32).</summary>
     internal unsafe WeightRef? FusedRef
     {
         get
         {
             if (FusedWeight is { } f) return WeightRef.Bf16(TensorPointer.Of<ushort>(f), InFeatures, OutFeatures, InFeatures);
-            if (frozen is null && adapter is null && quantized is { Type: not QuantType.Fp8 } q && q.Data.device_type == DeviceType.CPU
-                && q.Data.stride(1) == 1 && InFeatures % 32 == 0)
-                return WeightRef.Blocks(TensorPointer.Of<byte>(q.Data), q.Data.stride(0), q.Block, OutFeatures, InFeatures);
+            if (frozen is not null || adapter is not null || quantized is not { } q || q.Data.device_type != DeviceType.CPU
+                || q.Data.stride(1) != 1 || InFeatures % 32 != 0) return null;
+            if (q.Type != QuantType.Fp8) return WeightRef.Blocks(TensorPointer.Of<byte>(q.Data), q.Data.stride(0), q.Block, OutFeatures, InFeatures);
+            if (q.ScaleInv is { } s && s.dtype == ScalarType.Float32 && s.stride(1) == 1)
+                return WeightRef.Fp8(TensorPointer.Of<byte>(q.Data), q.Data.stride(0), TensorPointer.Of<float>(s), s.stride(0), OutFeatures, InFeatures);
             return null;
         }
     }

@@ -151,10 +151,12 @@ public class FusedDecodeTests : TempDirTest
     [Theory]
     [InlineData(QuantType.Q8_0)]
     [InlineData(QuantType.Q4_0)]
+    [InlineData(QuantType.Fp8)]
     public void QuantizedWeightsDecodeFusedAsTheyDoThroughLibtorch(QuantType type)
     {
-        // Both paths run QuantKernels on the stored blocks with int8 activations; the fused path quantizes fp32
-        // activations where the libtorch one quantizes bf16-rounded ones, so they agree to activation rounding.
+        // q8_0/q4_0: both paths run QuantKernels on the stored blocks with int8 activations; the fused path quantizes fp32
+        // activations where the libtorch one quantizes bf16-rounded ones, so they agree to activation rounding. fp8: the
+        // fused path decodes the codes in registers (fp32 activations), libtorch's decodes the weight and runs bf16.
         if (!Bf16Gemm.Available) return;
         using var fused = Quantized(type);
         using var libtorch = Quantized(type, fused: false);
@@ -169,11 +171,13 @@ public class FusedDecodeTests : TempDirTest
         Assert.True(MaxError(f, l) <= 0.02 * scale, $"max difference {MaxError(f, l):F4} against logits up to {scale:F3}");
     }
 
-    [Fact]
-    public void AQuantizedSequenceGetsTheSameLogitsAloneAndInABatch()
+    [Theory]
+    [InlineData(QuantType.Q4_0)]
+    [InlineData(QuantType.Fp8)]
+    public void AQuantizedSequenceGetsTheSameLogitsAloneAndInABatch(QuantType type)
     {
         if (!Bf16Gemm.Available) return;
-        using var model = Quantized(QuantType.Q4_0);
+        using var model = Quantized(type);
         Assert.True(model.DecodesFused);
         AloneAndInABatch(model);
     }
