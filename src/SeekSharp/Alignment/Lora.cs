@@ -154,7 +154,7 @@ public static class Lora
                     if (!tensors.TryGetValue(key, out var t)) throw new SeekSharpException($"{weightsPath}: missing tensor '{key}'.");
                     if (t.dim() != 2 || t.shape[0] != rows || t.shape[1] != cols)
                         throw new SeekSharpException($"{weightsPath}: tensor '{key}' has shape [{string.Join(",", t.shape)}], expected [{rows},{cols}].");
-                    if (!t.is_floating_point() || !t.isfinite().all().item<bool>())
+                    if (!t.is_floating_point() || !Native.Finite.All(t))
                         throw new SeekSharpException($"{weightsPath}: tensor '{key}' is not finite floating-point data (dtype {t.dtype}, or NaN/infinite values).");
                     return t;
                 }

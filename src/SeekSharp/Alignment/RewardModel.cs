@@ -92,7 +92,7 @@ public sealed class RewardModel : IDisposable
                 if (!tensors.TryGetValue(name, out var t) || !t.shape.SequenceEqual(p.shape))
                     throw new SeekSharpException($"{headPath}: tensor '{name}' missing or not of shape [{string.Join(",", p.shape)}].");
                 p.copy_(t);
-                if (!p.isfinite().all().item<bool>()) throw new SeekSharpException($"{headPath}: tensor '{name}' holds NaN or infinite values.");
+                if (!Native.Finite.All(p)) throw new SeekSharpException($"{headPath}: tensor '{name}' holds NaN or infinite values.");
             }
         }
         catch { rm.Dispose(); throw; }

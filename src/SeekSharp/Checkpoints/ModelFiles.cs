@@ -177,7 +177,7 @@ public static class ModelFiles
             using var src = Safetensors.ReadTensor(fs, file, loaded[name]);
             dst.copy_(src);
             // After the copy: an F64 value too large for fp32 turns infinite only there.
-            if (!dst.isfinite().all().item<bool>())
+            if (!Finite.All(dst))
                 throw new SeekSharpException($"{path}: tensor '{name}' holds NaN or infinite values; the weights are corrupt (or training diverged).");
         }
     }

@@ -87,8 +87,8 @@ internal static class QuantizedFolder
     static bool Finite(QuantizedWeight q)
     {
         using var scope = NewDisposeScope();
-        if (q.ScaleInv is not null && !q.ScaleInv.isfinite().all().item<bool>()) return false;
-        return q.Dequantize(ScalarType.Float32).isfinite().all().item<bool>();
+        if (q.ScaleInv is not null && !Native.Finite.All(q.ScaleInv)) return false;
+        using (var w = q.Dequantize(ScalarType.Float32)) return Native.Finite.All(w);
     }
 
     /// <summary>The tensors a quantized model saves: the state dict without the released masters, plus each quantized
