@@ -159,6 +159,7 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         if (frozen is not null) return;
         if (quantized is not null && (adapter is not null || !DequantizeWhenFrozen)) return;
         using var _ = no_grad();
+        using var scope = NewDisposeScope(); // keeps the cast's temporaries alive while detach reads them (Native/Finite.cs)
         frozen = ComputeWeight().detach().DetachFromDisposeScope();
     }
 

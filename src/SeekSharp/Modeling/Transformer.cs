@@ -202,7 +202,9 @@ public sealed class Transformer : nn.Module
         using var _ = no_grad();
         foreach (var block in model.Layers) block.Freeze();
         lm_head?.Freeze();
-        if (lm_head is null) frozenHead = model.EmbedWeight.detach().to_type(ComputeType).DetachFromDisposeScope();
+        if (lm_head is null)
+            using (NewDisposeScope()) // keeps detach()'s result alive while to_type reads it (Native/Finite.cs)
+                frozenHead = model.EmbedWeight.detach().to_type(ComputeType).DetachFromDisposeScope();
         model.Fused = FusedDecode && model.Layers.All(b => b.Fusable);
         Frozen = true;
         MallocTuning.ReturnFreedMemory(); // what freezing freed (quantized experts' blocks, now fused) leaves the process
