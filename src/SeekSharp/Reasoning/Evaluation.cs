@@ -86,6 +86,7 @@ public static class Evaluation
         using var model = ModelFiles.Load(modelDir, new TorchSharp.torch.Device(device));
         model.SetComputeType(Transformer.ComputeTypeOf(precision));
         model.eval();
+        model.Freeze(); // inference only: weights cast once, decode steps on the fused path (docs/decisions/0016)
         return Run(model, tok, problems, o);
     }
 

@@ -40,6 +40,7 @@ public static class RejectionSampling
         using var model = ModelFiles.Load(modelDir, new Device(device));
         model.SetComputeType(Transformer.ComputeTypeOf(precision));
         model.eval();
+        model.Freeze(); // inference only: weights cast once, decode steps on the fused path (docs/decisions/0016)
         var clock = Stopwatch.StartNew();
         using var ledger = RunLedger.Start("sample", HardwareProfile.Resolve(hardwareProfilePath), runDir: Path.GetDirectoryName(Path.GetFullPath(outPath)));
         var sampler = new RolloutSampler(model, tok);
