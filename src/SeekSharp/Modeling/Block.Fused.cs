@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace SeekSharp.Modeling;
 
-// The fused decode path: a frozen bf16 model on an AVX-512 CPU, decoding or prefilling at most Bf16Gemm.MaxRows
+// The fused decode path: a frozen model (bf16, q8_0, q4_0 or fp8 weights) on an AVX-512 CPU, decoding or prefilling at most Bf16Gemm.MaxRows
 // tokens through a cache, runs each block as ONE call into C# (norms, projections, attention over the cache, router,
 // experts) instead of about 160 libtorch ops. Measured on this machine, a TorchSharp op costs 1-8 µs of dispatch,
 // allocation and finalizer bookkeeping whatever its size, and a decode step of `tiny` or `small-mla` was ~1,000 such
