@@ -5,56 +5,88 @@ using System.Runtime.Intrinsics.X86;
 namespace SeekSharp.Compression;
 
 // fp8 (E4M3, DeepSeek-V3's block-scaled layout) for the fused decode path: W as one byte per weight and one fp32
-// scale_inv per 128 x 128 block. Each code decodes exactly in registers: its 7 magnitude bits shifted into an fp32's
-// exponent and mantissa fields (E4M3's 4-bit exponent and 3-bit mantissa land where fp32's low exponent bits and top
-// mantissa bits are) give the value times 2^-120, subnormals included (an fp32 subnormal then), so one multiply by
-// 2^120 and the sign bit finish it; 0x7F/0xFF, E4M3's only NaN codes, become NaN. Products with the fp32 activations
-// are summed per 128-block of K, and each block's sum is scaled by its scale_inv. Decoding a whole weight per call,
-// the libtorch route, read 4x the bytes and made fp8 the slowest format to decode.
+// scale_inv per 128 x 128 block. Each code decodes exactly in registers in three ops: sign-extended to 32 bits and
+// shifted left by 20, its 7 magnitude bits land in an fp32's low exponent bits and top mantissa bits and its sign in
+// bit 31 (the mask clears the sign's copies in between), which is the value times 2^-120, subnormals included (an fp32
+// subnormal then); one multiply by 2^120 finishes it. E4M3's NaN codes (0x7F, 0xFF) would read as +-480: a folder
+// holding one is refused at load (QuantizedFolder checks every fp8 weight decodes finite). Products with the fp32
+// activations are summed per 128-block of K and each block's sum is scaled by its scale_inv; a tile of four activation
+// rows decodes each weight once. Decoding a whole weight per call, the libtorch route, read 4x the bytes and made fp8
+// the slowest format to decode.
 public static unsafe partial class QuantKernels
 {
     static readonly Vector512<float> Two120 = Vector512.Create(BitConverter.UInt32BitsToSingle((127u + 120) << 23));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Fp8x16(byte* w)
-    {
-        var c = Avx512F.ConvertToVector512Int32(Vector128.Load(w));
-        var mag = Avx512F.ShiftLeftLogical(c & Vector512.Create(0x7F), 20);
-        var sign = Avx512F.ShiftLeftLogical(c & Vector512.Create(0x80), 24);
-        var v = Avx512F.Or(mag, sign).AsSingle() * Two120;
-        return Vector512.ConditionalSelect(Vector512.Equals(c & Vector512.Create(0x7F), Vector512.Create(0x7F)).AsSingle(), Vector512.Create(float.NaN), v);
-    }
+    static Vector512<float> Fp8x16(byte* w) =>
+        Avx512F.And(Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)w)), 20), Vector512.Create(unchecked((int)0x87F0_0000))).AsSingle() * Two120;
 
     /// <summary>y (m × n, fp32) = x · Wᵀ for m fp32 rows of x (natural order, k apart, k a multiple of 16) against fp8 codes
     /// (rows <paramref name="rowStride"/> bytes apart) with scale_inv (ceil(n/128) × ceil(k/128), rows
     /// <paramref name="scaleStride"/> floats apart). Each output's sum runs in one fixed order, whatever m is.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void GemmFp8(float* x, int m, int k, byte* w, long rowStride, float* scaleInv, long scaleStride, int n, float* y)
     {
-        int blocks = (k + Fp8E4M3.Block - 1) / Fp8E4M3.Block;
-        for (int j = 0; j < n; j++)
+        int r = 0;
+        for (; r + 4 <= m; r += 4)
+            for (int j = 0; j < n; j++)
+                Fp8Dot4(x + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride, y + (long)r * n + j, n);
+        for (; r < m; r++)
+            for (int j = 0; j < n; j++)
+                y[(long)r * n + j] = Fp8Dot(x + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride);
+    }
+
+    /// <summary>One weight row against one activation row: per 128-block, two accumulators (even and odd 16s), then
+    /// the block's sum times its scale, added in block order. Fp8Dot4 repeats exactly this per row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static float Fp8Dot(float* x, int k, byte* w, float* scale)
+    {
+        float total = 0;
+        for (int lo = 0, b = 0; lo < k; lo += Fp8E4M3.Block, b++)
         {
-            byte* wr = w + j * rowStride;
-            float* sr = scaleInv + (j / Fp8E4M3.Block) * scaleStride;
-            for (int r = 0; r < m; r++)
+            int hi = Math.Min(k, lo + Fp8E4M3.Block), c = lo;
+            Vector512<float> a0 = default, a1 = default;
+            for (; c + 32 <= hi; c += 32)
             {
-                float* xr = x + (long)r * k;
-                float total = 0;
-                for (int b = 0; b < blocks; b++)
-                {
-                    int lo = b * Fp8E4M3.Block, hi = Math.Min(k, lo + Fp8E4M3.Block);
-                    Vector512<float> a0 = default, a1 = default;
-                    int c = lo;
-                    for (; c + 32 <= hi; c += 32)
-                    {
-                        a0 = Avx512F.FusedMultiplyAdd(Fp8x16(wr + c), Vector512.Load(xr + c), a0);
-                        a1 = Avx512F.FusedMultiplyAdd(Fp8x16(wr + c + 16), Vector512.Load(xr + c + 16), a1);
-                    }
-                    for (; c < hi; c += 16) a0 = Avx512F.FusedMultiplyAdd(Fp8x16(wr + c), Vector512.Load(xr + c), a0);
-                    total += Vector512.Sum(a0 + a1) * sr[b];
-                }
-                y[(long)r * n + j] = total;
+                a0 = Avx512F.FusedMultiplyAdd(Fp8x16(w + c), Vector512.Load(x + c), a0);
+                a1 = Avx512F.FusedMultiplyAdd(Fp8x16(w + c + 16), Vector512.Load(x + c + 16), a1);
             }
+            if (c < hi) a0 = Avx512F.FusedMultiplyAdd(Fp8x16(w + c), Vector512.Load(x + c), a0);
+            total += Vector512.Sum(a0 + a1) * scale[b];
         }
+        return total;
+    }
+
+    /// <summary>Four activation rows (k apart) against one weight row: y[0], y[ys], y[2ys], y[3ys].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Fp8Dot4(float* x, int k, byte* w, float* scale, float* y, int ys)
+    {
+        float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+        float* x1 = x + k, x2 = x + 2 * k, x3 = x + 3 * k;
+        for (int lo = 0, b = 0; lo < k; lo += Fp8E4M3.Block, b++)
+        {
+            int hi = Math.Min(k, lo + Fp8E4M3.Block), c = lo;
+            Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default;
+            for (; c + 32 <= hi; c += 32)
+            {
+                var u = Fp8x16(w + c);
+                var v = Fp8x16(w + c + 16);
+                a0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x + c), a0); a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x + c + 16), a1);
+                b0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x1 + c), b0); b1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x1 + c + 16), b1);
+                c0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x2 + c), c0); c1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x2 + c + 16), c1);
+                d0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x3 + c), d0); d1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x3 + c + 16), d1);
+            }
+            if (c < hi)
+            {
+                var u = Fp8x16(w + c);
+                a0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x + c), a0);
+                b0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x1 + c), b0);
+                c0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x2 + c), c0);
+                d0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x3 + c), d0);
+            }
+            float s = scale[b];
+            t0 += Vector512.Sum(a0 + a1) * s; t1 += Vector512.Sum(b0 + b1) * s;
+            t2 += Vector512.Sum(c0 + c1) * s; t3 += Vector512.Sum(d0 + d1) * s;
+        }
+        y[0] = t0; y[ys] = t1; y[2 * ys] = t2; y[3 * ys] = t3;
     }
 }

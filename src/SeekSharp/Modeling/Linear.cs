@@ -83,7 +83,10 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         quantized = q;
         using var _ = no_grad();
         weight.requires_grad = false;
-        weight.set_(empty(0, dtype: weight.dtype, device: weight.device));
+        // In a variable, not inline: an unreferenced temporary can be finalized while set_ still reads it (a segfault
+        // loading fp8 folders, about one load in ten; Native/Finite.cs).
+        using var none = empty(0, dtype: weight.dtype, device: weight.device);
+        weight.set_(none);
     }
 
     /// <summary>Turns a quantized weight back into an fp32 master holding its decoded values (for a writer that reads the
@@ -93,7 +96,8 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         if (quantized is null) return;
         Unfreeze();
         using var _ = no_grad();
-        using (var w = quantized.Dequantize(ScalarType.Float32)) weight.set_(w.to(weight.device).contiguous().clone());
+        using (var scope = NewDisposeScope()) // the chain's temporaries live until set_ is done (see SetQuantized)
+            weight.set_(quantized.Dequantize(ScalarType.Float32).to(weight.device).contiguous().clone());
         quantized.Dispose();
         quantized = null;
     }

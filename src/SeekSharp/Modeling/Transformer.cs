@@ -232,7 +232,9 @@ public sealed class Transformer : nn.Module
             if (name.EndsWith("layernorm.weight") || name.EndsWith("norm.weight")) p.fill_(1.0);
             // Not nn.init.normal_: in TorchSharp 0.107 it ignores its generator argument (two models
             // built with one seed came out different); torch.normal honours it.
-            else p.copy_(normal(0, std, p.shape, generator: generator));
+            else
+                using (NewDisposeScope()) // normal()'s result stays referenced while copy_ reads it (Native/Finite.cs)
+                    p.copy_(normal(0, std, p.shape, generator: generator));
         }
     }
 
