@@ -27,6 +27,8 @@ public sealed class AdamW : IDisposable
     readonly TrainConfig cfg;
     readonly FlatParameters? flat;
 
+    internal FlatParameters? FlatLayout => flat;
+
     /// <summary>The parameters this optimizer updates (those that required gradients when it was built).</summary>
     public IReadOnlyList<Parameter> Parameters { get; }
 

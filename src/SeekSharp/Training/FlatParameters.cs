@@ -115,6 +115,12 @@ public sealed unsafe class FlatParameters : IDisposable
             runs = null;
         }
         if (workGrad is null) return;
+        if (!InCSharp)
+        {
+            grad.narrow(0, 0, workCount).add_(workGrad);
+            workGrad.zero_();
+            return;
+        }
         float* g = Ptr<float>(grad);
         ushort* wg = Ptr<ushort>(workGrad);
         Parallel.For(0, Chunks(workCount), c =>
@@ -182,6 +188,7 @@ public sealed unsafe class FlatParameters : IDisposable
     public void Update(float beta1, float beta2, float eps, float keep, float bc2, float stepSize)
     {
         runs ??= Runs();
+        if (!InCSharp) { UpdateWithTorch(beta1, beta2, eps, keep, bc2, stepSize); return; }
         float* p = Ptr<float>(data), g = Ptr<float>(grad), mm = Ptr<float>(m), vv = Ptr<float>(v);
         ushort* w = work is null ? null : Ptr<ushort>(work);
         bool bf16 = work?.dtype == ScalarType.BFloat16;
@@ -197,6 +204,29 @@ public sealed unsafe class FlatParameters : IDisposable
             });
         if (work is not null && !bf16)
             using (no_grad()) work.copy_(data.narrow(0, 0, workCount));
+    }
+
+    /// <summary>The update pass runs in C# on CPU buffers; elsewhere (CUDA), or when a test asks, as libtorch ops on
+    /// the same flat ranges (a few ops per range instead of per tensor).</summary>
+    internal bool ForceTorchOps { get; set; }
+
+    bool InCSharp => !ForceTorchOps && data.device_type == DeviceType.CPU;
+
+    void UpdateWithTorch(float beta1, float beta2, float eps, float keep, float bc2, float stepSize)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        using Scalar b1 = beta1, b2 = beta2, c1 = 1 - beta1, c2 = 1 - beta2, e = eps, k = keep, bias2 = bc2, step = stepSize;
+        foreach (var (start, end) in runs!)
+        {
+            var (pp, gg, mm, vv) = (data.narrow(0, start, end - start), grad.narrow(0, start, end - start),
+                m.narrow(0, start, end - start), v.narrow(0, start, end - start));
+            if (start < decayCount && keep != 1f) pp.narrow(0, 0, Math.Min(end, decayCount) - start).mul_(k);
+            mm.mul_(b1).add_(gg, alpha: c1);
+            vv.mul_(b2).addcmul_(gg, gg, value: c2);
+            pp.addcdiv_(mm, (vv / bias2).sqrt_().add_(e), value: step);
+        }
+        if (work is not null) work.copy_(data.narrow(0, 0, workCount));
     }
 
     /// <summary>Rewrites the working copies from the masters (after the weights were loaded from elsewhere).</summary>
