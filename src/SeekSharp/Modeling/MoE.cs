@@ -18,8 +18,9 @@ namespace SeekSharp.Modeling;
 // their weights stacked per step. That pads more rows (~17% at the balance the bias keeps, against ~8%) but
 // replaces ~20 ops per expert, forward and backward, by a handful: measured on the 2-core CI machine
 // (docs/decisions/0018), a `small` MoE layer's forward+backward went from 2.3-2.8 s to 1.2-1.6 s while other work
-// shared the cores, and the loop was ~35% over the dense FFN when it did not. Past MaxGroupedPadding the
-// loop runs (early, unbalanced steps). Evaluation and decoding keep the loop (and its Quantum), unchanged.
+// shared the cores, and the loop was ~35% over the dense FFN when it did not (whole steps broke even under load).
+// Past MaxGroupedPadding the loop runs (early, unbalanced steps). Evaluation and decoding keep the loop (and its
+// Quantum), unchanged.
 // Parameters stay one Mlp per expert, named as Hugging Face's.
 
 /// <summary>Mixture-of-Experts feed-forward.</summary>
