@@ -19,6 +19,9 @@ namespace SeekSharp.Modeling;
 // A quantized folder's Linears hold a QuantizedWeight (Compression/, docs/decisions/0015) instead of the fp32
 // master, whose storage is released: that is the memory a quantized model saves. The matmul then runs on the
 // stored bytes; the adapter still factors on top (QLoRA: the base stays quantized, only A and B train).
+// A trainer may hand a Linear a working copy of its weight in ComputeType (Training/FlatParameters): the matmul
+// then reads that copy instead of casting the master on every forward, and the gradient lands on the copy (the
+// trainer moves it to the master, in fp32, as the cast's backward would). The trainer keeps the copy current.
 
 /// <summary>y = x Wᵀ without bias; the matmul runs in <see cref="ComputeType"/>.</summary>
 public sealed class Linear : nn.Module<Tensor, Tensor>
@@ -34,6 +37,10 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         get => computeType;
         set { Unfreeze(); computeType = value; }
     }
+
+    /// <summary>A copy of the weight in <see cref="ComputeType"/> that the trainer keeps equal to the master, read by
+    /// forward and <see cref="ComputeWeight"/> instead of casting (null: cast every call). Ignored in another dtype.</summary>
+    public Tensor? Working { get; set; }
 
     public int InFeatures { get; }
     public int OutFeatures { get; }
@@ -106,7 +113,7 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         if (frozen is not null) return Bf16Gemm.Linear(Cast(x), frozen);
-        if (adapter is null) return quantized is not null ? quantized.Linear(Cast(x)) : nn.functional.linear(Cast(x), Cast(weight));
+        if (adapter is null) return quantized is not null ? quantized.Linear(Cast(x)) : nn.functional.linear(Cast(x), CastWeight());
         using var scope = NewDisposeScope();
         var cx = Cast(x);
         var y = quantized is not null ? quantized.Linear(cx) : nn.functional.linear(cx, Cast(weight));
@@ -119,7 +126,7 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     {
         if (frozen is not null) return frozen.alias();
         if (quantized is not null && adapter is null) return quantized.Dequantize(ComputeType);
-        if (adapter is null) return Cast(weight);
+        if (adapter is null) return CastWeight();
         using var scope = NewDisposeScope();
         var w = quantized?.Dequantize(ScalarType.Float32) ?? weight;
         return Cast(w + adapter.DeltaWeight()).MoveToOuterDisposeScope();
@@ -209,4 +216,6 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     }
 
     Tensor Cast(Tensor t) => t.dtype == ComputeType ? t.alias() : t.to_type(ComputeType);
+
+    Tensor CastWeight() => Working is { } w && w.dtype == ComputeType ? w.alias() : Cast(weight);
 }

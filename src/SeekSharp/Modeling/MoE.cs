@@ -13,8 +13,15 @@ namespace SeekSharp.Modeling;
 // SwiGLU on its slice. Nothing is dropped. The padding exists because tensor sizes that change every
 // step defeat the allocator's reuse: measured on this CPU, exact per-expert slices ran ~250 ms per
 // layer-step with fresh inputs against ~160 ms when sizes repeated; with quantized sizes, ~110 ms.
-// (A batched matmul over an (E, C, D) buffer padded to the busiest expert measured the same or worse:
-// it pads every expert to the maximum.) Parameters stay one Mlp per expert, named as Hugging Face's.
+// Training (gradients on) batches the experts instead: every expert with tokens gets the same padded capacity C
+// (the busiest one's rows, rounded up to CapacityQuantum), and all of them run as two bmm over (E, C, D) against
+// their weights stacked per step. That pads more rows (~17% at the balance the bias keeps, against ~8%) but
+// replaces ~20 ops per expert, forward and backward, by a handful: measured on the 2-core CI machine
+// (docs/decisions/0018), a `small` MoE layer's forward+backward went from 2.3-2.8 s to 1.2-1.6 s while other work
+// shared the cores, and the loop was ~35% over the dense FFN when it did not (whole steps broke even under load).
+// Past MaxGroupedPadding the loop runs (early, unbalanced steps). Evaluation and decoding keep the loop (and its
+// Quantum), unchanged.
+// Parameters stay one Mlp per expert, named as Hugging Face's.
 
 /// <summary>Mixture-of-Experts feed-forward.</summary>
 public sealed partial class MoE : nn.Module
@@ -44,6 +51,16 @@ public sealed partial class MoE : nn.Module
     /// null (the default) costs nothing. Filled on the per-expert path only: set it on an unfrozen model (the frozen
     /// all-experts path for a few tokens never forms one expert's output).</summary>
     public ExpertStatistics? Statistics { get; set; }
+
+    /// <summary>Whether training runs the routed experts as two batched matmuls (see the header); false runs them one
+    /// by one as evaluation does. Default true.</summary>
+    public bool GroupedExperts { get; set; } = true;
+
+    /// <summary>Whether the last forward took the batched path (tests).</summary>
+    internal bool LastBatched { get; private set; }
+
+    /// <summary>The grouped path is taken while its padded rows are at most this many times the loop's.</summary>
+    public const double MaxGroupedPadding = 1.5;
 
     /// <summary>Largest token count that takes the all-experts path when frozen.</summary>
     public const int DenseMaxRows = 64;
@@ -84,6 +101,20 @@ public sealed partial class MoE : nn.Module
         using var scope = NewDisposeScope();
         var halves = nn.functional.linear(x.to_type(denseGateUp.dtype), denseGateUp.narrow(0, 2L * e * inter, 2L * inter)).chunk(2, -1);
         return nn.functional.linear(nn.functional.silu(halves[0]) * halves[1], denseDown!.narrow(1, (long)e * inter, inter)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The experts with rows (padded[e] = C) as two bmm: (A, C, D) against their gate/up weights stacked
+    /// (A, 2I, D), SwiGLU, then against their down projections (A, D, I). Same function as <see cref="Expert"/> per slice.</summary>
+    Tensor Batched(Tensor grouped, long[] padded, long capacity)
+    {
+        using var scope = NewDisposeScope();
+        var active = Enumerable.Range(0, nExperts).Where(e => padded[e] > 0).Select(e => experts[e]).ToArray();
+        long a = active.Length, d = grouped.shape[1];
+        var gateUp = cat([stack(active.Select(m => m.GateProj.ComputeWeight())), stack(active.Select(m => m.UpProj.ComputeWeight()))], 1);
+        var down = stack(active.Select(m => m.DownProj.ComputeWeight()));           // (A, D, I)
+        var x = grouped.to_type(active[0].ComputeType).view(a, capacity, d);         // (A, C, D)
+        var halves = x.bmm(gateUp.transpose(1, 2)).chunk(2, -1);                    // (A, C, I) twice
+        return (nn.functional.silu(halves[0]) * halves[1]).bmm(down.transpose(1, 2)).view(a * capacity, d).MoveToOuterDisposeScope();
     }
 
     /// <summary>Keeps all experts' weights side by side in the compute dtype for inference (see <see cref="Linear.Freeze"/>).
@@ -160,6 +191,11 @@ public sealed partial class MoE : nn.Module
         // Each expert's slice is padded to a multiple of the quantum: (offsets of real rows, of padded rows).
         long quantum = Quantum(pairs);
         var padded = counts.Select(c => (c + quantum - 1) / quantum * quantum).ToArray();
+        long capacity = (counts.Max() + quantum - 1) / quantum * quantum;
+        bool batched = GroupedExperts && is_grad_enabled() && !FrozenDense && experts[0].GateProj.Quantized is null
+                       && counts.Count(c => c > 0) * capacity <= MaxGroupedPadding * padded.Sum();
+        if (batched) padded = counts.Select(c => c > 0 ? capacity : 0).ToArray();  // an expert without tokens stays out
+        LastBatched = batched;
         long[] start = new long[nExperts], padStart = new long[nExperts];
         for (int e = 1; e < nExperts; e++) { start[e] = start[e - 1] + counts[e - 1]; padStart[e] = padStart[e - 1] + padded[e - 1]; }
         long rows = padStart[^1] + padded[^1];
@@ -173,13 +209,19 @@ public sealed partial class MoE : nn.Module
         var gather = zeros(rows, dtype: ScalarType.Int64, device: x.device).index_put_(tokenOf, slot);
         var grouped = flat.index_select(0, gather);                                  // (rows, D)
 
-        var outs = new List<Tensor>(nExperts);
-        for (int e = 0; e < nExperts; e++)
-            if (padded[e] > 0) outs.Add(Expert(e, grouped.narrow(0, padStart[e], padded[e])));
+        Tensor expertRows;                                                           // (rows, D)
+        if (batched) expertRows = Batched(grouped, padded, capacity);
+        else
+        {
+            var outs = new List<Tensor>(nExperts);
+            for (int e = 0; e < nExperts; e++)
+                if (padded[e] > 0) outs.Add(Expert(e, grouped.narrow(0, padStart[e], padded[e])));
+            expertRows = cat(outs, 0);
+        }
         // Back to (token, choice) order: every token has exactly k outputs, so combining is a weighted
         // sum over a reshape, not a scatter-add.
         var slotOfPair = zeros(pairs, dtype: ScalarType.Int64, device: x.device).index_put_(slot, order);
-        var ys = cat(outs, 0).index_select(0, slotOfPair).view(n, topK, d);         // (N, k, D)
+        var ys = expertRows.index_select(0, slotOfPair).view(n, topK, d);           // (N, k, D)
         Statistics?.Add(indices, weights, ys);
         var routed = (ys * weights.to_type(ys.dtype).unsqueeze(2)).sum(1);           // (N, D)
         var y = shared_experts is null ? routed : routed.add(shared_experts.forward(flat), Scalars.One);

@@ -16,6 +16,8 @@ namespace SeekSharp.Training;
 // re-creates those zero gradients for every parameter with saved moments, so a resumed run is in the
 // uninterrupted run's state to the bit (clipping sees the same set of gradients too), and a parameter
 // without saved moments is one that had no gradient yet, not a damaged checkpoint (the saved count says).
+// AdamW.Flat keeps all of it in a few flat buffers instead (FlatParameters: one pass per update, bf16 working
+// copies); same math, same names and shapes in a checkpoint. Its caller calls Collect after every backward.
 
 /// <summary>AdamW over named parameters with saveable state.</summary>
 public sealed class AdamW : IDisposable
@@ -23,6 +25,9 @@ public sealed class AdamW : IDisposable
     readonly List<(string Name, Parameter P, bool Decay)> parameters;
     readonly Dictionary<string, (Tensor M, Tensor V)> state = new();
     readonly TrainConfig cfg;
+    readonly FlatParameters? flat;
+
+    internal FlatParameters? FlatLayout => flat;
 
     /// <summary>The parameters this optimizer updates (those that required gradients when it was built).</summary>
     public IReadOnlyList<Parameter> Parameters { get; }
@@ -37,6 +42,38 @@ public sealed class AdamW : IDisposable
         Parameters = parameters.Select(p => p.P).ToList();
     }
 
+    AdamW(FlatParameters flat, TrainConfig cfg)
+    {
+        this.cfg = cfg;
+        this.flat = flat;
+        parameters = flat.Parameters.ToList();
+        Parameters = parameters.Select(p => p.P).ToList();
+    }
+
+    /// <summary>AdamW over the model's trainable parameters in flat buffers, with bf16 working copies of its Linear
+    /// weights when it computes in bf16 (<see cref="FlatParameters"/>). Build it after the model is on its device and
+    /// in its compute dtype; call <see cref="Collect"/> after every backward.</summary>
+    public static AdamW Flat(Modeling.Transformer model, TrainConfig cfg) => new(new FlatParameters(model.named_parameters(), model), cfg);
+
+    /// <summary>Bytes the flat layout adds: the working copies and their gradients (0 otherwise).</summary>
+    public long WorkingBytes => flat?.WorkingBytes ?? 0;
+
+    /// <summary>After a backward: moves the working copies' gradients to the masters (flat layout; no-op otherwise).</summary>
+    public void Collect() => flat?.Collect();
+
+    /// <summary>Global L2 norm of the parameters' gradients, which are scaled down to <paramref name="maxNorm"/> when
+    /// above it and <paramref name="maxNorm"/> &gt; 0 (torch's clip_grad_norm_).</summary>
+    public double ClipGradients(double maxNorm)
+    {
+        if (flat is not null) return flat.ClipGradNorm(maxNorm);
+        using var scope = NewDisposeScope();
+        if (maxNorm > 0) return nn.utils.clip_grad_norm_(Parameters, maxNorm);
+        double sq = 0;
+        foreach (var p in Parameters)
+            if (p.grad is { } g) sq += g.square().sum().item<float>();
+        return Math.Sqrt(sq);
+    }
+
     public void Update(double lr)
     {
         using var _ = no_grad();
@@ -46,6 +83,12 @@ public sealed class AdamW : IDisposable
         using Scalar keep = (1 - lr * cfg.WeightDecay).ToScalar(), bias2 = bc2.ToScalar(), stepSize = (-lr / bc1).ToScalar();
         Scalar beta1 = Scalars.Of(cfg.Beta1), beta2 = Scalars.Of(cfg.Beta2), eps = Scalars.Of(cfg.Eps);
         Scalar oneMinusBeta1 = Scalars.Of(1 - cfg.Beta1), oneMinusBeta2 = Scalars.Of(1 - cfg.Beta2);
+        if (flat is not null)
+        {
+            flat.Update((float)cfg.Beta1, (float)cfg.Beta2, (float)cfg.Eps, cfg.WeightDecay > 0 ? (float)(1 - lr * cfg.WeightDecay) : 1f,
+                (float)bc2, (float)(-lr / bc1));
+            return;
+        }
         foreach (var (name, p, decay) in parameters)
         {
             var g = p.grad;
@@ -67,6 +110,7 @@ public sealed class AdamW : IDisposable
 
     public void ZeroGrad()
     {
+        if (flat is not null) { flat.ZeroGrad(); return; }
         foreach (var (_, p, _) in parameters)
         {
             var g = p.grad;
@@ -78,13 +122,18 @@ public sealed class AdamW : IDisposable
     public Dictionary<string, Tensor> StateTensors()
     {
         var d = new Dictionary<string, Tensor>();
+        if (flat is not null)
+        {
+            foreach (var (name, m, v) in flat.StartedMoments) { d[name + ".exp_avg"] = m; d[name + ".exp_avg_sq"] = v; }
+            return d;
+        }
         foreach (var (name, (m, v)) in state) { d[name + ".exp_avg"] = m; d[name + ".exp_avg_sq"] = v; }
         return d;
     }
 
     /// <summary>Parameters that have moments (have had a gradient); saved with the moments so a restore can tell a
     /// parameter that never had a gradient from a missing tensor.</summary>
-    public int StartedCount => state.Count;
+    public int StartedCount => flat?.StartedCount ?? state.Count;
 
     /// <summary>Restores moments saved by <see cref="StateTensors"/>; names and shapes must match this model.</summary>
     /// <param name="started">How many parameters had moments when saved (<see cref="StartedCount"/>); null (older
@@ -103,6 +152,12 @@ public sealed class AdamW : IDisposable
             found++;
             if (!m.shape.SequenceEqual(p.shape) || !v.shape.SequenceEqual(p.shape))
                 throw new SeekSharpException($"{source}: optimizer state for '{name}' has shape [{string.Join(",", m.shape)}], expected [{string.Join(",", p.shape)}].");
+            if (flat is not null)
+            {
+                var (fm, fv) = flat.Start(name);
+                using (no_grad()) { fm.copy_(m); fv.copy_(v); }
+                continue;
+            }
             if (state.Remove(name, out var old)) { old.M.Dispose(); old.V.Dispose(); }
             state[name] = (m.to(p.device).to_type(ScalarType.Float32).DetachFromDisposeScope(),
                            v.to(p.device).to_type(ScalarType.Float32).DetachFromDisposeScope());
@@ -112,11 +167,14 @@ public sealed class AdamW : IDisposable
         }
         if (started is { } n && n != found)
             throw new SeekSharpException($"{source}: optimizer state for {n} parameter(s) expected, {found} found for this model.");
+        flat?.ZeroGrad();
+        flat?.RefreshWorking(); // the weights were restored before the moments
     }
 
     public void Dispose()
     {
         foreach (var (m, v) in state.Values) { m.Dispose(); v.Dispose(); }
         state.Clear();
+        flat?.Dispose();
     }
 }

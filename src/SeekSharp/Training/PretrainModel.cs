@@ -33,7 +33,7 @@ public sealed class PretrainModel : IDisposable
         Model.to(Device);
         Model.SetComputeType(Transformer.ComputeTypeOf(tc.Precision));
         Model.train();
-        Optimizer = new AdamW(Model.named_parameters(), tc);
+        Optimizer = AdamW.Flat(Model, tc);
         stepper = new TrainStep(Model, Optimizer, tc, seqLen, Device);
     }
 
@@ -49,7 +49,8 @@ public sealed class PretrainModel : IDisposable
     /// <summary>Validation loss (<see cref="Pretrainer.Evaluate"/>).</summary>
     public double Evaluate(TokenBatchSampler val) => Pretrainer.Evaluate(Model, val, tc, SeqLen, Device);
 
-    /// <summary>Bytes of the training state: fp32 weights, their gradients and AdamW's two moments (those started).</summary>
+    /// <summary>Bytes of the training state: fp32 weights, their gradients, AdamW's two moments (those started) and the
+    /// bf16 working copies with their gradients.</summary>
     public long StateBytes()
     {
         long bytes = 0;
@@ -59,7 +60,7 @@ public sealed class PretrainModel : IDisposable
             if (p.grad is { } g) bytes += g.numel() * g.element_size();
         }
         foreach (var t in Optimizer.StateTensors().Values) bytes += t.numel() * t.element_size();
-        return bytes;
+        return bytes + Optimizer.WorkingBytes;
     }
 
     public void Dispose()

@@ -39,7 +39,7 @@ public static class TrainBenchmark
         using var model = new Transformer(cfg, seed);
         model.to(dev);
         model.SetComputeType(Transformer.ComputeTypeOf(precision));
-        using var optimizer = new AdamW(model.named_parameters(), tc);
+        using var optimizer = AdamW.Flat(model, tc);
         var stepper = new TrainStep(model, optimizer, tc, seqLen, dev);
         var rng = new Random(seed);
         void Fill(int _)

@@ -54,12 +54,12 @@ public sealed class TrainStep(Transformer model, AdamW optimizer, TrainConfig tc
             using var scope = NewDisposeScope();
             var (loss, aux) = microLoss(micro);
             (aux is null ? loss : loss.add(aux, Scalars.One)).backward();
+            optimizer.Collect();
             lossSum += loss.item<float>();
             if (aux is not null) auxSum += aux.item<float>();
         }
         OnGradients?.Invoke();
-        using (NewDisposeScope())
-            gradNorm = tc.GradClip > 0 ? nn.utils.clip_grad_norm_(optimizer.Parameters, tc.GradClip) : GlobalNorm();
+        gradNorm = optimizer.ClipGradients(tc.GradClip);
         optimizer.Update(lr);
         optimizer.ZeroGrad();
 
@@ -72,13 +72,5 @@ public sealed class TrainStep(Transformer model, AdamW optimizer, TrainConfig tc
             g.UpdateBias(tc.BiasUpdateSpeed);
         }
         return new StepOutcome(lossSum, auxSum, gradNorm, load);
-    }
-
-    double GlobalNorm()
-    {
-        double sq = 0;
-        foreach (var p in optimizer.Parameters)
-            if (p.grad is { } g) sq += g.square().sum().item<float>();
-        return Math.Sqrt(sq);
     }
 }

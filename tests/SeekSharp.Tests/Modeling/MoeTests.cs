@@ -50,6 +50,54 @@ public class MoeTests
         }
     }
 
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.BFloat16)]
+    public void BatchedExpertsMatchTheLoopInOutputAndGradients(ScalarType dtype)
+    {
+        manual_seed(3);
+        using var moe = new MoE(Cfg(8, 2) with { NSharedExperts = 1 });
+        foreach (var l in moe.modules().OfType<Linear>()) l.ComputeType = dtype;
+        var x = randn(2, 40, 32);
+        (Tensor Y, Tensor Dx, Dictionary<string, Tensor> Grads) Run(bool batched)
+        {
+            moe.GroupedExperts = batched;
+            moe.zero_grad();
+            var xi = x.clone().requires_grad_(true);
+            var (y, aux) = moe.Forward(xi);
+            (y.to_type(ScalarType.Float32).square().sum() + aux!).backward();
+            Assert.Equal(batched, moe.LastBatched);
+            return (y.detach().to_type(ScalarType.Float32), xi.grad!.clone(),
+                moe.named_parameters().Where(p => p.parameter.grad is not null).ToDictionary(p => p.name, p => p.parameter.grad!.clone()));
+        }
+        var loop = Run(false);
+        var batched = Run(true);
+        double tol = dtype == ScalarType.Float32 ? 1e-5 : 2e-2;
+        Assert.True(loop.Y.allclose(batched.Y, rtol: tol, atol: tol), "outputs differ");
+        Assert.True(loop.Dx.allclose(batched.Dx, rtol: tol, atol: tol), "input gradients differ");
+        Assert.Equal(loop.Grads.Keys.Order(), batched.Grads.Keys.Order());
+        foreach (var (name, g) in loop.Grads)
+            Assert.True(g.allclose(batched.Grads[name], rtol: tol, atol: tol * g.abs().max().item<float>()), $"{name}: gradients differ");
+    }
+
+    [Fact]
+    public void AStepWithOneBusyExpertRunsTheLoop()
+    {
+        manual_seed(4);
+        using var moe = new MoE(Cfg(8, 2));
+        using var scope = NewDisposeScope();
+        var u = ones(32) / Math.Sqrt(32);
+        using (no_grad()) { moe.Gate.weight.copy_(randn(8, 32) * 0.1); moe.Gate.weight[0].copy_(u * 5); }
+        // Every token picks expert 0; padding the other seven to its 400 rows would be past MaxGroupedPadding.
+        var (_, _, _, counts) = moe.Gate.Route(randn(400, 32) * 0.5 + u * 3, 400);
+        Assert.Equal(400, counts[0]);
+        moe.Forward((randn(400, 32) * 0.5 + u * 3).view(1, 400, 32));
+        Assert.False(moe.LastBatched);
+        using (no_grad()) moe.Gate.weight.copy_(randn(8, 32) * 0.1);
+        moe.Forward(randn(1, 400, 32));
+        Assert.True(moe.LastBatched, "a balanced step is batched");
+    }
+
     [Fact]
     public void BiasUpdatesMoveLoadTowardUniform()
     {
