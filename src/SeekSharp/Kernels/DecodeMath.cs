@@ -157,12 +157,6 @@ public static unsafe class DecodeMath
         }
     }
 
-    /// <summary>n bf16 values to fp32.</summary>
-    public static void FromBf16(ushort* src, float* dst, int n)
-    {
-        for (int i = 0; i < n; i++) dst[i] = Widen(src[i]);
-    }
-
     /// <summary>n fp32 values to bf16, rounded to nearest even.</summary>
     public static void ToBf16(float* src, ushort* dst, int n)
     {
