@@ -8,7 +8,10 @@ namespace SeekSharp.Compression;
 // scale_inv per 128 x 128 block. Each code decodes exactly in registers in three ops: sign-extended to 32 bits and
 // shifted left by 20, its 7 magnitude bits land in an fp32's low exponent bits and top mantissa bits and its sign in
 // bit 31 (the mask clears the sign's copies in between), which is the value times 2^-120, subnormals included (an fp32
-// subnormal then); one multiply by 2^120 finishes it. E4M3's NaN codes (0x7F, 0xFF) would read as +-480: a folder
+// subnormal then). The 2^120 is not multiplied back per weight: the activations are scaled by 2^64 once per call
+// and each block's sum by 2^56 with its scale, all powers of two, so every product and sum is the exact one times
+// 2^-56 and rounds exactly as it would unscaled (bit-identical results; 4 ops a 16 weights instead of 5). Rows with
+// a value past 2^60, which the scaling could overflow, take the per-weight multiply instead. E4M3's NaN codes (0x7F, 0xFF) would read as +-480: a folder
 // holding one is refused at load (QuantizedFolder checks every fp8 weight decodes finite). Products with the fp32
 // activations are summed per 128-block of K and each block's sum is scaled by its scale_inv; a tile of four activation
 // rows decodes each weight once. Decoding a whole weight per call, the libtorch route, read 4x the bytes and made fp8
@@ -16,30 +19,46 @@ namespace SeekSharp.Compression;
 public static unsafe partial class QuantKernels
 {
     static readonly Vector512<float> Two120 = Vector512.Create(BitConverter.UInt32BitsToSingle((127u + 120) << 23));
+    const float Two64 = 18446744073709551616f, Two56 = 72057594037927936f, Two60 = 1152921504606846976f;
 
+    /// <summary>16 codes as their values times 2^-120 (see the header).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> Fp8x16(byte* w) =>
-        Avx512F.And(Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)w)), 20), Vector512.Create(unchecked((int)0x87F0_0000))).AsSingle() * Two120;
+        Avx512F.And(Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)w)), 20), Vector512.Create(unchecked((int)0x87F0_0000))).AsSingle();
 
     /// <summary>y (m × n, fp32) = x · Wᵀ for m fp32 rows of x (natural order, k apart, k a multiple of 16) against fp8 codes
     /// (rows <paramref name="rowStride"/> bytes apart) with scale_inv (ceil(n/128) × ceil(k/128), rows
     /// <paramref name="scaleStride"/> floats apart). Each output's sum runs in one fixed order, whatever m is.</summary>
     internal static void GemmFp8(float* x, int m, int k, byte* w, long rowStride, float* scaleInv, long scaleStride, int n, float* y)
     {
+        using var arena = Kernels.Arena.Open();
+        float* xs = arena.Floats((long)m * k);
+        var big = Vector512.Create(Two60);
+        var over = Vector512<float>.Zero;
+        for (long i = 0; i < (long)m * k; i += 16)
+        {
+            var v = Vector512.Load(x + i);
+            over |= Vector512.GreaterThanOrEqual(Vector512.Abs(v), big);
+            (v * Two64).Store(xs + i);
+        }
+        bool scaled = over == Vector512<float>.Zero; // no |x| >= 2^60 (a NaN compares false: it stays NaN scaled)
+        float* src = scaled ? xs : x;
+        float post = scaled ? Two56 : 1f;
         int r = 0;
         for (; r + 4 <= m; r += 4)
             for (int j = 0; j < n; j++)
-                Fp8Dot4(x + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride, y + (long)r * n + j, n);
+                Fp8Dot4(src + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride, y + (long)r * n + j, n, scaled, post);
         for (; r < m; r++)
             for (int j = 0; j < n; j++)
-                y[(long)r * n + j] = Fp8Dot(x + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride);
+                y[(long)r * n + j] = Fp8Dot(src + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride, scaled, post);
     }
 
     /// <summary>One weight row against one activation row: per 128-block, two accumulators (even and odd 16s), then
     /// the block's sum times its scale, added in block order. Fp8Dot4 repeats exactly this per row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static float Fp8Dot(float* x, int k, byte* w, float* scale)
+    static float Fp8Dot(float* x, int k, byte* w, float* scale, bool scaled, float post)
     {
+        if (!scaled) return Fp8DotExact(x, k, w, scale);
         float total = 0;
         for (int lo = 0, b = 0; lo < k; lo += Fp8E4M3.Block, b++)
         {
@@ -51,6 +70,25 @@ public static unsafe partial class QuantKernels
                 a1 = Avx512F.FusedMultiplyAdd(Fp8x16(w + c + 16), Vector512.Load(x + c + 16), a1);
             }
             if (c < hi) a0 = Avx512F.FusedMultiplyAdd(Fp8x16(w + c), Vector512.Load(x + c), a0);
+            total += Vector512.Sum(a0 + a1) * (scale[b] * post);
+        }
+        return total;
+    }
+
+    /// <summary>Fp8Dot with each decoded weight multiplied by 2^120, for activations the scaling could overflow.</summary>
+    static float Fp8DotExact(float* x, int k, byte* w, float* scale)
+    {
+        float total = 0;
+        for (int lo = 0, b = 0; lo < k; lo += Fp8E4M3.Block, b++)
+        {
+            int hi = Math.Min(k, lo + Fp8E4M3.Block), c = lo;
+            Vector512<float> a0 = default, a1 = default;
+            for (; c + 32 <= hi; c += 32)
+            {
+                a0 = Avx512F.FusedMultiplyAdd(Fp8x16(w + c) * Two120, Vector512.Load(x + c), a0);
+                a1 = Avx512F.FusedMultiplyAdd(Fp8x16(w + c + 16) * Two120, Vector512.Load(x + c + 16), a1);
+            }
+            if (c < hi) a0 = Avx512F.FusedMultiplyAdd(Fp8x16(w + c) * Two120, Vector512.Load(x + c), a0);
             total += Vector512.Sum(a0 + a1) * scale[b];
         }
         return total;
@@ -58,8 +96,13 @@ public static unsafe partial class QuantKernels
 
     /// <summary>Four activation rows (k apart) against one weight row: y[0], y[ys], y[2ys], y[3ys].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Fp8Dot4(float* x, int k, byte* w, float* scale, float* y, int ys)
+    static void Fp8Dot4(float* x, int k, byte* w, float* scale, float* y, int ys, bool scaled, float post)
     {
+        if (!scaled)
+        {
+            for (int i = 0; i < 4; i++) y[i * ys] = Fp8DotExact(x + (long)i * k, k, w, scale);
+            return;
+        }
         float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
         float* x1 = x + k, x2 = x + 2 * k, x3 = x + 3 * k;
         for (int lo = 0, b = 0; lo < k; lo += Fp8E4M3.Block, b++)
@@ -83,7 +126,7 @@ public static unsafe partial class QuantKernels
                 c0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x2 + c), c0);
                 d0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x3 + c), d0);
             }
-            float s = scale[b];
+            float s = scale[b] * post;
             t0 += Vector512.Sum(a0 + a1) * s; t1 += Vector512.Sum(b0 + b1) * s;
             t2 += Vector512.Sum(c0 + c1) * s; t3 += Vector512.Sum(d0 + d1) * s;
         }
