@@ -35,6 +35,13 @@ public static class Presets
             FirstKDenseReplace = 1, NRoutedExperts = 16, NSharedExperts = 1, NumExpertsPerTok = 3,
             MoeIntermediateSize = 256, AuxLossAlpha = 1e-4, Preset = "small",
         },
+        // Finer-grained experts at small's active and total size (32 routed x 128, top-6, 2 shared), DeepSeekMoE's
+        // segmentation: compared with small in a 20-minute race (decision 0018); slower on the clock here.
+        ["small-fine32"] = SmallDense with
+        {
+            FirstKDenseReplace = 1, NRoutedExperts = 32, NSharedExperts = 2, NumExpertsPerTok = 6,
+            MoeIntermediateSize = 128, AuxLossAlpha = 1e-4, Preset = "small-fine32",
+        },
         // MLA + MoE at the size of the small presets, for comparing attention kinds.
         ["small-mla"] = SmallDense with
         {
