@@ -36,6 +36,8 @@ public sealed record WorkerAccount
 /// <summary>Counts of updates and chunks refused, by reason.</summary>
 public sealed record Rejections
 {
+    /// <summary>Chunks whose SHA-256 did not match (refused at upload, resent), and updates whose assembled payload did
+    /// not match or missed chunks.</summary>
     public int Checksum { get; set; }
     public int Shape { get; set; }
     public int NonFinite { get; set; }
