@@ -67,6 +67,7 @@ public sealed class Coordinator(HubSettings settings, string runId, long version
     readonly Dictionary<string, (long Up, long Down, long Tokens, int Steps, double Seconds, double Loss)> roundBytes = [];
     readonly Dictionary<string, (string Name, float[] Delta, long Tokens)> submitted = [];
     HashSet<string> participants = [];
+    readonly HashSet<string> toldFinished = [];
     long payloadVersion = -1;
     string fullId = "", deltaId = "";
     bool open, finished;
@@ -121,7 +122,7 @@ public sealed class Coordinator(HubSettings settings, string runId, long version
         lock (gate)
         {
             if (!Touch(session)) return new RoundTicket { Known = false };
-            if (finished) return new RoundTicket { State = TicketState.Finished, Version = version };
+            if (finished) { toldFinished.Add(session); return new RoundTicket { State = TicketState.Finished, Version = version }; }
             bool train = open && participants.Contains(session) && !submitted.ContainsKey(session);
             return new RoundTicket { State = train ? TicketState.Train : TicketState.Wait, Round = round, Version = version };
         }
@@ -313,4 +314,7 @@ public sealed class Coordinator(HubSettings settings, string runId, long version
     }
 
     public void Finish() { lock (gate) finished = true; }
+
+    /// <summary>After <see cref="Finish"/>: every worker still holding a lease has been told (a slow one may be mid-round).</summary>
+    public bool AllToldFinished { get { lock (gate) { ExpireLeases(); return sessions.Keys.All(toldFinished.Contains); } } }
 }

@@ -179,7 +179,10 @@ public static class Hub
             coordinator.Finish();
             ModelFiles.Save(o.RunDir, model, tokenizerFrom: o.DataDir);
             ledger.RecordModelFolder(o.RunDir);
-            Thread.Sleep(TimeSpan.FromSeconds(Math.Min(3, o.LeaseSeconds)));   // workers poll and see "finished"
+            // Stay up until every live worker has polled and seen "finished" (a slow one may be mid-round), or its lease ran out.
+            var until = DateTime.UtcNow.AddSeconds(o.LeaseSeconds + 5);
+            while (!coordinator.AllToldFinished && DateTime.UtcNow < until) Thread.Sleep(100);
+            Thread.Sleep(300);   // the last replies leave before the silo stops
         }
         finally { host.StopAsync(TimeSpan.FromSeconds(5)).GetAwaiter().GetResult(); }
 
