@@ -117,6 +117,24 @@ public sealed class Coordinator(HubSettings settings, string runId, long version
         }
     }
 
+    /// <summary>The run's tokenizer files by name (tokenizer.json, tokenizer_config.json), served to token holders.</summary>
+    public IReadOnlyDictionary<string, byte[]> TokenizerFiles { get; init; } = new Dictionary<string, byte[]>();
+
+    byte[] TokenizerBytes(string token, string file)
+    {
+        if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(HashToken(token)), Encoding.ASCII.GetBytes(settings.TokenSha256)))
+            throw new ArgumentException("join token: not this run's token");
+        return TokenizerFiles.TryGetValue(file, out var b) ? b : throw new ArgumentException($"no tokenizer file '{file}'");
+    }
+
+    public PayloadInfo TokenizerFile(string token, string file)
+    {
+        var b = TokenizerBytes(token, file);
+        return new PayloadInfo { Id = file, Kind = "file", Length = b.Length, Chunks = Chunks.Count(b.Length, settings.ChunkBytes), Sha256 = SHA256.HashData(b) };
+    }
+
+    public Chunk TokenizerChunk(string token, string file, int index) => Chunks.Slice(TokenizerBytes(token, file), index, settings.ChunkBytes);
+
     public RoundTicket Poll(string session)
     {
         lock (gate)

@@ -12,4 +12,6 @@ public sealed class CoordinatorGrain(Coordinator coordinator) : Grain, ICoordina
     public Task<Chunk> WeightsChunk(string session, string payloadId, int index) => Task.FromResult(coordinator.WeightsChunk(session, payloadId, index));
     public Task<bool> Upload(string session, int round, Chunk chunk) => Task.FromResult(coordinator.Upload(session, round, chunk));
     public Task<CommitReply> Commit(string session, UpdateSummary summary) => Task.FromResult(coordinator.Commit(session, summary));
+    public Task<PayloadInfo> TokenizerFile(string token, string file) => Task.FromResult(coordinator.TokenizerFile(token, file));
+    public Task<Chunk> TokenizerChunk(string token, string file, int index) => Task.FromResult(coordinator.TokenizerChunk(token, file, index));
 }

@@ -107,6 +107,8 @@ public static class Hub
         var coordinator = new Coordinator(settings, runId, round)
         {
             Length = weights.Length, Accounts = resumed?.Workers ?? [], Rejected = resumed?.Rejected ?? new Rejections(),
+            TokenizerFiles = BpeTokenizer.FileNames.Where(f => File.Exists(Path.Combine(o.DataDir, f)))
+                .ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(o.DataDir, f))),
         };
         coordinator.Log += say;
         coordinator.Publish(round, Codecs.Encode(Codecs.None, weights), null);

@@ -26,6 +26,13 @@ public interface ICoordinatorGrain : IGrainWithStringKey
 
     /// <summary>Ends an upload: the hub checks the whole payload and takes it into the round, or says why not.</summary>
     [Alias("Commit")] Task<CommitReply> Commit(string session, UpdateSummary summary);
+
+    /// <summary>Describes one of the run's tokenizer files (tokenizer.json, tokenizer_config.json), for a worker that
+    /// prepares its own data with the hub's tokenizer before joining; needs the join token.</summary>
+    [Alias("TokenizerFile")] Task<PayloadInfo> TokenizerFile(string token, string file);
+
+    /// <summary>Chunk <paramref name="index"/> of a tokenizer file.</summary>
+    [Alias("TokenizerChunk")] Task<Chunk> TokenizerChunk(string token, string file, int index);
 }
 
 [GenerateSerializer, Alias("SeekSharp.JoinRequest")]

@@ -81,6 +81,36 @@ public sealed class Worker(WorkerOptions o, Action<string> say)
         return new WorkerResult(rounds, accepted, sent, received, tokens, clock.Elapsed.TotalSeconds);
     }
 
+    /// <summary>Downloads the run's tokenizer into <paramref name="outDir"/> (for `seek data prepare --tokenizer`), without joining.</summary>
+    public IReadOnlyList<string> FetchTokenizer(string outDir, CancellationToken cancel = default)
+    {
+        var endpoint = o.Hub is null ? null : Cluster.ParseEndpoint(o.Hub, "--hub");
+        using var client = Connect(endpoint, cancel);
+        var grain = client.Services.GetRequiredService<IClusterClient>().GetGrain<ICoordinatorGrain>(Cluster.GrainKey);
+        Directory.CreateDirectory(outDir);
+        var written = new List<string>();
+        foreach (var file in Tokenization.BpeTokenizer.FileNames)
+        {
+            PayloadInfo info;
+            try { info = grain.TokenizerFile(o.Token, file).GetAwaiter().GetResult(); }
+            catch (ArgumentException e) { throw new SeekSharpException($"refused by the hub: {e.Message}"); }
+            var asm = new ChunkAssembler(info.Chunks, info.Length);
+            for (int i = 0; i < info.Chunks; i++)
+            {
+                var c = grain.TokenizerChunk(o.Token, file, i).GetAwaiter().GetResult();
+                received += c.Data.Length;
+                if (!asm.Add(c)) { i--; continue; }
+            }
+            var (bytes, problem) = asm.Assemble(info.Sha256);
+            if (bytes is null) throw new SeekSharpException($"hub tokenizer file {file}: {problem}");
+            var path = Path.Combine(outDir, file);
+            IO.AtomicFile.WriteAllBytes(path, bytes);
+            written.Add(path);
+        }
+        client.StopAsync(TimeSpan.FromSeconds(2)).GetAwaiter().GetResult();
+        return written;
+    }
+
     static bool IsTransport(Exception e) => e is not SeekSharpException and not OperationCanceledException { CancellationToken.IsCancellationRequested: true }
         && (e is TimeoutException or OrleansException or System.Net.Sockets.SocketException or InvalidOperationException or IOException
             || e.GetType().Namespace?.StartsWith("Orleans", StringComparison.Ordinal) == true);

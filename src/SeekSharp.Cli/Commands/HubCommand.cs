@@ -74,7 +74,8 @@ public static class HubCommand
     {
         var hubAddr = new Option<string?>("--hub") { Description = "The hub's HOST:PORT." };
         var cluster = new Option<string?>("--cluster") { Description = "Find the hub through Redis membership: redis://HOST:PORT." };
-        var data = new Option<string>("--data") { Description = "This worker's token dataset (its training split; it never leaves this machine).", Required = true };
+        var data = new Option<string?>("--data") { Description = "This worker's token dataset (its training split; it never leaves this machine)." };
+        var getTokenizer = new Option<string?>("--get-tokenizer") { Description = "Download the run's tokenizer into this folder and exit (for `seek data prepare --tokenizer`)." };
         var token = new Option<string?>("--token") { Description = "The run's join token (printed by the hub); default $SEEKSHARP_JOIN_TOKEN." };
         var batch = new Option<int>("--batch-size") { Description = "Sequences per inner step (0 = the hub's).", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = default).", DefaultValueFactory = _ => 0 };
@@ -82,19 +83,26 @@ public static class HubCommand
         var connect = new Option<double>("--connect-timeout") { Description = "Seconds to keep retrying an unreachable hub.", DefaultValueFactory = _ => 120 };
         var delay = new Option<int>("--inner-delay") { Description = "Milliseconds to sleep after each inner step (simulates a slow node).", DefaultValueFactory = _ => 0 };
         var worker = new Command("worker", "Run a DiLoCo worker: join a hub, train H inner steps per round on local data, send pseudo-gradients.")
-            { hubAddr, cluster, data, token, batch, threads, name, connect, delay };
+            { hubAddr, cluster, data, token, batch, threads, name, connect, delay, getTokenizer };
         worker.SetAction(p => SeekApp.Guard(() =>
         {
             var tok = p.GetValue(token) ?? Environment.GetEnvironmentVariable("SEEKSHARP_JOIN_TOKEN")
                 ?? throw new SeekSharpException("--token: required (the hub prints it), or set SEEKSHARP_JOIN_TOKEN.");
+            var tokenizerDir = p.GetValue(getTokenizer);
+            var dataDir = p.GetValue(data) ?? (tokenizerDir is null ? throw new SeekSharpException("--data: required (the worker's token dataset).") : "");
             var o = new WorkerOptions
             {
-                Hub = p.GetValue(hubAddr), Cluster = p.GetValue(cluster), DataDir = p.GetValue(data)!, Token = tok,
+                Hub = p.GetValue(hubAddr), Cluster = p.GetValue(cluster), DataDir = dataDir, Token = tok,
                 BatchSize = p.GetValue(batch), Threads = p.GetValue(threads), ConnectTimeoutSeconds = p.GetValue(connect), InnerDelayMs = p.GetValue(delay),
             };
             if (p.GetValue(name) is { } n) o = o with { Name = n };
             if (o.BatchSize < 0 || o.Threads < 0 || o.InnerDelayMs < 0 || o.ConnectTimeoutSeconds <= 0)
                 throw new SeekSharpException("--batch-size/--threads/--inner-delay/--connect-timeout: expected numbers >= 0 (the timeout > 0).");
+            if (tokenizerDir is not null)
+            {
+                foreach (var f in new Worker(o, Say).FetchTokenizer(tokenizerDir)) Say($"wrote {f}");
+                return 0;
+            }
             var r = new Worker(o, Say).Run();
             Say($"worker {o.Name}: {r.Rounds} rounds ({r.Accepted} accepted), {r.Tokens:N0} tokens, {r.BytesSent:N0} B sent, {r.BytesReceived:N0} B received, {r.Seconds:F1} s");
             return 0;

@@ -206,7 +206,7 @@ public class CliTests : TempDirTest
             "seek serve keys add: --admin --budget-usd --file --name --rpm",
             "seek tok: ",
             "seek tok train: --input --out --vocab",
-            "seek worker: --batch-size --cluster --connect-timeout --data --hub --inner-delay --name --threads --token",
+            "seek worker: --batch-size --cluster --connect-timeout --data --get-tokenizer --hub --inner-delay --name --threads --token",
         ];
         Assert.Equal(expected, lines);
     }

@@ -37,6 +37,16 @@ public class DilocoInputTests(TinyDataset data) : TempDirTest, IClassFixture<Tin
         Assert.Equal(1, guesser.WaitForExit(120));
         Assert.Contains("join token", OneErrorLine(guesser.Stderr));
         Assert.Contains("refused foreign", run.Hub.Stdout);
+
+        // A worker that prepares its own data takes the hub's tokenizer first (only with the token).
+        var tokDir = Path.Combine(root, "hub-tokenizer");
+        var (code, _, err) = SeekProcess.Run(120, "worker", "--hub", $"127.0.0.1:{run.Port}", "--token", "0123", "--get-tokenizer", tokDir);
+        Assert.Equal(1, code);
+        Assert.Contains("join token", OneErrorLine(err));
+        (code, _, err) = SeekProcess.Run(120, "worker", "--hub", $"127.0.0.1:{run.Port}", "--token", run.Token, "--get-tokenizer", tokDir);
+        Assert.True(code == 0, err);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(data.DataDir, "tokenizer.json")), File.ReadAllBytes(Path.Combine(tokDir, "tokenizer.json")));
+        Assert.Equal(BpeTokenizer.Load(data.DataDir).Hash, BpeTokenizer.Load(tokDir).Hash);
     }
 
     [Fact]
