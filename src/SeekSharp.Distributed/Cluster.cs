@@ -62,18 +62,23 @@ public static class Cluster
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         Quiet(builder.Logging);
         builder.Services.AddSingleton(coordinator);
+        // --host 0.0.0.0 listens on every address and advertises this machine's first non-loopback IPv4 (the address
+        // other silos and Redis readers are told); a concrete --host is both.
+        bool any = address.Equals(IPAddress.Any);
+        var advertised = any ? Dns.GetHostAddresses(Dns.GetHostName()).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork && !IPAddress.IsLoopback(a))
+            ?? IPAddress.Loopback : address;
         builder.UseOrleans(silo =>
         {
             if (cluster is not null)
             {
                 silo.UseRedisClustering(RedisConnection(cluster));
-                silo.ConfigureEndpoints(address, port + 1, port);
+                silo.ConfigureEndpoints(advertised, port + 1, port, listenOnAnyHostAddress: any);
             }
             else if (IPAddress.IsLoopback(address)) silo.UseLocalhostClustering(siloPort: port + 1, gatewayPort: port, serviceId: ServiceId, clusterId: ClusterId);
             else
             {
-                silo.UseDevelopmentClustering(new IPEndPoint(address, port + 1));
-                silo.ConfigureEndpoints(address, port + 1, port);
+                silo.UseDevelopmentClustering(new IPEndPoint(advertised, port + 1));
+                silo.ConfigureEndpoints(advertised, port + 1, port, listenOnAnyHostAddress: any);
             }
             silo.Configure<ClusterOptions>(o => { o.ClusterId = ClusterId; o.ServiceId = ServiceId; });
             silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(30));

@@ -110,7 +110,7 @@ public static class DilocoBench
         var t = o.Inner;
         var hubArgs = new List<string> { "hub", "--data", o.DataDir, "--preset", o.Preset, "--out", Path.Combine(run, "hub"),
             "--inner-steps", $"{o.InnerSteps}", "--outer-steps", $"{o.OuterSteps}", "--compress", compress, "--port", $"{port}",
-            "--min-workers", $"{(kill ? o.Workers - 1 : o.Workers)}", "--lease", kill ? "5" : "30", "--round-timeout", "1800",
+            "--min-workers", $"{(kill ? o.Workers - 1 : o.Workers)}", "--start-workers", $"{o.Workers}", "--lease", kill ? "5" : "30", "--round-timeout", "1800",
             "--batch-size", $"{t.BatchSize}", "--seq-len", $"{t.SeqLen}", "--lr", F(t.LearningRate), "--warmup", $"{t.WarmupSteps}",
             "--precision", t.Precision, "--seed", $"{t.Seed}", "--eval-batches", $"{o.EvalBatches}" };
         say($"{name}: hub on port {port}, {o.Workers} workers{(kill ? $", the last killed after round {o.OuterSteps / 2}" : "")}");

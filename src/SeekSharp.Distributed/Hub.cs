@@ -39,6 +39,9 @@ public sealed record HubOptions
     public double OuterMomentum { get; init; } = 0.9;
     public string Compress { get; init; } = Codecs.None;
     public int MinWorkers { get; init; } = 1;
+    /// <summary>Workers that must have joined before this process opens its first round (0: <see cref="MinWorkers"/>),
+    /// so a run that tolerates losing workers still starts with all of them.</summary>
+    public int StartWorkers { get; init; }
     public double RoundTimeoutSeconds { get; init; } = 600;
     public double LeaseSeconds { get; init; } = 15;
     public string Host { get; init; } = "127.0.0.1";
@@ -137,18 +140,20 @@ public static class Hub
         try
         {
             set_num_threads(1);
-            bool waitingSaid = false;
+            bool waitingSaid = false, started = false;
             while (round < o.OuterSteps)
             {
                 cancel.ThrowIfCancellationRequested();
-                if (coordinator.LiveWorkers < Math.Max(1, o.MinWorkers))
+                int need = Math.Max(1, started ? o.MinWorkers : Math.Max(o.MinWorkers, o.StartWorkers));
+                if (coordinator.LiveWorkers < need)
                 {
-                    if (!waitingSaid) say($"waiting for {Math.Max(1, o.MinWorkers)} worker(s) to join");
+                    if (!waitingSaid) say($"waiting for {need} worker(s) to join");
                     waitingSaid = true;
                     Thread.Sleep(100);
                     continue;
                 }
                 waitingSaid = false;
+                started = true;
                 var t0 = clock.Elapsed.TotalSeconds;
                 coordinator.Open(round);
                 while (!coordinator.ReadyToClose()) { cancel.ThrowIfCancellationRequested(); Thread.Sleep(50); }
@@ -216,6 +221,7 @@ public static class Hub
         Need(o.OuterMomentum is >= 0 and < 1, "--outer-momentum", "a number in [0, 1)");
         Need(Codecs.IsKnown(o.Compress), "--compress", "none or int8");
         Need(o.MinWorkers >= 1, "--min-workers", "1 or more");
+        Need(o.StartWorkers >= 0, "--start-workers", "0 (= --min-workers) or more");
         Need(o.RoundTimeoutSeconds > 0, "--round-timeout", "a positive number of seconds");
         Need(o.LeaseSeconds > 0, "--lease", "a positive number of seconds");
         Need(o.Port is > 0 and < 65535, "--port", "a TCP port (1-65534; the silo takes PORT + 1)");

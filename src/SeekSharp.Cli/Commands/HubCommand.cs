@@ -22,6 +22,7 @@ public static class HubCommand
         var compress = new Option<string>("--compress") { Description = "Pseudo-gradients and weight changes as int8 (per-block scales, error feedback) or none (fp32).", DefaultValueFactory = _ => "none" };
         compress.AcceptOnlyFromAmong("none", "int8");
         var minWorkers = new Option<int>("--min-workers") { Description = "Updates a round needs before it may close.", DefaultValueFactory = _ => 1 };
+        var startWorkers = new Option<int>("--start-workers") { Description = "Workers to wait for before the first round (0 = --min-workers).", DefaultValueFactory = _ => 0 };
         var timeout = new Option<double>("--round-timeout") { Description = "Seconds a round waits for its workers.", DefaultValueFactory = _ => 600 };
         var lease = new Option<double>("--lease") { Description = "Seconds of silence after which a worker is dropped.", DefaultValueFactory = _ => 15 };
         var host = new Option<string>("--host") { Description = "Address to listen on (loopback unless told otherwise).", DefaultValueFactory = _ => "127.0.0.1" };
@@ -38,7 +39,7 @@ public static class HubCommand
         var evalBatches = new Option<int>("--eval-batches") { Description = "Validation batches (of 8) per round.", DefaultValueFactory = _ => 8 };
         var hardware = Options.Hardware();
         var hub = new Command("hub", "Run a DiLoCo hub: an Orleans silo that averages the workers' pseudo-gradients each round.")
-            { data, preset, model, output, inner, outer, outerLr, outerMomentum, compress, minWorkers, timeout, lease, host, port, cluster, resume,
+            { data, preset, model, output, inner, outer, outerLr, outerMomentum, compress, minWorkers, startWorkers, timeout, lease, host, port, cluster, resume,
               batch, seqLen, lr, warmup, precision, seed, evalBatches, hardware };
         hub.SetAction(p => SeekApp.Guard(() =>
         {
@@ -54,7 +55,7 @@ public static class HubCommand
                     Precision = p.GetValue(precision)!, Seed = p.GetValue(seed),
                 },
                 InnerSteps = p.GetValue(inner), OuterSteps = p.GetValue(outer), OuterLr = p.GetValue(outerLr), OuterMomentum = p.GetValue(outerMomentum),
-                Compress = p.GetValue(compress)!, MinWorkers = p.GetValue(minWorkers), RoundTimeoutSeconds = p.GetValue(timeout),
+                Compress = p.GetValue(compress)!, MinWorkers = p.GetValue(minWorkers), StartWorkers = p.GetValue(startWorkers), RoundTimeoutSeconds = p.GetValue(timeout),
                 LeaseSeconds = p.GetValue(lease), Host = p.GetValue(host)!, Port = p.GetValue(port), Cluster = p.GetValue(cluster),
                 Resume = p.GetValue(resume), EvalBatches = p.GetValue(evalBatches), HardwareProfilePath = p.GetValue(hardware),
             };

@@ -193,7 +193,7 @@ public class CliTests : TempDirTest
             "seek export: ",
             "seek export gguf: --model --out --type",
             "seek generate: --chat --device --max-tokens --model --precision --prompt --seed --show-ids --temperature --top-p",
-            "seek hub: --batch-size --cluster --compress --data --eval-batches --hardware --host --inner-steps --lease --lr --min-workers --model --out --outer-lr --outer-momentum --outer-steps --port --precision --preset --resume --round-timeout --seed --seq-len --warmup",
+            "seek hub: --batch-size --cluster --compress --data --eval-batches --hardware --host --inner-steps --lease --lr --min-workers --model --out --outer-lr --outer-momentum --outer-steps --port --precision --preset --resume --round-timeout --seed --seq-len --start-workers --warmup",
             "seek prune: ",
             "seek prune experts: --calibration --hardware --keep-fraction --model --out --split --tokens",
             "seek quantize: --hardware --model --out --type",

@@ -17,11 +17,11 @@ public class DilocoFaultTests(TinyDataset data) : IClassFixture<TinyDataset>
     [Fact]
     public void AKilledWorkersLeaseExpiresTheRunGoesOnAndANewWorkerContributesFromTheNextRound()
     {
-        using var run = new DilocoRun(data.DataDir, data.NewRunDir(), 10, "--min-workers", "2", "--lease", "3", "--round-timeout", "120").StartHub();
+        using var run = new DilocoRun(data.DataDir, data.NewRunDir(), 10, "--min-workers", "2", "--start-workers", "3", "--lease", "3", "--round-timeout", "120").StartHub();
         var slowdown = new[] { "--inner-delay", "700" };
         run.Worker("w0", slowdown); run.Worker("w1", slowdown);
         var doomed = run.Worker("w2", slowdown);
-        run.Hub.WaitForLine(@"round 1/10 .*w2");        // w2 took part in a round...
+        run.Hub.WaitForLine(@"round 1/10 .*w2");        // w2 took part in the first round (the hub waited for 3)...
         doomed.Kill();                                    // ...and dies in the next one, without a word
         var late = run.Worker("w3", slowdown);
         Assert.Equal(0, run.Hub.WaitForExit(240));
