@@ -23,6 +23,8 @@ public static class SeekApp
         root.Add(EvalCommand.Create());
         root.Add(PruneCommand.Create());
         root.Add(ServeCommand.Create());
+        root.Add(HubCommand.Create());
+        root.Add(HubCommand.CreateWorker());
         root.Add(RecipeCommand.Create());
         root.Add(BenchCommand.Create());
         root.Add(ExportCommand.Create());

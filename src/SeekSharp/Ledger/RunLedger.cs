@@ -44,6 +44,10 @@ public sealed record LedgerEntry
     /// <summary>The bytes of every artifact the run wrote, by kind (RunLedger.RecordStorage); null in ledgers written
     /// before storage was kept, and for runs that write nothing into a folder.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public LedgerStorage? Storage { get; init; }
+    /// <summary>Bytes that crossed the network (decentralized training: the hub's payloads, per worker); null for a run
+    /// that used none.</summary>
+    [JsonPropertyName("network")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public LedgerNetwork? Network { get; init; }
 
     /// <summary>Prices a run from its raw measurements; pure, so the arithmetic is testable.</summary>
     public static LedgerEntry Compute(string kind, DateTime startedUtc, DateTime endedUtc, double wallSeconds,

@@ -198,6 +198,19 @@ public sealed partial record ModelConfig
     internal static ModelConfig Load(string path, out bool interleaved)
     {
         var bytes = CheckedFile.ReadAllBytes(path, "model config not found (expected a config.json written by SeekSharp).", CheckedFile.MaxConfigBytes);
+        return Parse(bytes, path, out interleaved);
+    }
+
+    /// <summary>A config.json's text received from elsewhere (a DiLoCo hub), checked as <see cref="Load(string)"/> checks a file.</summary>
+    public static ModelConfig FromJson(string json, string source)
+    {
+        var cfg = Parse(System.Text.Encoding.UTF8.GetBytes(json), source, out var interleaved);
+        if (interleaved) throw new SeekSharpException($"{source}: field 'rope_interleave' is true; expected a rotate-half config.");
+        return cfg;
+    }
+
+    static ModelConfig Parse(byte[] bytes, string path, out bool interleaved)
+    {
         if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new SeekSharpException($"{path}: malformed model config: not valid UTF-8 text.");
         JsonNode? node;
         try { node = JsonNode.Parse(bytes); }

@@ -171,6 +171,10 @@ public sealed class AdamW : IDisposable
         flat?.RefreshWorking(); // the weights were restored before the moments
     }
 
+    /// <summary>After the weights were written from outside the optimizer (a DiLoCo worker taking the hub's weights):
+    /// rewrites the bf16 working copies from the masters so the next forward sees the new weights.</summary>
+    public void WeightsChanged() => flat?.RefreshWorking();
+
     public void Dispose()
     {
         foreach (var (m, v) in state.Values) { m.Dispose(); v.Dispose(); }

@@ -170,6 +170,7 @@ public class CliTests : TempDirTest
             "seek base train: --batch-size --checkpoint-every --data --device --eval-every --grad-accum --hardware --lr --out --precision --preset --resume --seed --seq-len --steps --warmup",
             "seek bench: ",
             "seek bench data: --corpora --json --tokenizer",
+            "seek bench diloco: --batch-size --compress --data --eval-batches --inner-steps --lr --no-fault --out --outer-steps --port --precision --preset --seed --seq-len --threads --warmup --workers",
             "seek bench engine: --clients --device --group-prefill --json --max-batch --model --precision --preset --prompt-tokens --rounds --tokens",
             "seek bench llama: --json --model --prompt-tokens --rounds --threads --tokens --type",
             "seek bench quant: --json --m --rounds --shapes",
@@ -192,6 +193,7 @@ public class CliTests : TempDirTest
             "seek export: ",
             "seek export gguf: --model --out --type",
             "seek generate: --chat --device --max-tokens --model --precision --prompt --seed --show-ids --temperature --top-p",
+            "seek hub: --batch-size --cluster --compress --data --eval-batches --hardware --host --inner-steps --lease --lr --min-workers --model --out --outer-lr --outer-momentum --outer-steps --port --precision --preset --resume --round-timeout --seed --seq-len --start-workers --warmup",
             "seek prune: ",
             "seek prune experts: --calibration --hardware --keep-fraction --model --out --split --tokens",
             "seek quantize: --hardware --model --out --type",
@@ -204,6 +206,7 @@ public class CliTests : TempDirTest
             "seek serve keys add: --admin --budget-usd --file --name --rpm",
             "seek tok: ",
             "seek tok train: --input --out --vocab",
+            "seek worker: --batch-size --cluster --connect-timeout --data --get-tokenizer --hub --inner-delay --name --threads --token",
         ];
         Assert.Equal(expected, lines);
     }
