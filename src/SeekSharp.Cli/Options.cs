@@ -23,6 +23,6 @@ public static class Options
 
     public static Option<string?> Hardware() => new("--hardware")
     {
-        Description = "Hardware profile JSON for the ledger (watts, $/hour, gCO2/kWh); default: $SEEKSHARP_HARDWARE, ~/.config/seeksharp/hardware.json, else built in.",
+        Description = "Hardware profile JSON for the ledger (watts, $/hour, gCO2/kWh), or a shipped one: cpu, a100, h100, h800; default: $SEEKSHARP_HARDWARE, ~/.config/seeksharp/hardware.json, else cpu.",
     };
 }

@@ -29,6 +29,7 @@ public static class SeekApp
         root.Add(BenchCommand.Create());
         root.Add(ExportCommand.Create());
         root.Add(QuantizeCommand.Create());
+        root.Add(CostCommand.Create());
         return root;
     }
 

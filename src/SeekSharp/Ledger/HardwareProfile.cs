@@ -40,6 +40,40 @@ public sealed record HardwareProfile
     /// <summary>Grid carbon intensity in grams of CO2 per kWh.</summary>
     public required double GramsCo2PerKwh { get; init; }
 
+    /// <summary>The accelerator one unit of this profile is (e.g. "NVIDIA H800 SXM5"); null for a CPU-only machine, whose
+    /// unit is the machine. `usd_per_hour` and the watts are then per accelerator, its share of the host included.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Accelerator { get; init; }
+
+    /// <summary>Accelerator power at full load in watts (its board power); 0 for a CPU-only machine.</summary>
+    public double AcceleratorWatts { get; init; }
+
+    /// <summary>Dense matmul peak of one unit in FLOP/s, per number format; null where unknown or unsupported (A100 has no
+    /// FP8). `seek cost estimate` and a measured MFU need the one of the precision they use, and name it when missing.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? PeakFlopsFp32 { get; init; }
+    /// <inheritdoc cref="PeakFlopsFp32"/>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? PeakFlopsBf16 { get; init; }
+    /// <inheritdoc cref="PeakFlopsFp32"/>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? PeakFlopsFp8 { get; init; }
+
+    /// <summary>Where the figures come from (datasheets, price assumptions): a profile says why it says what it says.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Sources { get; init; }
+
+    /// <summary>The dense peak of one unit for <paramref name="precision"/> (fp32, bf16, fp8), or an error naming the field.</summary>
+    public double PeakFlops(string precision, string source)
+    {
+        var (field, value) = precision switch
+        {
+            "fp32" => ("peak_flops_fp32", PeakFlopsFp32),
+            "bf16" => ("peak_flops_bf16", PeakFlopsBf16),
+            "fp8" => ("peak_flops_fp8", PeakFlopsFp8),
+            _ => throw new SeekSharpException($"--precision: expected fp32, bf16 or fp8, got '{precision}'."),
+        };
+        return value ?? throw LedgerJson.Bad(source, field, $"the {precision} matmul peak in FLOP/s (a positive number) for this computation");
+    }
+
+    /// <summary>Watts one unit draws at full load: accelerator, host CPU share and the rest (before PUE).</summary>
+    public double FullLoadWatts => AcceleratorWatts + CpuWattsMax + OtherWatts;
+
     /// <summary>Environment variable naming a profile file when no path is given.</summary>
     public const string EnvVar = "SEEKSHARP_HARDWARE";
 
@@ -65,7 +99,28 @@ public sealed record HardwareProfile
         UsdPerHour = 0.096,
         UsdPerKwh = 0.0,
         GramsCo2PerKwh = 475.0,
+        // 2048^3 matmuls on this VM (Ledger/MatmulPeak): 130-140 GFLOP/s fp32, 350-400 bf16 on a host with AVX-512
+        // BF16 (a host without AMX measured 160-167 in bf16 on 2026-12-07). What a measured MFU divides by.
+        PeakFlopsFp32 = 1.35e11,
+        PeakFlopsBf16 = 3.75e11,
+        Sources = "Cloud Carbon Footprint per-vCPU power coefficients; AWS m6i.large on-demand price (us-east-1); IEA world-average grid intensity (2019); matmul peaks measured on this VM by seek bench train.",
     };
+
+    /// <summary>Profiles shipped with SeekSharp, by the name `--hardware` accepts in place of a file: "cpu" (<see
+    /// cref="Default"/>) and one GPU of an 8-GPU A100, H100 or H800 node (Ledger/Profiles/*.json, with their sources).</summary>
+    public static IReadOnlyList<string> BuiltinNames { get; } = ["cpu", "a100", "h100", "h800"];
+
+    /// <summary>The shipped profile called <paramref name="name"/>, or null for another name.</summary>
+    public static HardwareProfile? Builtin(string name)
+    {
+        if (name == "cpu") return Default;
+        if (!BuiltinNames.Contains(name)) return null;
+        using var stream = typeof(HardwareProfile).Assembly.GetManifestResourceStream($"SeekSharp.profile.{name}.json")
+            ?? throw new InvalidOperationException($"built-in hardware profile '{name}' is missing from the assembly");
+        var hw = JsonSerializer.Deserialize<HardwareProfile>(stream, Json)!;
+        hw.Validate($"built-in hardware profile '{name}'");
+        return hw;
+    }
 
     internal static readonly JsonSerializerOptions Json = new()
     {
@@ -93,12 +148,13 @@ public sealed record HardwareProfile
     }
 
     /// <summary>
-    /// The explicit path if given; else the file named by SEEKSHARP_HARDWARE; else
+    /// The explicit path (or built-in name: <see cref="BuiltinNames"/>) if given; else the file named by SEEKSHARP_HARDWARE; else
     /// ~/.config/seeksharp/hardware.json if it exists; else <see cref="Default"/>.
     /// </summary>
     public static HardwareProfile Resolve(string? path)
     {
-        if (!string.IsNullOrWhiteSpace(path)) return Load(path);
+        // A file wins over a built-in name, so a folder holding a file called "h100" still means that file.
+        if (!string.IsNullOrWhiteSpace(path)) return !File.Exists(path) && Builtin(path) is { } shipped ? shipped : Load(path);
         var env = Environment.GetEnvironmentVariable(EnvVar);
         if (!string.IsNullOrWhiteSpace(env)) return Load(env);
         var user = UserProfilePath();
@@ -126,6 +182,15 @@ public sealed record HardwareProfile
         NonNegative(source, "usd_per_hour", UsdPerHour);
         NonNegative(source, "usd_per_kwh", UsdPerKwh);
         NonNegative(source, "grams_co2_per_kwh", GramsCo2PerKwh);
+        NonNegative(source, "accelerator_watts", AcceleratorWatts);
+        Positive(source, "peak_flops_fp32", PeakFlopsFp32);
+        Positive(source, "peak_flops_bf16", PeakFlopsBf16);
+        Positive(source, "peak_flops_fp8", PeakFlopsFp8);
+    }
+
+    private static void Positive(string source, string field, double? v)
+    {
+        if (v is { } x && !(double.IsFinite(x) && x > 0)) throw Bad(source, field, $"a positive number of FLOP/s, got {x}");
     }
 
     private static void NonNegative(string source, string field, double v) => LedgerJson.NonNegative(source, field, v);
