@@ -30,6 +30,7 @@ public static class SeekApp
         root.Add(ExportCommand.Create());
         root.Add(QuantizeCommand.Create());
         root.Add(CostCommand.Create());
+        root.Add(ReportCommand.Create());
         return root;
     }
 

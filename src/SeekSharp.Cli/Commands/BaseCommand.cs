@@ -55,6 +55,7 @@ public static class BaseCommand
             $"{TimeSpan.FromSeconds(l.WallSeconds):hh\\:mm\\:ss}", $"{l.EnergyKwh:F4}", $"{l.Co2Grams:F1}", $"{l.Usd:F4}");
         AnsiConsole.Write(t);
         if (l.Storage is { } storage) AnsiConsole.MarkupLineInterpolated($"storage: {storage.Summary()}");
+        AnsiConsole.MarkupLineInterpolated($"resources: {SeekSharp.Reports.RunReport.ResourcesLine(l.Resources)}");
         AnsiConsole.MarkupLineInterpolated($"run folder: [bold]{r.RunDir}[/] (model.safetensors, config.json, metrics.jsonl, ledger.json, report.md, loss.png)");
     }
 }

@@ -55,6 +55,23 @@ public sealed record HardwareProfile
     /// <inheritdoc cref="PeakFlopsFp32"/>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? PeakFlopsFp8 { get; init; }
 
+    /// <summary>Person-hours a run of each kind ("pretrain", "sft", ...; "*" for any other) takes from people: declared, since no
+    /// clock sees them; null: none declared (0 hours).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Dictionary<string, double>? PeopleHours { get; init; }
+
+    /// <summary>What an hour of a person costs, US dollars; 0 unless set.</summary>
+    public double UsdPerPersonHour { get; init; }
+
+    /// <summary>Storage price, US dollars per GB kept for a month (default: AWS S3 Standard's first tier, $0.023); a run is
+    /// charged one month of what it kept.</summary>
+    public double UsdPerGbMonth { get; init; } = 0.023;
+
+    /// <summary>Network price, US dollars per GB sent (default: AWS data transfer out to the internet, first tier, $0.09).</summary>
+    public double UsdPerGbEgress { get; init; } = 0.09;
+
+    /// <summary>Water consumed per kWh, litres (a data centre's WUE, e.g. 1.8); null: not reported.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? LitersWaterPerKwh { get; init; }
+
     /// <summary>Where the figures come from (datasheets, price assumptions): a profile says why it says what it says.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Sources { get; init; }
 
@@ -183,6 +200,11 @@ public sealed record HardwareProfile
         NonNegative(source, "usd_per_kwh", UsdPerKwh);
         NonNegative(source, "grams_co2_per_kwh", GramsCo2PerKwh);
         NonNegative(source, "accelerator_watts", AcceleratorWatts);
+        NonNegative(source, "usd_per_person_hour", UsdPerPersonHour);
+        NonNegative(source, "usd_per_gb_month", UsdPerGbMonth);
+        NonNegative(source, "usd_per_gb_egress", UsdPerGbEgress);
+        if (LitersWaterPerKwh is { } w) NonNegative(source, "liters_water_per_kwh", w);
+        foreach (var (kind, hours) in PeopleHours ?? []) NonNegative(source, $"people_hours.{kind}", hours);
         Positive(source, "peak_flops_fp32", PeakFlopsFp32);
         Positive(source, "peak_flops_bf16", PeakFlopsBf16);
         Positive(source, "peak_flops_fp8", PeakFlopsFp8);

@@ -73,6 +73,19 @@ public sealed record LedgerTotal
     public static LedgerTotal SumFiles(string kind, IEnumerable<string> ledgerPaths) =>
         Sum(kind, [.. ledgerPaths.Select(LedgerEntry.Read)]);
 
+    /// <summary>The eight resources, summed over the stages (derived when written, never read back).</summary>
+    public IReadOnlyList<ResourceLine> Resources => LedgerTotalResources.Of(this);
+
+    /// <summary>Reads a total written by <see cref="Write"/>; errors name the file and field.</summary>
+    public static LedgerTotal Read(string path)
+    {
+        var source = $"ledger '{path}'";
+        var t = LedgerJson.Read<LedgerTotal>(path, source);
+        if (t.Stages is null || t.Stages.Count == 0) throw LedgerJson.Bad(source, "stages", "at least one stage");
+        for (int i = 0; i < t.Stages.Count; i++) t.Stages[i].Validate($"{source}: stages[{i}]");
+        return t;
+    }
+
     /// <summary>Writes the total atomically as indented snake_case JSON.</summary>
     public void Write(string path) =>
         AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, HardwareProfile.Json) + "\n");

@@ -49,6 +49,14 @@ public sealed record LedgerEntry
     [JsonPropertyName("network")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public LedgerNetwork? Network { get; init; }
 
+    /// <summary>The ledger format: 2 since the eight resources (<see cref="LedgerResources"/>); absent (0) in older files, whose
+    /// unknown resources then read as unknown rather than zero.</summary>
+    public int LedgerVersion { get; init; }
+
+    /// <summary>The eight resources, derived from the fields above each time the entry is written (never read back: a file
+    /// cannot make them disagree with the entry).</summary>
+    public IReadOnlyList<ResourceLine> Resources => LedgerResources.Of(this);
+
     /// <summary>Prices a run from its raw measurements; pure, so the arithmetic is testable.</summary>
     public static LedgerEntry Compute(string kind, DateTime startedUtc, DateTime endedUtc, double wallSeconds,
         double cpuSeconds, long tokens, double modelFlops, double joules, string energyMethod, HardwareProfile hw, LedgerStorage? storage = null)
@@ -56,6 +64,7 @@ public sealed record LedgerEntry
         var kwh = joules / 3.6e6;
         return new LedgerEntry
         {
+            LedgerVersion = LedgerResources.CurrentVersion,
             Kind = kind,
             StartedUtc = startedUtc,
             EndedUtc = endedUtc,

@@ -79,6 +79,7 @@ public static class R1Report
         md.AppendLine(string.Create(inv, $"| **total** | {TimeSpan.FromSeconds(total.WallSeconds):hh\\:mm\\:ss} | {total.CpuSeconds:F0} | {total.Tokens:N0} | {total.ModelFlops:E2} | {total.EnergyKwh:F4} | {total.EnergyMethod} | {total.Co2Grams:F1} | {total.Usd:F4} |"));
         md.AppendLine();
         if (total.Storage is { } storage) md.AppendLine(RunReport.StorageLine(storage)).AppendLine();
+        RunReport.ResourcesSection(md, total.Resources);
         var path = Path.Combine(o.OutDir, "report.md");
         AtomicFile.WriteAllText(path, md.ToString());
         // ledger.json last, with the report and its charts: a recipe folder with a ledger has its report.

@@ -89,7 +89,29 @@ public static class RunReport
         md.AppendLine(CostRow(ledger));
         md.AppendLine().AppendLine($"Priced with hardware profile \"{ledger.Hardware.Name}\" (edit it with `--hardware FILE`).").AppendLine();
         if (ledger.Storage is { } s) md.AppendLine(StorageLine(s)).AppendLine();
+        ResourcesSection(md, ledger.Resources);
     }
+
+    /// <summary>The eight resources as a "### Resources" table: every quantity, how it was obtained, what it cost.</summary>
+    public static void ResourcesSection(StringBuilder md, IReadOnlyList<ResourceLine> lines)
+    {
+        md.AppendLine("### Resources").AppendLine();
+        md.AppendLine("| resource | quantity | figure | USD |").AppendLine("|---|---|---|---|");
+        foreach (var l in lines)
+        {
+            var figure = CompareReport.Format(l with { Usd = null });
+            var usd = l.Usd is double d ? d.ToString("0.####", CultureInfo.InvariantCulture) : "-";
+            md.AppendLine($"| {l.Resource} | {l.Quantity} | {figure} | {usd} |");
+        }
+        var shares = LedgerResources.Shares(lines);
+        if (shares.Count > 0)
+            md.AppendLine().AppendLine(string.Create(CultureInfo.InvariantCulture, $"Money by resource: {string.Join(", ", shares.Select(x => $"{x.Resource} ({x.Quantity}) {x.Share:P0}"))}."));
+        md.AppendLine().AppendLine("`seek report compare RUN...` puts runs side by side on these.").AppendLine();
+    }
+
+    /// <summary>One line: each resource's headline figure ("compute 1.2E+14 FLOP (estimated) · data ...").</summary>
+    public static string ResourcesLine(IReadOnlyList<ResourceLine> lines) =>
+        string.Join(" · ", LedgerResources.Headlines(lines).Select(l => $"{l.Resource} {CompareReport.Format(l with { Usd = null })}"));
 
     /// <summary>"Storage: 1.2 MB weights, 3.4 MB checkpoints (1.1 MB kept), ...": what the run wrote, from the ledger's storage section.</summary>
     public static string StorageLine(LedgerStorage s) =>

@@ -203,6 +203,8 @@ public class CliTests : TempDirTest
             "seek recipe: ",
             "seek recipe finance: --companies --days --lexicon --out --seed",
             "seek recipe r1: --base --beta --cold-start --cold-start-steps --device --documents --eval-count --group --hardware --loss --lr --max-tokens --minutes-rl --minutes-rl2 --out --preset --pretrain-steps --prompts-per-step --rollout-rows --seed --task --temperature --warmup",
+            "seek report: ",
+            "seek report compare: --out",
             "seek serve: --api-keys --device --group-prefill --host --max-batch --model --name --port --precision --pricing",
             "seek serve keys: ",
             "seek serve keys add: --admin --budget-usd --file --name --rpm",

@@ -1,0 +1,124 @@
+using System.Text.Json.Nodes;
+using SeekSharp.Ledger;
+using SeekSharp.Reports;
+using SeekSharp.Tests.Cli;
+
+namespace SeekSharp.Tests.Ledger;
+
+public class LedgerResourcesTests
+{
+    static readonly DateTime T0 = new(2026, 12, 7, 10, 0, 0, DateTimeKind.Utc);
+
+    static LedgerEntry Entry(HardwareProfile? hw = null, double wall = 3600, LedgerStorage? storage = null) =>
+        LedgerEntry.Compute("pretrain", T0, T0.AddSeconds(wall), wall, 2 * wall, 1000, 1e12, 3.6e6, "model", hw ?? HardwareProfile.Default, storage);
+
+    static ResourceLine Line(IReadOnlyList<ResourceLine> lines, string resource, string quantity) =>
+        lines.Single(l => l.Resource == resource && l.Quantity == quantity);
+
+    [Fact]
+    public void EveryResourceIsThereWithHowItWasObtainedAndMoneyIsTheSumOfThePricedOnes()
+    {
+        var hw = HardwareProfile.Default with
+        {
+            UsdPerHour = 1, UsdPerKwh = 0.5, PeopleHours = new() { ["pretrain"] = 2 }, UsdPerPersonHour = 50, UsdPerGbMonth = 0.1,
+            LitersWaterPerKwh = 1.8,
+        };
+        var storage = LedgerStorage.Of([new StorageArtifact { Path = "model.safetensors", Kind = StorageKind.Weights, Bytes = 2_000_000_000, Kept = true }]);
+        var e = Entry(hw, storage: storage);
+        var lines = e.Resources;
+        Assert.Equal(ResourceLine.Resources, lines.Select(l => l.Resource).Distinct());
+        Assert.Equal(Provenance.Estimated, Line(lines, "compute", "model FLOPs").Method);
+        Assert.Equal(Provenance.Measured, Line(lines, "compute", "CPU core-seconds").Method);
+        Assert.Equal(Provenance.Declared, Line(lines, "people", "person-hours").Method);
+        Assert.Equal(2, Line(lines, "people", "person-hours").Value);
+        Assert.Equal(0, Line(lines, "network", "bytes sent and received").Value); // a v2 run that sent nothing: zero, measured
+        Assert.Equal(1.8, Line(lines, "energy", "water").Value!.Value, 9);      // 1 kWh (3.6 MJ, PUE in the joules)
+        // $1/h x 1 h + $0.5/kWh x 1 kWh... the energy meter's joules are the entry's: 1 kWh; people 2 h x $50; 2 GB kept x $0.1.
+        var money = Line(lines, "money", "US dollars").Value!.Value;
+        Assert.Equal(1 + 0.5 + 100 + 0.2, money, 9);
+        Assert.Equal(1.0, LedgerResources.Shares(lines).Sum(s => s.Share), 9);
+    }
+
+    [Fact]
+    public void AnOlderLedgerLoadsWithItsMissingResourcesUnknownNotZero()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("ledger.json");
+        // A ledger of 2026-11 (version 1): no ledger_version, storage, network or resources.
+        File.WriteAllText(path, """
+            { "kind": "pretrain", "started_utc": "2026-11-20T10:00:00Z", "ended_utc": "2026-11-20T11:00:00Z", "wall_seconds": 3600,
+              "cpu_seconds": 7000, "tokens": 1000, "model_flops": 1e12, "achieved_flops_per_second": 277777777.8, "energy_kwh": 0.01,
+              "energy_method": "model", "co2_grams": 4.75, "usd": 0.096,
+              "hardware": { "name": "old", "cores": 2, "cpu_watts_idle": 1.5, "cpu_watts_max": 7, "other_watts": 3, "pue": 1.1,
+                            "usd_per_hour": 0.096, "usd_per_kwh": 0, "grams_co2_per_kwh": 475 } }
+            """);
+        var lines = LedgerEntry.Read(path).Resources;
+        foreach (var (r, q) in new[] { ("people", "person-hours"), ("storage", "bytes kept"), ("network", "bytes sent and received") })
+        {
+            Assert.Null(Line(lines, r, q).Value);
+            Assert.Equal(Provenance.Unknown, Line(lines, r, q).Method);
+        }
+        Assert.Equal("unknown", CompareReport.Format(Line(lines, "network", "bytes sent and received")));
+        Assert.Equal(3600, Line(lines, "time", "wall seconds").Value);
+    }
+
+    [Fact]
+    public void AWrittenLedgerCarriesItsVersionAndResourcesAndReadsBack()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("ledger.json");
+        Entry().Write(path);
+        var json = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        Assert.Equal(2, (int)json["ledger_version"]!);
+        Assert.Equal(ResourceLine.Resources, json["resources"]!.AsArray().Select(r => (string)r!["resource"]!).Distinct());
+        var back = LedgerEntry.Read(path);
+        Assert.Equal(2, back.LedgerVersion);
+        Assert.Equal(Entry().Resources.Count, back.Resources.Count);
+    }
+
+    [Fact]
+    public void ATotalSumsItsStagesAndIsUnknownWhereAStageIs()
+    {
+        var known = Entry();
+        var old = Entry() with { LedgerVersion = 0 };
+        var both = LedgerTotalResources.Of(LedgerTotal.Sum("r1", [known, known]));
+        Assert.Equal(7200, Line(both, "time", "wall seconds").Value);
+        Assert.Equal(0, Line(both, "network", "bytes sent and received").Value);
+        var mixed = LedgerTotalResources.Of(LedgerTotal.Sum("r1", [known, old]));
+        Assert.Null(Line(mixed, "network", "bytes sent and received").Value);
+        Assert.Equal(7200, Line(mixed, "time", "wall seconds").Value);
+    }
+
+    [Fact]
+    public void CompareWritesTablesChartsAndAPageThatNeedsNoNetwork()
+    {
+        using var dir = new TempDir();
+        var a = Directory.CreateDirectory(dir.File("a")).FullName;
+        var b = Directory.CreateDirectory(dir.File("b")).FullName;
+        Entry(wall: 100).Write(Path.Combine(a, "ledger.json"));
+        Entry(wall: 200).Write(Path.Combine(b, "ledger.json"));
+        File.WriteAllLines(Path.Combine(a, "metrics.jsonl"), ["{\"step\":1,\"loss\":5.0}", "{\"step\":2,\"loss\":4.5}"]);
+        var total = dir.File("total.json");
+        LedgerTotal.Sum("r1", [Entry(wall: 100), Entry(wall: 300)]).Write(total);
+        var outDir = dir.File("cmp");
+        var (code, output) = CliTests.Run("report", "compare", a, b, total, "--out", outDir);
+        Assert.Equal(0, code);
+        Assert.Contains("compare.html", output);
+        var md = File.ReadAllText(Path.Combine(outDir, "compare.md"));
+        Assert.Contains("| time | wall seconds | 100 s (measured) | 1x | 200 s (measured) | 2x | 400 s (measured) | 4x |", md);
+        var html = File.ReadAllText(Path.Combine(outDir, "compare.html"));
+        Assert.Equal(2, html.Split("src=\"data:image/png;base64,").Length - 1); // bars and a's loss curve, embedded
+        Assert.DoesNotContain("http", html);
+        Assert.True(File.Exists(Path.Combine(outDir, "compare.png")) && File.Exists(Path.Combine(outDir, "curves.png")));
+
+        (code, output) = CliTests.Run("report", "compare", a, dir.File("nope"), "--out", outDir);
+        Assert.Equal(1, code);
+        Assert.StartsWith("error:", output.Trim());
+        Assert.Contains("nope", output);
+        var bad = dir.File("bad.json");
+        File.WriteAllText(bad, "{ \"kind\": ");
+        (code, output) = CliTests.Run("report", "compare", bad, "--out", outDir);
+        Assert.Equal(1, code);
+        Assert.Contains("bad.json", Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+    }
+}
