@@ -65,7 +65,7 @@ public class DilocoInputTests(TinyDataset data) : TempDirTest, IClassFixture<Tin
         finally { busy.Stop(); }
 
         var (c2, out2, err2) = SeekProcess.Run(120, "worker", "--hub", $"127.0.0.1:{DilocoRun.FreePort()}", "--data", data.DataDir, "--token", "x",
-            "--connect-timeout", "4");
+            "--connect-timeout", "12");                    // room for a retry even when a first attempt is slow under load
         Assert.Equal(1, c2);
         Assert.Contains("cannot reach the hub", OneErrorLine(err2));
         Assert.Contains("retrying in", out2);                  // it retried, with backoff, before giving up
