@@ -125,6 +125,7 @@ public static class Hub
         BpeTokenizer.CopyFiles(o.DataDir, o.RunDir);
         using var metrics = StepLoop.OpenMetrics(o.RunDir, round);
         using var ledger = RunLedger.Continue("diloco-hub", HardwareProfile.Resolve(o.HardwareProfilePath), resumed?.Ledger, o.RunDir);
+        ledger.RecordData(o.DataDir);                     // the hub's validation data; the workers' own data never reaches it
         var bytesByRound = resumed?.BytesByRound ?? [];
         var val = new TokenBatchSampler(ds.Val);
         double? lastVal = resumed?.LastValLoss;

@@ -49,6 +49,10 @@ public sealed record LedgerEntry
     [JsonPropertyName("network")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public LedgerNetwork? Network { get; init; }
 
+    /// <summary>The dataset the run read, per source (RunLedger.RecordData); null for a run that read none, or in older ledgers.</summary>
+    [JsonPropertyName("data")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public LedgerData? Data { get; init; }
+
     /// <summary>The ledger format: 2 since the eight resources (<see cref="LedgerResources"/>); absent (0) in older files, whose
     /// unknown resources then read as unknown rather than zero.</summary>
     public int LedgerVersion { get; init; }
@@ -143,6 +147,7 @@ public sealed class RunLedger : IDisposable
     private readonly string? _runDir;
     private readonly List<StorageArtifact> _storage = [];
     private readonly List<StorageArtifact> _sources = [];
+    private LedgerData? _data;
 
     private RunLedger(string kind, HardwareProfile hw, string raplRoot, string? runDir)
     {
@@ -174,6 +179,7 @@ public sealed class RunLedger : IDisposable
     {
         var ledger = Start(runKind, hw, runDir: runDir);
         ledger._before = before;
+        ledger._data = before?.Data;
         if (before?.Storage is { } s) { ledger._storage.AddRange(s.Artifacts); ledger._sources.AddRange(s.Sources ?? []); }
         if (resumedFrom is not null) ledger.RecordStorage(resumedFrom, StorageKind.Checkpoint);
         return ledger;
@@ -206,6 +212,15 @@ public sealed class RunLedger : IDisposable
         var artifact = LedgerStorage.Measure(root, path, StorageKind.Weights);
         lock (_lock) _sources.Add(artifact);
         return path;
+    }
+
+    /// <summary>Records the dataset folder the run reads (its manifests' per-source counts: <see cref="LedgerData.Of"/>).</summary>
+    public void RecordData(string dataDir) => RecordData(LedgerData.Of(dataDir));
+
+    /// <summary>Records the data the run read or made.</summary>
+    public void RecordData(LedgerData? data)
+    {
+        lock (_lock) _data = data;
     }
 
     /// <summary>The bill so far, the clocks still running.</summary>
@@ -250,7 +265,7 @@ public sealed class RunLedger : IDisposable
         return LedgerEntry.Compute(_kind, b?.StartedUtc ?? _startedUtc, _startedUtc + _wall.Elapsed, (b?.WallSeconds ?? 0) + energy.WallSeconds,
             (b?.CpuSeconds ?? 0) + energy.CpuSeconds, (b?.Tokens ?? 0) + Interlocked.Read(ref _tokens), (b?.ModelFlops ?? 0) + _flops,
             (b?.EnergyKwh ?? 0) * 3.6e6 + energy.Joules, method, _hw,
-            _runDir is null ? b?.Storage : LedgerStorage.Of(_storage, _sources).Recheck(_runDir));
+            _runDir is null ? b?.Storage : LedgerStorage.Of(_storage, _sources).Recheck(_runDir)) with { Data = _data };
     }
 
     public void Dispose() => _meter.Dispose();

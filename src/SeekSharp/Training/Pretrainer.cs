@@ -52,6 +52,7 @@ public static class Pretrainer
 
         using var metrics = StepLoop.OpenMetrics(o.RunDir, state.Step);
         using var ledger = RunLedger.Continue("pretrain", HardwareProfile.Resolve(o.HardwareProfilePath), state.Ledger, o.RunDir, resumedFrom);
+        ledger.RecordData(o.DataDir);
         var cost = ModelCost.Of(cfg, seqLen);
         var train = new TokenBatchSampler(ds.Train);
         var val = ds.ValTokens > (long)tc.BatchSize * seqLen + 1 ? new TokenBatchSampler(ds.Val) : null;

@@ -103,6 +103,7 @@ public static class Race
         MetricsLog.Reset(logPath);
         using var log = MetricsLog.Open(logPath);
         using var ledger = RunLedger.Start("bench-race", HardwareProfile.Resolve(o.HardwareProfilePath), runDir: o.OutDir);
+        ledger.RecordData(o.DataDir);
         var train = new TokenBatchSampler(ds.Train);
         var val = new TokenBatchSampler(ds.Val);
         var racers = new List<Racer>();

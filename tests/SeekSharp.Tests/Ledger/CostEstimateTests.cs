@@ -5,6 +5,7 @@ using SeekSharp.Tests.Cli;
 
 namespace SeekSharp.Tests.Ledger;
 
+[Collection("Console")] // CliTests.Run redirects Console.Out
 public class CostEstimateTests
 {
     [Fact]

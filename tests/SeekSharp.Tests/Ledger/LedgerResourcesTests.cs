@@ -5,6 +5,7 @@ using SeekSharp.Tests.Cli;
 
 namespace SeekSharp.Tests.Ledger;
 
+[Collection("Console")] // CliTests.Run redirects Console.Out
 public class LedgerResourcesTests
 {
     static readonly DateTime T0 = new(2026, 12, 7, 10, 0, 0, DateTimeKind.Utc);
@@ -120,5 +121,45 @@ public class LedgerResourcesTests
         (code, output) = CliTests.Run("report", "compare", bad, "--out", outDir);
         Assert.Equal(1, code);
         Assert.Contains("bad.json", Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+    }
+}
+
+[Collection("Console")] // CliTests.Run redirects Console.Out
+public class LedgerDataTests(SeekSharp.Tests.Training.TinyDataset data) : IClassFixture<SeekSharp.Tests.Training.TinyDataset>
+{
+    [Fact]
+    public void ACuratedDatasetGivesDocumentsAndBytesPerSource()
+    {
+        var m = new SeekSharp.Data.Curation.CurationManifest
+        {
+            Sources =
+            [
+                new() { Name = "spam", In = 6046, Kept = 4478, BytesIn = 32_506_017, TrainTokens = 2_147_856, ValTokens = 115_341 },
+                new() { Name = "sotu", In = 233, Kept = 232, BytesIn = 10_761_413, TrainTokens = 2_810_050, ValTokens = 64_423 },
+            ],
+        };
+        var d = LedgerData.Of(m, "data");
+        Assert.Equal("curated", d.Treatment);
+        Assert.Equal(6279, d.DocumentsRead);
+        Assert.Equal(4710, d.DocumentsKept);
+        Assert.Equal(43_267_430, d.BytesRead);
+        var hw = HardwareProfile.Default;
+        var e = LedgerEntry.Compute("pretrain", DateTime.UtcNow, DateTime.UtcNow, 1, 1, 1, 1, 0, "model", hw) with { Data = d };
+        var read = e.Resources.Single(l => l.Quantity == "documents read");
+        Assert.Equal((6279.0, Provenance.Measured), (read.Value!.Value, read.Method));
+    }
+
+    [Fact]
+    public void ATrainingRunsLedgerNamesItsDatasetAndATokenizedOneKnowsNoBytesRead()
+    {
+        var run = data.NewRunDir();
+        var (code, output) = CliTests.Run("base", "train", "--data", data.DataDir, "--out", run, "--steps", "2", "--batch-size", "2", "--seq-len", "16");
+        Assert.True(code == 0, output);
+        Assert.Contains("resources: compute", output);
+        var e = LedgerEntry.Read(Path.Combine(run, "ledger.json"));
+        Assert.Equal("as given", e.Data!.Treatment);
+        Assert.Equal(SeekSharp.Data.DatasetManifest.Load(Path.Combine(data.DataDir, "dataset.json")).Train.Tokens, e.Data.Sources.Single().TrainTokens);
+        Assert.Equal(Provenance.Unknown, e.Resources.Single(l => l.Quantity == "bytes read").Method);
+        Assert.Contains("### Resources", File.ReadAllText(Path.Combine(run, "report.md")));
     }
 }

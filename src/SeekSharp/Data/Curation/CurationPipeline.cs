@@ -161,7 +161,7 @@ public static class CurationPipeline
         m.Stages = [.. CurationStage.All.Select((s, i) => new StageTiming(s, stages.Nanos[i] / 1e9, CurationStage.IsParallel[i]))];
         m.Reconcile();
         DataCard.Write(Path.Combine(o.OutDir, DataCardFile), m, tokens);
-        WriteLedger(ledger, o.OutDir, tokens);
+        WriteLedger(ledger, o.OutDir, tokens, m);
         m.Save(manifestPath);
         log?.Invoke($"wrote {manifestPath}");
         return new CurationReport(m, tokens, o.OutDir);
@@ -169,9 +169,10 @@ public static class CurationPipeline
 
     /// <summary>OUT/ledger.json: the time and energy of the run and the bytes of what it wrote (shards, documents and
     /// quarantine as data, the data card as report); before manifest.json, which stays the last file written.</summary>
-    static void WriteLedger(RunLedger ledger, string outDir, TokenizationReport tokens)
+    static void WriteLedger(RunLedger ledger, string outDir, TokenizationReport tokens, CurationManifest m)
     {
         ledger.AddTokens(tokens.TrainTokens + tokens.ValTokens);
+        ledger.RecordData(LedgerData.Of(m, outDir));
         foreach (var shard in Directory.GetFiles(outDir, "*.bin").Order(StringComparer.Ordinal)) ledger.RecordStorage(shard, StorageKind.Data);
         foreach (var f in new[] { DocumentsFile, QuarantineFile }) ledger.RecordStorage(Path.Combine(outDir, f), StorageKind.Data);
         foreach (var f in BpeTokenizer.FileNames.Append(DatasetManifest.FileName).Where(f => File.Exists(Path.Combine(outDir, f))))

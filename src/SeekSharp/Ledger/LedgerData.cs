@@ -1,0 +1,62 @@
+// Design: the data side of a run's bill: which dataset a run read and, per source, how many documents and bytes went
+// in and how many tokens came out, taken from the data folder's own manifests when the run starts (manifest.json of
+// `seek data prepare`, else dataset.json of `seek data tokenize`), so the ledger says what the data was without
+// re-reading it. "curated" means the documents passed `seek data prepare`'s filters and deduplication; "as given" that
+// they were tokenized as they came. What the manifests do not record (synthetic or human-labelled shares, what the
+// data cost to acquire) is declared or unknown, never guessed.
+
+using System.Text.Json.Serialization;
+using SeekSharp.Data;
+using SeekSharp.Data.Curation;
+
+namespace SeekSharp.Ledger;
+
+/// <summary>The dataset a run read, per source.</summary>
+public sealed record LedgerData
+{
+    /// <summary>The dataset folder as the run named it.</summary>
+    [JsonPropertyName("dataset")] public required string Dataset { get; init; }
+    /// <summary>"curated" (seek data prepare) or "as given" (seek data tokenize).</summary>
+    [JsonPropertyName("treatment")] public required string Treatment { get; init; }
+    [JsonPropertyName("sources")] public required List<LedgerDataSource> Sources { get; init; }
+
+    /// <summary>Documents read from the sources; null when the dataset does not say (a tokenized one).</summary>
+    [JsonIgnore] public long? DocumentsRead => Sources.All(s => s.DocumentsRead is not null) ? Sources.Sum(s => s.DocumentsRead!.Value) : null;
+    /// <summary>Documents that made it into the dataset.</summary>
+    [JsonIgnore] public long DocumentsKept => Sources.Sum(s => s.DocumentsKept);
+    /// <summary>Bytes read from the sources; null when the dataset does not say.</summary>
+    [JsonIgnore] public long? BytesRead => Sources.All(s => s.BytesRead is not null) ? Sources.Sum(s => s.BytesRead!.Value) : null;
+
+    /// <summary>The data a `seek data prepare` run made, from its manifest.</summary>
+    public static LedgerData Of(CurationManifest m, string dataset) => new()
+    {
+        Dataset = dataset, Treatment = "curated",
+        Sources = [.. m.Sources.Select(s => new LedgerDataSource(s.Name, s.In, s.Kept, s.BytesIn, s.TrainTokens, s.ValTokens))],
+    };
+
+    /// <summary>The data of the dataset folder <paramref name="dataDir"/>, from its manifests; null when it has neither.</summary>
+    public static LedgerData? Of(string dataDir)
+    {
+        var curation = Path.Combine(dataDir, CurationManifest.FileName);
+        if (File.Exists(curation)) return Of(CurationManifest.Load(curation), dataDir);
+        var tokenized = Path.Combine(dataDir, DatasetManifest.FileName);
+        if (!File.Exists(tokenized)) return null;
+        var d = DatasetManifest.Load(tokenized);
+        // dataset.json counts documents and tokens per split, not per input file: one source named by its inputs.
+        var name = d.Inputs.Count == 0 ? Path.GetFileName(Path.GetFullPath(dataDir)) : string.Join(", ", d.Inputs.Select(Path.GetFileName));
+        return new LedgerData
+        {
+            Dataset = dataDir, Treatment = "as given",
+            Sources = [new LedgerDataSource(name, null, d.Train.Documents + d.Val.Documents, null, d.Train.Tokens, d.Val.Tokens)],
+        };
+    }
+}
+
+/// <summary>One source of a dataset: documents read and kept, bytes read, tokens in each split.</summary>
+public sealed record LedgerDataSource(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("documents_read")] long? DocumentsRead,
+    [property: JsonPropertyName("documents_kept")] long DocumentsKept,
+    [property: JsonPropertyName("bytes_read")] long? BytesRead,
+    [property: JsonPropertyName("train_tokens")] long TrainTokens,
+    [property: JsonPropertyName("val_tokens")] long ValTokens);
