@@ -35,6 +35,9 @@ public sealed record DilocoBenchOptions
     public int Port { get; init; } = 30100;
     public int EvalBatches { get; init; } = 8;
     public int Threads { get; init; } = 1;
+    /// <summary>The hub's outer step (DiLoCo's defaults).</summary>
+    public double OuterLr { get; init; } = 0.7;
+    public double OuterMomentum { get; init; } = 0.9;
 }
 
 /// <param name="Bytes">Every payload byte once: what the hub sent plus what it received.</param>
@@ -110,6 +113,7 @@ public static class DilocoBench
         var t = o.Inner;
         var hubArgs = new List<string> { "hub", "--data", o.DataDir, "--preset", o.Preset, "--out", Path.Combine(run, "hub"),
             "--inner-steps", $"{o.InnerSteps}", "--outer-steps", $"{o.OuterSteps}", "--compress", compress, "--port", $"{port}",
+            "--outer-lr", F(o.OuterLr), "--outer-momentum", F(o.OuterMomentum),
             "--min-workers", $"{(kill ? o.Workers - 1 : o.Workers)}", "--start-workers", $"{o.Workers}", "--lease", kill ? "5" : "30", "--round-timeout", "1800",
             "--batch-size", $"{t.BatchSize}", "--seq-len", $"{t.SeqLen}", "--lr", F(t.LearningRate), "--warmup", $"{t.WarmupSteps}",
             "--precision", t.Precision, "--seed", $"{t.Seed}", "--eval-batches", $"{o.EvalBatches}" };
@@ -150,7 +154,7 @@ public static class DilocoBench
     {
         var md = new StringBuilder($"# seek bench diloco\n\n`{commandLine}`\n\n");
         md.Append(CultureInfo.InvariantCulture, $"{o.Preset} ({parameters:N0} parameters), M = {o.Workers} workers, H = {o.InnerSteps}, N = {o.OuterSteps}, batch {o.Inner.BatchSize} per worker " +
-            $"(baseline {o.Workers * o.Inner.BatchSize}), {o.Inner.Precision}. All-reduce reference: {allReduce:N0} bytes.\n\n");
+            $"(baseline {o.Workers * o.Inner.BatchSize}), {o.Inner.Precision}, outer lr {o.OuterLr:G3}, momentum {o.OuterMomentum:G3}. All-reduce reference: {allReduce:N0} bytes.\n\n");
         md.Append("| run | val loss | vs baseline | bytes (all) | all-reduce / bytes | per worker link | wall s | rounds |\n|---|---|---|---|---|---|---|---|\n");
         foreach (var r in rows)
             md.Append(CultureInfo.InvariantCulture, $"| {r.Run} | {r.ValLoss:F4} | {r.Ratio:F4} | {r.Bytes:N0} | {r.BytesVsAllReduce:F1}x | {r.PerLinkVsAllReduce:F1}x | {r.WallSeconds:F1} | {r.Rounds} |\n");
