@@ -38,7 +38,7 @@ public static class TrainBenchmark
         var dev = new Device(device);
         using var model = new Transformer(cfg, seed);
         model.to(dev);
-        model.SetComputeType(Transformer.ComputeTypeOf(precision));
+        TrainingPrecision.Apply(model, precision);
         using var optimizer = AdamW.Flat(model, tc);
         var stepper = new TrainStep(model, optimizer, tc, seqLen, dev);
         var rng = new Random(seed);
