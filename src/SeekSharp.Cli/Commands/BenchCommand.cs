@@ -51,6 +51,12 @@ public static class BenchCommand
                         $"{r.AchievedGflops:F1}", $"{r.PeakGflops:F1}", $"{r.Utilization:P1}");
                 AnsiConsole.Write(t);
                 AnsiConsole.MarkupLineInterpolated($"[grey]batch {results[0].BatchSize} x {results[0].SeqLen} tokens; malloc tunables {(results[0].MallocTuned ? "on" : "off")}[/]");
+                foreach (var r in results.Where(r => r.Fp8Saved is not null).DistinctBy(r => r.Preset))
+                {
+                    var f = r.Fp8Saved!;
+                    AnsiConsole.MarkupLineInterpolated(
+                        $"{r.Preset} fp8: Linear inputs saved for backward per step: {f.Tensors} tensors, {f.StoredBytes / 1048576.0:F1} MiB in bf16; as E4M3 codes + fp32 scales per 1x128 tile {f.Fp8Bytes / 1048576.0:F1} MiB ({f.SavedBytes / 1048576.0:F1} MiB, {(double)f.SavedBytes / f.StoredBytes:P1} less)");
+                }
                 if (configs.Count > 1 || roundCount > 1)
                 {
                     var s = new Table().AddColumns("preset", "dtype", "rounds", "mean tok/s", $"vs {configs[0].Name}");

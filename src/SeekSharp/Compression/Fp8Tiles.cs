@@ -54,10 +54,12 @@ public static unsafe class Fp8Tiles
         long items = (bands + perItem - 1) / perItem;
         Parallel.For(0, items, item =>
         {
-            var colmax = new float[cols];
-            var scale = new float[cols];
-            var buffer = inBf16 || outBf16 ? new float[bandRows * cols] : null;
-            fixed (float* cm = colmax, sc = scale, buf = buffer)
+            // Per-thread scratch, kept: every Linear calls this three times a step, and fresh arrays each time made the
+            // garbage collector run far more often (each collection is a chance for TorchSharp's finalizer races).
+            var scratch = Scratch(2 * cols + (inBf16 || outBf16 ? bandRows * cols : 0));
+            fixed (float* sp = scratch)
+            {
+                float* cm = sp, sc = sp + cols, buf = sp + 2 * cols;
                 for (long band = item * perItem; band < Math.Min(bands, (item + 1) * perItem); band++)
                 {
                     long r0 = band * bandRows;
@@ -69,8 +71,17 @@ public static unsafe class Fp8Tiles
                     Band(inp, outp, n, (int)cols, groupCols, cm, sc);
                     if (outBf16) Narrow(buf, (ushort*)(d + r0 * cols * outSize), count);
                 }
+            }
         });
         return dst.MoveToOuterDisposeScope();
+    }
+
+    [ThreadStatic] static float[]? scratch;
+
+    static float[] Scratch(long n)
+    {
+        if (scratch is null || scratch.Length < n) scratch = new float[Math.Max(n, 1024)];
+        return scratch;
     }
 
     /// <summary>One band of n rows: per-column max-abs over the band, reduced over groups of columns, then every value

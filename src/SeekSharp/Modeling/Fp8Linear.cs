@@ -36,6 +36,19 @@ public static class Fp8Linear
         return Fprop(x, wq).MoveToOuterDisposeScope();
     }
 
+    /// <summary>When set, each Fp8 Linear's forward records the input it saves for backward (by data pointer, so gate and
+    /// up, which share theirs, count once): elements, and rows x ceil(K/128) scales (what FP8 storage would add).</summary>
+    [ThreadStatic] internal static Dictionary<IntPtr, (long Elements, long Scales, int ElementSize)>? SavedInputs;
+
+    internal static unsafe void Tally(Tensor x)
+    {
+        if (SavedInputs is not { } d || x.device_type != DeviceType.CPU) return;
+        long k = x.shape[^1], rows = x.numel() / Math.Max(1, k);
+        var key = (IntPtr)Kernels.TensorPointer.Of<byte>(x);
+        var entry = (x.numel(), rows * ((k + Fp8E4M3.Block - 1) / Fp8E4M3.Block), (int)x.element_size());
+        if (!d.TryGetValue(key, out var old) || old.Elements < entry.Item1) d[key] = entry;
+    }
+
     /// <summary>Fprop on an already quantized weight: x quantized per 1x128 tile along K.</summary>
     internal static Tensor Fprop(Tensor x, Tensor wq)
     {
@@ -89,6 +102,7 @@ internal sealed class Fp8LinearFunction : autograd.SingleTensorFunction<Fp8Linea
         // wq lives in the caller's scope until the node has saved it (after forward returns), then in the node.
         var wq = Fp8Tiles.QuantizeDequantize(w, Fp8Tile.Block, w.dtype);
         ctx.save_for_backward([x, wq]);
+        Fp8Linear.Tally(x);
         ctx.save_data("dx", x.requires_grad);
         ctx.save_data("dw", w.requires_grad);
         return Fp8Linear.Fprop(x, wq);
