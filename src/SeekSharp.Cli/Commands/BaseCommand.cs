@@ -21,8 +21,8 @@ public static class BaseCommand
         var seqLen = new Option<int>("--seq-len") { Description = "Tokens per sequence (0 = the preset's context).", DefaultValueFactory = _ => 0 };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate.", DefaultValueFactory = _ => 3e-3 };
         var warmup = new Option<int>("--warmup") { Description = "Warmup steps.", DefaultValueFactory = _ => 20 };
-        var precision = new Option<string>("--precision") { Description = "bf16 (fast path) or fp32.", DefaultValueFactory = _ => "bf16" };
-        precision.AcceptOnlyFromAmong("bf16", "fp32");
+        var precision = new Option<string>("--precision") { Description = "bf16 (fast path), fp32, or fp8 (DeepSeek-V3 E4M3 tile-scaled numerics, simulated).", DefaultValueFactory = _ => "bf16" };
+        precision.AcceptOnlyFromAmong("bf16", "fp32", "fp8");
         var evalEvery = new Option<int>("--eval-every") { Description = "Validate every N steps.", DefaultValueFactory = _ => 50 };
         var ckptEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N steps.", DefaultValueFactory = _ => 100 };
         var seed = new Option<int>("--seed") { Description = "Seed for initialization and batches.", DefaultValueFactory = _ => 1337 };

@@ -38,8 +38,8 @@ public static class ChatRlCommand
         var rmWeight = new Option<double>("--rm-weight") { Description = "Weight of the reward model's score (squashed to 0..1).", DefaultValueFactory = _ => d.RewardModelWeight };
         var evalEvery = new Option<int>("--eval-every") { Description = "Greedy held-out pass@1 every N steps (0 = never).", DefaultValueFactory = _ => 0 };
         var evalCount = new Option<int>("--eval-count") { Description = "Held-out problems per periodic evaluation.", DefaultValueFactory = _ => d.EvalCount };
-        var precision = new Option<string>("--precision") { Description = "bf16 (fast path) or fp32.", DefaultValueFactory = _ => "bf16" };
-        precision.AcceptOnlyFromAmong("bf16", "fp32");
+        var precision = new Option<string>("--precision") { Description = "bf16 (fast path), fp32, or fp8 (DeepSeek-V3 E4M3 tile-scaled numerics, simulated).", DefaultValueFactory = _ => "bf16" };
+        precision.AcceptOnlyFromAmong("bf16", "fp32", "fp8");
         var seed = new Option<int>("--seed") { Description = "Seed for prompts and sampling.", DefaultValueFactory = _ => t.Seed };
         var ckptEvery = new Option<int>("--checkpoint-every") { Description = "Save a resumable checkpoint every N steps and at the end (0 = never).", DefaultValueFactory = _ => DefaultCheckpointEvery };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its latest checkpoint (same settings; --steps, --minutes may grow)." };

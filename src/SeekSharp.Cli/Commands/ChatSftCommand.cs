@@ -24,8 +24,8 @@ public static class ChatSftCommand
         var alpha = new Option<double>("--lora-alpha") { Description = "LoRA scale numerator (update scaled by alpha/R); default 2R." };
         var valFraction = new Option<double>("--val-fraction") { Description = "Records held out for validation loss.", DefaultValueFactory = _ => 0.05 };
         var evalEvery = new Option<int>("--eval-every") { Description = "Validate every N steps (and at the end).", DefaultValueFactory = _ => d.EvalEvery };
-        var precision = new Option<string>("--precision") { Description = "bf16 (fast path) or fp32.", DefaultValueFactory = _ => "bf16" };
-        precision.AcceptOnlyFromAmong("bf16", "fp32");
+        var precision = new Option<string>("--precision") { Description = "bf16 (fast path), fp32, or fp8 (DeepSeek-V3 E4M3 tile-scaled numerics, simulated).", DefaultValueFactory = _ => "bf16" };
+        precision.AcceptOnlyFromAmong("bf16", "fp32", "fp8");
         var seed = new Option<int>("--seed") { Description = "Seed for the split, batch order and adapter init.", DefaultValueFactory = _ => d.Seed };
         var ckptEvery = new Option<int>("--checkpoint-every") { Description = "Write a resumable checkpoint (a model folder) every N steps and at the end; 0 = none.", DefaultValueFactory = _ => 50 };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its latest checkpoint (same options)." };

@@ -90,7 +90,7 @@ public static class RewardTrainer
         var (train, val) = FineTuning.Split(encoded, config.ValFraction, tc.Seed);
         if (config.Epochs > 0) tc = tc with { Steps = Math.Max(1, (int)Math.Ceiling(config.Epochs * train.Count / (tc.BatchSize * tc.GradAccum))) };
 
-        rm.Backbone.SetComputeType(Transformer.ComputeTypeOf(tc.Precision));
+        TrainingPrecision.Apply(rm.Backbone, tc.Precision);
         rm.Backbone.train();
         using var optimizer = new AdamW(rm.NamedParameters(), tc);
         var start = new TrainerState { Train = tc };

@@ -76,7 +76,7 @@ public static class SftTrainer
             Lora.Load(Path.Combine(resumeFrom, AdapterFolder), model);
             attachment = attachment with { Parameters = [.. Lora.Parameters(model), .. attachment.Parameters.Where(n => !n.Name.Contains(".lora_"))] };
         }
-        model.SetComputeType(Transformer.ComputeTypeOf(tc.Precision));
+        TrainingPrecision.Apply(model, tc.Precision);
         model.train();
         using var optimizer = new AdamW(attachment?.Parameters ?? model.named_parameters().ToList(), tc);
         var start = new TrainerState { Train = tc };

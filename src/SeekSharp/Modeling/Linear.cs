@@ -11,7 +11,8 @@ namespace SeekSharp.Modeling;
 // Linear: weights stay in their storage dtype (fp32 masters while training), and the input and weight
 // are cast to ComputeType for the matmul. Autograd sees the casts, so gradients land on the fp32
 // master in fp32. Everything numerically sensitive (norms, router, softmax, loss) runs in fp32 outside
-// this seam. FP8 block-scaled numerics will plug in here. An optional LoRA adapter adds its low-rank
+// this seam. With Fp8 set (training with `--precision fp8`), the product x Wᵀ runs through Fp8Linear instead: DeepSeek-V3's
+// E4M3 tile-scaled operands in the forward and both backward matmuls (docs/decisions/0020). An optional LoRA adapter adds its low-rank
 // update here too: factored in forward (x Wᵀ + s·(x Aᵀ)Bᵀ, so a frozen W needs no weight gradient), folded
 // into ComputeWeight for the callers that use the weight itself (MLP's fused gate/up, MLA's absorbed
 // decoding). The adapter is not a registered submodule: the model's state_dict stays the base weights,
@@ -41,6 +42,16 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     /// <summary>A copy of the weight in <see cref="ComputeType"/> that the trainer keeps equal to the master, read by
     /// forward and <see cref="ComputeWeight"/> instead of casting (null: cast every call). Ignored in another dtype.</summary>
     public Tensor? Working { get; set; }
+
+    bool fp8;
+
+    /// <summary>Whether x Wᵀ runs with FP8 training numerics (<see cref="Fp8Linear"/>; a LoRA adapter's own product stays in
+    /// ComputeType). Ignored for a quantized weight and while frozen. Setting it unfreezes.</summary>
+    public bool Fp8
+    {
+        get => fp8;
+        set { Unfreeze(); fp8 = value; }
+    }
 
     public int InFeatures { get; }
     public int OutFeatures { get; }
@@ -113,10 +124,11 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         if (frozen is not null) return Bf16Gemm.Linear(Cast(x), frozen);
-        if (adapter is null) return quantized is not null ? quantized.Linear(Cast(x)) : nn.functional.linear(Cast(x), CastWeight());
+        if (adapter is null)
+            return quantized is not null ? quantized.Linear(Cast(x)) : fp8 ? Fp8Linear.Forward(Cast(x), CastWeight()) : nn.functional.linear(Cast(x), CastWeight());
         using var scope = NewDisposeScope();
         var cx = Cast(x);
-        var y = quantized is not null ? quantized.Linear(cx) : nn.functional.linear(cx, Cast(weight));
+        var y = quantized is not null ? quantized.Linear(cx) : fp8 ? Fp8Linear.Forward(cx, Cast(weight)) : nn.functional.linear(cx, Cast(weight));
         return y.add(adapter.Delta(cx, ComputeType), Scalars.One).MoveToOuterDisposeScope();
     }
 

@@ -31,9 +31,10 @@ public sealed partial class Mlp : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         // gate and up run as one matmul against their concatenated weights: one bigger GEMM forward and
-        // backward instead of two (the weights stay separate, named as Hugging Face names them).
+        // backward instead of two (the weights stay separate, named as Hugging Face names them). FP8 training keeps
+        // two: each weight's 128x128 blocks are its own (gate's last block would otherwise take rows of up).
         var gu = frozenGateUpQ is not null ? frozenGateUpQ.Linear(x.to_type(ComputeType))
-            : gate_proj.Quantized is not null && frozenGateUp is null ? cat([gate_proj.forward(x), up_proj.forward(x)], -1)
+            : (gate_proj.Quantized is not null || gate_proj.Fp8) && frozenGateUp is null ? cat([gate_proj.forward(x), up_proj.forward(x)], -1)
             : frozenGateUp is not null ? Bf16Gemm.Linear(x.to_type(ComputeType), frozenGateUp)
             : nn.functional.linear(x.to_type(ComputeType), cat([gate_proj.ComputeWeight(), up_proj.ComputeWeight()], 0)); // (2I, D)
         var halves = gu.chunk(2, -1);

@@ -20,7 +20,8 @@ namespace SeekSharp.Modeling;
 // (docs/decisions/0018), a `small` MoE layer's forward+backward went from 2.3-2.8 s to 1.2-1.6 s while other work
 // shared the cores, and the loop was ~35% over the dense FFN when it did not (whole steps broke even under load).
 // Past MaxGroupedPadding the loop runs (early, unbalanced steps). Evaluation and decoding keep the loop (and its
-// Quantum), unchanged.
+// Quantum), unchanged. FP8 training takes the loop too: each expert's Linears then quantize their own weight blocks and
+// their own tokens' tiles (Fp8Linear), where the stacked bmm would bypass them.
 // Parameters stay one Mlp per expert, named as Hugging Face's.
 
 /// <summary>Mixture-of-Experts feed-forward.</summary>
@@ -192,7 +193,7 @@ public sealed partial class MoE : nn.Module
         long quantum = Quantum(pairs);
         var padded = counts.Select(c => (c + quantum - 1) / quantum * quantum).ToArray();
         long capacity = (counts.Max() + quantum - 1) / quantum * quantum;
-        bool batched = GroupedExperts && is_grad_enabled() && !FrozenDense && experts[0].GateProj.Quantized is null
+        bool batched = GroupedExperts && is_grad_enabled() && !FrozenDense && experts[0].GateProj.Quantized is null && !experts[0].GateProj.Fp8
                        && counts.Count(c => c > 0) * capacity <= MaxGroupedPadding * padded.Sum();
         if (batched) padded = counts.Select(c => c > 0 ? capacity : 0).ToArray();  // an expert without tokens stays out
         LastBatched = batched;

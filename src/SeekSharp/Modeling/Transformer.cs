@@ -138,9 +138,9 @@ public sealed class Transformer : nn.Module
         return this;
     }
 
-    /// <summary>The matmul dtype a `--precision` name stands for: "bf16" is bfloat16, anything else (the callers have
-    /// checked it is "fp32") float32.</summary>
-    public static ScalarType ComputeTypeOf(string precision) => precision == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
+    /// <summary>The matmul dtype a `--precision` name stands for: "bf16" is bfloat16, and so is "fp8" (whose simulated FP8
+    /// products run in bf16 on dequantized values, Fp8Linear); anything else (the callers have checked it is "fp32") float32.</summary>
+    public static ScalarType ComputeTypeOf(string precision) => precision is "bf16" or "fp8" ? ScalarType.BFloat16 : ScalarType.Float32;
 
     /// <param name="ids">(B, T) token ids at positions start..start+T-1 (an int), or at per-row positions.</param>
     /// <returns>Logits (B, T, V) in fp32, and the MoE balance loss (null when off or not training).</returns>

@@ -39,16 +39,15 @@ public static class GrpoTrainer
         if (checkpoint is null) GrpoCheckpoint.PrepareFresh(cfg);
         var tok = BpeTokenizer.Load(cfg.ModelDir);
         var device = new Device(tc.Device);
-        var dtype = Transformer.ComputeTypeOf(tc.Precision);
         using var policy = ModelFiles.Load(cfg.ModelDir, device);
         policy.RefuseQuantizedTraining("reinforcement learning (chat rl)", cfg.ModelDir);
         if (tok.VocabSize != policy.Config.VocabSize)
             throw new SeekSharpException($"{cfg.ModelDir}: tokenizer has {tok.VocabSize} tokens but config.json says vocab_size {policy.Config.VocabSize}.");
-        policy.SetComputeType(dtype);
+        TrainingPrecision.Apply(policy, tc.Precision);
         using var reference = cfg.Beta > 0 ? ModelFiles.Load(cfg.ModelDir, device) : null;
         if (reference is not null)
         {
-            reference.SetComputeType(dtype).eval();
+            TrainingPrecision.Apply(reference, tc.Precision).eval();
             foreach (var p in reference.parameters()) p.requires_grad = false;
         }
         using var rm = cfg.RewardModelDir is null || rewardOverride is not null ? null : RewardModel.Load(cfg.RewardModelDir, device);

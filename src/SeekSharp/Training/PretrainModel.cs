@@ -31,7 +31,7 @@ public sealed class PretrainModel : IDisposable
         Device = new Device(tc.Device);
         Model = new Transformer(cfg.Validate(), tc.Seed);
         Model.to(Device);
-        Model.SetComputeType(Transformer.ComputeTypeOf(tc.Precision));
+        TrainingPrecision.Apply(Model, tc.Precision);
         Model.train();
         Optimizer = AdamW.Flat(Model, tc);
         stepper = new TrainStep(Model, Optimizer, tc, seqLen, Device);

@@ -10,7 +10,8 @@ namespace SeekSharp.Training;
 // `seek bench train`: the real training step (TrainStep) on random tokens, so it needs no dataset and
 // measures compute alone. Both precisions run in one process, one after the other, against matmul
 // peaks measured at startup in the same process: on a noisy machine only comparisons made inside one
-// run are meaningful. Warmup steps are excluded (first-touch allocation, oneDNN kernel selection).
+// run are meaningful. fp8 runs against the bf16 peak (its products are bf16 matmuls) and adds one untimed step
+// that tallies the activations FP8 storage would shrink. Warmup steps are excluded (first-touch allocation, oneDNN kernel selection).
 
 /// <summary>One precision's measured training throughput.</summary>
 public sealed record TrainBenchResult(
@@ -20,6 +21,29 @@ public sealed record TrainBenchResult(
 {
     /// <summary>Which alternation round produced this figure (1-based).</summary>
     public int Round { get; init; } = 1;
+
+    /// <summary>fp8 only: the inputs the FP8 Linears saved for backward in one step, as stored (bf16), and what they
+    /// would take as E4M3 codes with one fp32 scale per 1x128 tile (how DeepSeek-V3 caches them); null otherwise.</summary>
+    public Fp8SavedInputs? Fp8Saved { get; init; }
+}
+
+/// <summary>Bytes of the Linear inputs kept for backward in one training step, as held and as FP8 would hold them.</summary>
+public sealed record Fp8SavedInputs(long Tensors, long Elements, long StoredBytes, long Fp8Bytes)
+{
+    public long SavedBytes => StoredBytes - Fp8Bytes;
+
+    /// <summary>Counts what <paramref name="step"/> saves (Fp8Linear's tally, on this thread).</summary>
+    public static Fp8SavedInputs Measure(Action step)
+    {
+        Modeling.Fp8Linear.SavedInputs = [];
+        try
+        {
+            step();
+            var d = Modeling.Fp8Linear.SavedInputs.Values;
+            return new Fp8SavedInputs(d.Count, d.Sum(e => e.Elements), d.Sum(e => e.Elements * e.ElementSize), d.Sum(e => e.Elements + 4 * e.Scales));
+        }
+        finally { Modeling.Fp8Linear.SavedInputs = null; }
+    }
 }
 
 /// <summary>Mean throughput of one preset and precision over rounds, and its ratio to the first preset's.</summary>
@@ -38,7 +62,7 @@ public static class TrainBenchmark
         var dev = new Device(device);
         using var model = new Transformer(cfg, seed);
         model.to(dev);
-        model.SetComputeType(Transformer.ComputeTypeOf(precision));
+        TrainingPrecision.Apply(model, precision);
         using var optimizer = AdamW.Flat(model, tc);
         var stepper = new TrainStep(model, optimizer, tc, seqLen, dev);
         var rng = new Random(seed);
@@ -53,8 +77,10 @@ public static class TrainBenchmark
         var cost = ModelCost.Of(cfg, seqLen);
         double tps = (double)stepper.TokensPerStep * steps / seconds;
         double gflops = tps * cost.TrainingFlopsPerToken / 1e9;
+        var saved = precision == "fp8" ? Fp8SavedInputs.Measure(() => stepper.Run(1e-4, Fill)) : null;   // untimed
         return new TrainBenchResult(preset, precision, batchSize, seqLen, steps, tps, seconds * 1000 / steps,
-            cost.TrainingFlopsPerToken, gflops, peakGflops, gflops / peakGflops, cost.TotalParams, cost.ActiveParams, MallocTuning.Active);
+            cost.TrainingFlopsPerToken, gflops, peakGflops, gflops / peakGflops, cost.TotalParams, cost.ActiveParams, MallocTuning.Active)
+            { Fp8Saved = saved };
     }
 
     /// <summary>

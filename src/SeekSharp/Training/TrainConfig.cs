@@ -40,7 +40,7 @@ public sealed record TrainConfig
     [JsonPropertyName("keep_checkpoints")] public int KeepCheckpoints { get; init; } = 2;
     /// <summary>Seed for initialization and batch sampling.</summary>
     [JsonPropertyName("seed")] public int Seed { get; init; } = 1337;
-    /// <summary>"bf16" (matmuls in bfloat16, fp32 masters) or "fp32".</summary>
+    /// <summary>"bf16" (matmuls in bfloat16, fp32 masters), "fp32", or "fp8" (bf16 plus DeepSeek-V3's E4M3 tile-scaled operands in every block projection, TrainingPrecision).</summary>
     [JsonPropertyName("precision")] public string Precision { get; init; } = "bf16";
     /// <summary>Router bias step γ of auxiliary-loss-free balancing (the paper uses 0.001 over long runs).</summary>
     [JsonPropertyName("bias_update_speed")] public double BiasUpdateSpeed { get; init; } = 0.001;
@@ -65,7 +65,7 @@ public sealed record TrainConfig
         Need(GradClip >= 0, "grad_clip", "0 or more");
         Need(EvalEvery >= 0 && EvalBatches > 0, "eval_every/eval_batches", "eval_every >= 0 and eval_batches > 0");
         Need(CheckpointEvery >= 0 && KeepCheckpoints > 0, "checkpoint_every/keep_checkpoints", "checkpoint_every >= 0 and keep_checkpoints > 0");
-        Need(Precision is "bf16" or "fp32", "precision", "\"bf16\" or \"fp32\"");
+        Need(Precision is "bf16" or "fp32" or "fp8", "precision", "\"bf16\", \"fp32\" or \"fp8\"");
         Need(BiasUpdateSpeed >= 0, "bias_update_speed", "0 or more");
         return this;
     }

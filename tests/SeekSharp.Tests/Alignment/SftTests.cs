@@ -100,3 +100,41 @@ public class SftTests(ChatModelFolder folder) : IClassFixture<ChatModelFolder>
         Assert.Null(r.FinalValLoss);
     }
 }
+
+/// <summary>`chat sft --precision fp8`, full and LoRA (the frozen base's product in FP8, no weight gradient; the adapters'
+/// own product in bf16): the loss falls, and ends close to the same run's in bf16.</summary>
+public class SftFp8Tests(ChatModelFolder folder) : IClassFixture<ChatModelFolder>
+{
+    sealed class Recorder : ITrainingObserver
+    {
+        public List<double> Losses { get; } = [];
+        public void OnStep(StepMetrics m) => Losses.Add(m.Loss);
+    }
+
+    List<double> Run(string precision, bool lora)
+    {
+        var rec = new Recorder();
+        var tc = SftConfig.DefaultTrain with
+        {
+            Steps = 12, BatchSize = 8, LearningRate = 1e-2, WarmupSteps = 2, EvalEvery = 0, EvalBatches = 1, Precision = precision, WeightDecay = 0,
+        };
+        SftTrainer.Run(new SftConfig
+        {
+            ModelDir = folder.ModelDir, DataPath = folder.PingPong(), OutDir = folder.NewDir(), ValFraction = 0.1, Train = tc,
+            Lora = lora ? new LoraConfig { Rank = 4 } : null,
+        }, rec);
+        return rec.Losses;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Fp8FineTuningLearnsLikeBf16(bool lora)
+    {
+        var fp8 = Run("fp8", lora);
+        var bf16 = Run("bf16", lora);
+        Assert.True(fp8[^1] < fp8[0] * 0.95, $"fp8 loss {fp8[0]:F3} -> {fp8[^1]:F3}");
+        Assert.NotEqual(bf16[^1], fp8[^1]);
+        Assert.True(Math.Abs(fp8[^1] - bf16[^1]) < 0.1 * bf16[^1], $"fp8 {fp8[^1]:F4} vs bf16 {bf16[^1]:F4}");
+    }
+}

@@ -47,6 +47,7 @@ public class ResumeTests(TinyDataset data) : IClassFixture<TinyDataset>
     [Theory]
     [InlineData("fp32")]
     [InlineData("bf16")]
+    [InlineData("fp8")]
     public void ResumeFromEachOfTheFirstCheckpointsIsBitExact(string precision)
     {
         PretrainOptions Options(string run, bool resume = false) => this.Options(run, resume) with { Train = EveryStep with { Precision = precision } };
