@@ -167,7 +167,7 @@ public class CliTests : TempDirTest
         string[] expected =
         [
             "seek base: ",
-            "seek base train: --batch-size --checkpoint-every --data --device --eval-every --grad-accum --hardware --lr --out --precision --preset --resume --seed --seq-len --steps --warmup",
+            "seek base train: --batch-size --checkpoint-every --data --device --eval-every --grad-accum --hardware --lr --mtp-depth --mtp-weight --out --precision --preset --resume --seed --seq-len --steps --warmup",
             "seek bench: ",
             "seek bench data: --corpora --json --tokenizer",
             "seek bench engine: --clients --device --group-prefill --json --max-batch --model --precision --preset --prompt-tokens --rounds --tokens",
