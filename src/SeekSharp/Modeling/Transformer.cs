@@ -220,6 +220,26 @@ public sealed class Transformer : nn.Module
         return (logits.MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope(), mtp);
     }
 
+    /// <summary>A cached forward for speculative decoding: logits (B, T, V) at every input position and the residual
+    /// stream (B, T, D) before the final norm, which <see cref="Draft"/> reads.</summary>
+    public (Tensor Logits, Tensor Residual) ForwardVerify(Tensor ids, Positions pos, KvCache cache)
+    {
+        using var scope = NewDisposeScope();
+        var (h, _) = model.Residual(ids, pos, rope, cache);
+        var logits = Head(model.Norm(h));
+        return (logits.MoveToOuterDisposeScope(), h.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>MTP module 1 as a drafter: from the main residual <paramref name="h"/> (B, T, D) at positions p and the
+    /// tokens <paramref name="next"/> (B, T) at p+1, logits (B, T, V) for the tokens at p+2. Its keys go to the cache
+    /// layer after the main model's (a KvCache built with mtpLayers: 1).</summary>
+    public Tensor Draft(Tensor h, Tensor next, Positions pos, KvCache cache)
+    {
+        using var scope = NewDisposeScope();
+        var (_, normed, _) = model.MtpLayers[0].ForwardMtp(h, model.Embed(next), pos, rope, cache.Layers[Config.NumHiddenLayers]);
+        return Head(normed).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Output head: (..., D) → fp32 logits (..., V), through lm_head or the tied embedding matrix.</summary>
     Tensor Head(Tensor h)
     {
