@@ -38,12 +38,19 @@ public sealed partial class Block
     /// <paramref name="emb"/> (B, T, D) of the tokens one further ahead, position for position.</summary>
     /// <returns>This depth's residual (B, T, D) fp32 (the next depth's input), its normed output for the shared head,
     /// and the MoE balance loss (or null).</returns>
-    public (Tensor H, Tensor Normed, Tensor? AuxLoss) ForwardMtp(Tensor h, Tensor emb, Positions pos, Rotary rope, LayerCache? cache)
+    /// <param name="fused">Run the block on the fused decode path (Block.Fused.cs): frozen, bf16 cache, a few rows.</param>
+    public (Tensor H, Tensor Normed, Tensor? AuxLoss) ForwardMtp(Tensor h, Tensor emb, Positions pos, Rotary rope, LayerCache? cache, bool fused = false)
     {
         if (eh_proj is null) throw new InvalidOperationException("not an MTP module");
         using var scope = NewDisposeScope();
         var x = cat([enorm!.forward(emb).to_type(ScalarType.Float32), hnorm!.forward(h).to_type(ScalarType.Float32)], -1);
         var projected = eh_proj.forward(x).to_type(ScalarType.Float32);
+        if (fused && cache is not null)
+        {
+            var rows = new FusedRows(projected.shape[0], projected.shape[1], pos);
+            var fusedOut = ForwardFused(projected.contiguous(), rows, rope, cache);
+            return (fusedOut.MoveToOuterDisposeScope(), shared_head!.Forward(fusedOut).MoveToOuterDisposeScope(), null);
+        }
         var (next, aux) = Forward(projected, pos, rope, cache);
         var normed = shared_head!.Forward(next);
         return (next.MoveToOuterDisposeScope(), normed.MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());

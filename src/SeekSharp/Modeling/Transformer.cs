@@ -236,7 +236,12 @@ public sealed class Transformer : nn.Module
     public Tensor Draft(Tensor h, Tensor next, Positions pos, KvCache cache)
     {
         using var scope = NewDisposeScope();
-        var (_, normed, _) = model.MtpLayers[0].ForwardMtp(h, model.Embed(next), pos, rope, cache.Layers[Config.NumHiddenLayers]);
+        var block = model.MtpLayers[0];
+        var layer = cache.Layers[Config.NumHiddenLayers];
+        // The fused path when the main model takes it: the drafter is a whole block, as dear as a main layer.
+        bool fused = model.Fused && block.Fusable && Bf16Gemm.Available && !is_grad_enabled() && next.numel() <= Bf16Gemm.MaxRows
+            && next.device_type == DeviceType.CPU && layer.A.dtype == ScalarType.BFloat16;
+        var (_, normed, _) = block.ForwardMtp(h, model.Embed(next), pos, rope, layer, fused);
         return Head(normed).MoveToOuterDisposeScope();
     }
 
