@@ -26,10 +26,12 @@ public static class BaseCommand
         var evalEvery = new Option<int>("--eval-every") { Description = "Validate every N steps.", DefaultValueFactory = _ => 50 };
         var ckptEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N steps.", DefaultValueFactory = _ => 100 };
         var seed = new Option<int>("--seed") { Description = "Seed for initialization and batches.", DefaultValueFactory = _ => 1337 };
+        var mtpDepth = new Option<int>("--mtp-depth") { Description = "Multi-token prediction modules (DeepSeek-V3 MTP; 0 = none, 1 drafts a token for speculative decoding)." };
+        var mtpWeight = new Option<string>("--mtp-weight") { Description = "MTP loss weight λ: a number, or w1@f1,...,wn (w1 for the first fraction f1 of the steps...).", DefaultValueFactory = _ => "0.3@0.7,0.1" };
         var device = Options.Device();
         var hardware = Options.Hardware();
         var train = new Command("train", "Pretrain a model from scratch (or --resume).")
-            { data, preset, output, steps, resume, batch, accum, seqLen, lr, warmup, precision, evalEvery, ckptEvery, seed, device, hardware };
+            { data, preset, output, steps, resume, batch, accum, seqLen, lr, warmup, precision, evalEvery, ckptEvery, seed, mtpDepth, mtpWeight, device, hardware };
         train.SetAction(p => SeekApp.Guard(() =>
         {
             var tc = new TrainConfig
@@ -37,8 +39,15 @@ public static class BaseCommand
                 Steps = p.GetValue(steps), BatchSize = p.GetValue(batch), GradAccum = p.GetValue(accum), SeqLen = p.GetValue(seqLen),
                 LearningRate = p.GetValue(lr), WarmupSteps = p.GetValue(warmup), Precision = p.GetValue(precision)!,
                 EvalEvery = p.GetValue(evalEvery), CheckpointEvery = p.GetValue(ckptEvery), Seed = p.GetValue(seed), Device = p.GetValue(device)!,
+                MtpWeight = p.GetValue(mtpWeight)!,
             };
-            var opts = new PretrainOptions(p.GetValue(data)!, p.GetValue(output)!, Presets.Get(p.GetValue(preset)!), tc, p.GetValue(resume), p.GetValue(hardware));
+            int depth = p.GetValue(mtpDepth);
+            if (depth < 0 || depth > ModelConfig.MaxMtpDepth)
+                throw new SeekSharpException($"--mtp-depth: expected an integer from 0 to {ModelConfig.MaxMtpDepth}, found {depth}.");
+            if (TrainConfig.ParseMtpWeight(tc.MtpWeight) is null)
+                throw new SeekSharpException($"--mtp-weight: expected a number of 0 or more, or a schedule like 0.3@0.7,0.1 (fractions rising in (0, 1)), found '{tc.MtpWeight}'.");
+            var model = Presets.Get(p.GetValue(preset)!) with { NumNextnPredictLayers = depth };
+            var opts = new PretrainOptions(p.GetValue(data)!, p.GetValue(output)!, model, tc, p.GetValue(resume), p.GetValue(hardware));
             var result = new TrainingProgress().Run("pretraining", obs => Pretrainer.Run(opts, obs));
             RunReport.Write(result.RunDir, "Pretraining");
             Print(result);
@@ -54,6 +63,8 @@ public static class BaseCommand
         t.AddRow($"{r.Steps}", $"{r.FinalLoss:F3}", r.FinalValLoss is { } v ? $"{v:F3}" : "-", $"{r.TokensPerSecond:N0}",
             $"{TimeSpan.FromSeconds(l.WallSeconds):hh\\:mm\\:ss}", $"{l.EnergyKwh:F4}", $"{l.Co2Grams:F1}", $"{l.Usd:F4}");
         AnsiConsole.Write(t);
+        if (r.FinalMtpLosses is { } mtp)
+            AnsiConsole.MarkupLineInterpolated($"mtp loss by depth (last step, unweighted): {string.Join("  ", mtp.Select((x, i) => $"{i + 1}: {x:F3}"))}");
         if (l.Storage is { } storage) AnsiConsole.MarkupLineInterpolated($"storage: {storage.Summary()}");
         AnsiConsole.MarkupLineInterpolated($"resources: {SeekSharp.Reports.RunReport.ResourcesLine(l.Resources)}");
         AnsiConsole.MarkupLineInterpolated($"run folder: [bold]{r.RunDir}[/] (model.safetensors, config.json, metrics.jsonl, ledger.json, report.md, loss.png)");

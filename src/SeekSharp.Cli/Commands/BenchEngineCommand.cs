@@ -25,9 +25,10 @@ public static class BenchEngineCommand
         var maxBatch = new Option<int>("--max-batch") { Description = "Engine slots (sequences decoded together).", DefaultValueFactory = _ => 32 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per line instead of a table." };
         var groupPrefill = ServeCommand.GroupPrefillOption();
+        var speculative = ServeCommand.SpeculativeOption();
         var device = Options.Device();
         var cmd = new Command("engine", "Benchmark the serving engine in process: decode tokens/s by concurrent requests.")
-            { preset, model, clients, tokens, promptTokens, rounds, precision, maxBatch, groupPrefill, json, device };
+            { preset, model, clients, tokens, promptTokens, rounds, precision, maxBatch, groupPrefill, speculative, json, device };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
             var counts = p.GetValue(clients)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -38,7 +39,7 @@ public static class BenchEngineCommand
             using var m = Model(p.GetValue(preset), p.GetValue(model), p.GetValue(device)!, out string what);
             var cfg = m.Config;
             m.SetComputeType(Transformer.ComputeTypeOf(p.GetValue(precision)!));
-            using var engine = new GenerationEngine(m, new EngineOptions { MaxBatchSize = p.GetValue(maxBatch), GroupPrefill = p.GetValue(groupPrefill) });
+            using var engine = new GenerationEngine(m, new EngineOptions { MaxBatchSize = p.GetValue(maxBatch), GroupPrefill = p.GetValue(groupPrefill), Speculative = p.GetValue(speculative) == "on" });
             var results = EngineBenchmark.Run(engine, counts, p.GetValue(tokens), p.GetValue(promptTokens), p.GetValue(rounds),
                 asJson ? null : m => AnsiConsole.MarkupLineInterpolated($"[grey]{m}...[/]"));
             if (asJson)
@@ -46,10 +47,10 @@ public static class BenchEngineCommand
                 foreach (var r in results) Console.WriteLine(JsonSerializer.Serialize(r, JsonOptions));
                 return 0;
             }
-            var t = new Table().AddColumns("round", "clients", "tokens", "seconds", "tok/s", "decode tok/s", "mean batch", "decode ms/step", "CPU ms/token");
+            var t = new Table().AddColumns("round", "clients", "tokens", "seconds", "tok/s", "decode tok/s", "mean batch", "decode ms/step", "CPU ms/token", "accepted");
             foreach (var r in results)
                 t.AddRow($"{r.Round}", $"{r.Clients}", $"{r.Tokens}", $"{r.Seconds:F2}", $"{r.TokensPerSecond:F1}", $"{r.DecodeTokensPerSecond:F1}",
-                    $"{r.MeanBatch:F1}", $"{r.MsPerStep:F1}", $"{r.CpuMsPerToken:F1}");
+                    $"{r.MeanBatch:F1}", $"{r.MsPerStep:F1}", $"{r.CpuMsPerToken:F1}", r.AcceptanceRate is { } a ? $"{a:P1}" : "-");
             AnsiConsole.Write(t);
             var s = new Table().AddColumns("clients", "mean tok/s", $"vs {counts[0]}", "mean decode tok/s", $"vs {counts[0]}");
             var first = results.Where(r => r.Clients == counts[0]).ToList();
@@ -61,7 +62,7 @@ public static class BenchEngineCommand
                 s.AddRow($"{c}", $"{mean:F1}", $"{mean / baseline:F2}x", $"{decode:F1}", $"{decode / decodeBaseline:F2}x");
             }
             AnsiConsole.Write(s);
-            AnsiConsole.MarkupLineInterpolated($"[grey]{what}, {p.GetValue(precision)}, greedy; prompt {p.GetValue(promptTokens)} tokens (prefill included in the time); {Environment.ProcessorCount} cores[/]");
+            AnsiConsole.MarkupLineInterpolated($"[grey]{what}, {p.GetValue(precision)}, greedy, speculative {(m.MtpDepth > 0 && p.GetValue(speculative) == "on" ? "on (MTP drafts; accepted = drafts kept)" : "off")}; prompt {p.GetValue(promptTokens)} tokens (prefill included in the time); {Environment.ProcessorCount} cores[/]");
             return 0;
         }));
         return cmd;

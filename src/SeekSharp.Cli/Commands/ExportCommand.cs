@@ -2,6 +2,7 @@ using System.CommandLine;
 using SeekSharp.Checkpoints;
 using SeekSharp.Export;
 using SeekSharp.Ledger;
+using SeekSharp.Modeling;
 using Spectre.Console;
 
 namespace SeekSharp.Cli.Commands;
@@ -30,6 +31,8 @@ public static class ExportCommand
             var entry = ledger.Finish();
             entry.Write(r.Path + ".ledger");
             AnsiConsole.MarkupLineInterpolated($"wrote [bold]{r.Path}[/]: {r.Architecture}, {r.Type}, {r.Tensors} tensors, {r.Bytes:N0} bytes");
+            if (r.DroppedMtpLayers > 0)
+                AnsiConsole.MarkupLineInterpolated($"dropped {r.DroppedMtpLayers} MTP module(s) (model.layers.{ModelConfig.Load(Path.Combine(modelDir, ModelFiles.ConfigFile)).NumHiddenLayers}.*): llama.cpp runs no multi-token prediction; the file is the main model.");
             AnsiConsole.MarkupLineInterpolated($"storage: {entry.Storage!.Summary()} (ledger: {r.Path}.ledger)");
             return 0;
         }));

@@ -25,13 +25,14 @@ public static class ServeCommand
         var precision = PrecisionOption();
         var maxBatch = MaxBatchOption();
         var groupPrefill = GroupPrefillOption();
+        var speculative = SpeculativeOption();
         var serve = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API, with a chat page at /.")
-            { model, name, host, port, keys, pricing, device, precision, maxBatch, groupPrefill };
+            { model, name, host, port, keys, pricing, device, precision, maxBatch, groupPrefill, speculative };
         serve.SetAction(p => SeekApp.Guard(() =>
         {
             var options = LoadServerOptions(p.GetValue(pricing), p.GetValue(keys));
             using var served = ServedModel.Load(p.GetValue(model)!, p.GetValue(name), p.GetValue(device)!, p.GetValue(precision)!,
-                new EngineOptions { MaxBatchSize = p.GetValue(maxBatch), GroupPrefill = p.GetValue(groupPrefill) });
+                new EngineOptions { MaxBatchSize = p.GetValue(maxBatch), GroupPrefill = p.GetValue(groupPrefill), Speculative = p.GetValue(speculative) == "on" });
             var app = SeekServer.Build(served, options, p.GetValue(host)!, p.GetValue(port));
             var url = Start(app, p.GetValue(host)!, p.GetValue(port));
             PrintBanner(served, options, url, p.GetValue(precision)!, p.GetValue(maxBatch), IsLoopback(p.GetValue(host)!));
@@ -75,6 +76,13 @@ public static class ServeCommand
 
     internal static Option<int> MaxBatchOption() =>
         new("--max-batch") { Description = "Sequences the engine decodes together; more requests queue.", DefaultValueFactory = _ => new EngineOptions().MaxBatchSize };
+
+    internal static Option<string> SpeculativeOption()
+    {
+        var o = new Option<string>("--speculative") { Description = "on: with a model trained with --mtp-depth, draft a token per step with its MTP module and verify it (same output, fewer steps); off: plain decoding. No effect without MTP.", DefaultValueFactory = _ => "on" };
+        o.AcceptOnlyFromAmong("on", "off");
+        return o;
+    }
 
     internal static Option<bool> GroupPrefillOption() =>
         new("--group-prefill") { Description = "Prefill requests that arrive together in padded groups: more tokens/s in bursts, but in bf16 a request's text can then depend on what it arrived with (docs/decisions/0011)." };

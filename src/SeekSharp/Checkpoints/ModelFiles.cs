@@ -81,6 +81,10 @@ public static class ModelFiles
         var cfg = ModelConfig.Load(cfgPath, out var interleaved);
         var quant = QuantizedFolder.ReadConfig(cfgPath);
         var weights = ReadWeightsHeader(Path.Combine(dir, WeightsFile));
+        // A config asking for MTP modules whose weights are not in the file (a transformers conversion of DeepSeek-V3
+        // drops layer 61) loads as the main model alone: the modules only ever draft tokens. Decision 0021.
+        if (cfg.NumNextnPredictLayers > 0 && !weights.Entries.Any(e => e.Name.StartsWith($"model.layers.{cfg.NumHiddenLayers}.", StringComparison.Ordinal)))
+            cfg = cfg with { NumNextnPredictLayers = 0 };
         // Before the Transformer allocates what the config describes: a config that disagrees with the
         // weights (vocab_size 10^9 beside a 64-row embedding) fails here, naming the field.
         CheckConfigAgainstWeights(cfg, cfgPath, weights);
@@ -207,11 +211,13 @@ public static class ModelFiles
             if (parts.Length > 5 && parts[3] == "mlp" && parts[4] == "experts" && int.TryParse(parts[5], out var expert)) set.Add(expert);
         }
         var layers = experts.Count == 0 ? 0 : experts.Keys.Max() + 1;
-        Need(layers == cfg.NumHiddenLayers, "num_hidden_layers", cfg.NumHiddenLayers, $"holds {layers} layer(s) (model.layers.N.*)");
+        // MTP modules are the layers after the main model's last (num_nextn_predict_layers of them).
+        Need(layers == cfg.NumHiddenLayers + cfg.NumNextnPredictLayers, "num_hidden_layers", cfg.NumHiddenLayers,
+            $"holds {layers} layer(s) (model.layers.N.*){(cfg.NumNextnPredictLayers > 0 ? $", where the config expects {cfg.NumHiddenLayers} + num_nextn_predict_layers {cfg.NumNextnPredictLayers}" : "")}");
         for (var layer = 0; layer < layers; layer++)
         {
             var set = experts.GetValueOrDefault(layer) ?? [];
-            var want = cfg.IsMoeLayer(layer) ? cfg.NRoutedExperts : 0;
+            var want = cfg.IsMoeLayer(Math.Min(layer, cfg.NumHiddenLayers - 1)) ? cfg.NRoutedExperts : 0;
             Need(set.Count == want, "n_routed_experts", cfg.NRoutedExperts, (set.Count < want ? "is missing routed experts: it holds " : "holds ")
                 + $"{set.Count} in layer {layer}, where the config (with first_k_dense_replace {cfg.FirstKDenseReplace}, moe_layer_freq {cfg.MoeLayerFreq}) expects {want}");
         }

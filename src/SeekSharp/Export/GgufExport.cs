@@ -33,7 +33,8 @@ public static class GgufExport
         _ => GgufWriter.TensorType.F16,
     };
 
-    public sealed record Result(string Path, int Tensors, long Bytes, string Type, string Architecture);
+    /// <param name="DroppedMtpLayers">MTP modules not written: the file holds the main model's layers only.</param>
+    public sealed record Result(string Path, int Tensors, long Bytes, string Type, string Architecture, int DroppedMtpLayers = 0);
 
     /// <summary>The llama.cpp architecture a config exports as.</summary>
     public static string ArchitectureOf(ModelConfig cfg) => cfg.IsMla ? GgufDeepseek2.Name : GgufMha.ArchitectureOf(cfg);
@@ -64,7 +65,9 @@ public static class GgufExport
             WriteTensors(w, model, MatrixType(type));
         }
         w.Write(outPath);
-        return new Result(outPath, w.TensorCount, new FileInfo(outPath).Length, type, ArchitectureOf(cfg));
+        // MTP modules (layers num_hidden_layers..) are dropped, knowingly: WriteTensors walks the main layers only, and
+        // block_count is num_hidden_layers, since llama.cpp's deepseek2 and llama run no MTP layer. Decision 0021.
+        return new Result(outPath, w.TensorCount, new FileInfo(outPath).Length, type, ArchitectureOf(cfg), cfg.NumNextnPredictLayers);
     }
 
     /// <summary>Refuses, naming the field, what the llama.cpp architecture of <paramref name="cfg"/> cannot represent.</summary>

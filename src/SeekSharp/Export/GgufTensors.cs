@@ -31,6 +31,9 @@ internal sealed class GgufTensors
         this.matrixType = matrixType;
         embeddingType = matrixType == GgufWriter.TensorType.Q4_0 ? GgufWriter.TensorType.Q8_0 : matrixType;
         state = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        // The MTP modules (layers num_hidden_layers..) are left out on purpose: llama.cpp runs no MTP layer (decision 0021).
+        for (int l = model.Config.NumHiddenLayers; l < model.Config.NumHiddenLayers + model.MtpDepth; l++)
+            foreach (var name in state.Keys.Where(k => k.StartsWith($"model.layers.{l}.", StringComparison.Ordinal))) used.Add(name);
     }
 
     /// <summary>Our tensor called <paramref name="name"/>, marked as placed.</summary>

@@ -16,7 +16,16 @@ public sealed partial class Block : nn.Module
         input_layernorm = new RmsNorm(cfg.HiddenSize, cfg.RmsNormEps);
         post_attention_layernorm = new RmsNorm(cfg.HiddenSize, cfg.RmsNormEps);
         self_attn = Attention.Create(cfg);
-        mlp = cfg.IsMoeLayer(layer) ? new MoE(cfg) : new Mlp(cfg.HiddenSize, cfg.IntermediateSize);
+        // An MTP module (layer >= num_hidden_layers, Block.Mtp.cs) has the feed-forward of the model's last layer.
+        bool mtp = layer >= cfg.NumHiddenLayers;
+        mlp = cfg.IsMoeLayer(mtp ? cfg.NumHiddenLayers - 1 : layer) ? new MoE(cfg) : new Mlp(cfg.HiddenSize, cfg.IntermediateSize);
+        if (mtp)
+        {
+            enorm = new RmsNorm(cfg.HiddenSize, cfg.RmsNormEps);
+            hnorm = new RmsNorm(cfg.HiddenSize, cfg.RmsNormEps);
+            eh_proj = new Linear(2 * cfg.HiddenSize, cfg.HiddenSize);
+            shared_head = new MtpHead(cfg);
+        }
         RegisterComponents();
     }
 
@@ -26,12 +35,14 @@ public sealed partial class Block : nn.Module
     public void Freeze()
     {
         foreach (var m in self_attn.modules()) if (m is Linear l) l.Freeze();
+        eh_proj?.Freeze();
         if (mlp is MoE moe) moe.Freeze(); else ((Mlp)mlp).Freeze();
     }
 
     public void Unfreeze()
     {
         foreach (var m in self_attn.modules()) if (m is Linear l) l.Unfreeze();
+        eh_proj?.Unfreeze();
         if (mlp is MoE moe) moe.Unfreeze(); else ((Mlp)mlp).Unfreeze();
     }
 

@@ -69,13 +69,14 @@ public sealed class KvCache : IDisposable
         MaxLength = maxLength;
     }
 
-    public KvCache(ModelConfig cfg, int batchSize, int maxLength, ScalarType dtype, Device? device = null)
+    /// <param name="mtpLayers">Layers after the main model's, for MTP modules drafting (speculative decoding).</param>
+    public KvCache(ModelConfig cfg, int batchSize, int maxLength, ScalarType dtype, Device? device = null, int mtpLayers = 0)
     {
         if (maxLength > cfg.MaxPositionEmbeddings)
             throw new SeekSharpException($"cache length {maxLength} exceeds max_position_embeddings ({cfg.MaxPositionEmbeddings}).");
         BatchSize = batchSize;
         MaxLength = maxLength;
-        Layers = new LayerCache[cfg.NumHiddenLayers];
+        Layers = new LayerCache[cfg.NumHiddenLayers + mtpLayers];
         for (int i = 0; i < Layers.Length; i++)
         {
             Layers[i] = cfg.IsMla
@@ -108,8 +109,8 @@ public sealed class KvCache : IDisposable
     }
 
     /// <summary>Bytes per cached token across all layers, for a given element size.</summary>
-    public static long BytesPerToken(ModelConfig cfg, int elementBytes) =>
-        (long)cfg.NumHiddenLayers * elementBytes *
+    public static long BytesPerToken(ModelConfig cfg, int elementBytes, int mtpLayers = 0) =>
+        (long)(cfg.NumHiddenLayers + mtpLayers) * elementBytes *
         (cfg.IsMla ? cfg.KvLoraRank + cfg.QkRopeHeadDim : cfg.NumAttentionHeads * (cfg.QkRopeHeadDim + cfg.VHeadDim));
 
     public void Dispose() { foreach (var l in Layers) l.Dispose(); }

@@ -79,6 +79,8 @@ public sealed partial record ModelConfig
         obj["model_type"] = arch;
         obj["architectures"] = new JsonArray(arch == LlamaType ? "LlamaForCausalLM" : "Glm4MoeForCausalLM");
         obj["head_dim"] = cfg.QkRopeHeadDim;
+        // Glm4Moe reads it as DeepSeek-V3 does; Llama ignores it (its MTP layers are ignored by transformers too).
+        if (cfg.NumNextnPredictLayers > 0) obj["num_nextn_predict_layers"] = cfg.NumNextnPredictLayers;
         obj["hidden_act"] = "silu";
         obj["attention_bias"] = false;
         if (arch == LlamaType) obj["mlp_bias"] = false;

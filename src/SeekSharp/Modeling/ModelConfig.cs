@@ -73,6 +73,9 @@ public sealed partial record ModelConfig
     [JsonPropertyName("rope_interleave")] public bool RopeInterleave { get; init; }
     /// <summary>RMSNorm epsilon.</summary>
     [JsonPropertyName("rms_norm_eps")] public double RmsNormEps { get; init; } = 1e-6;
+    /// <summary>Multi-token prediction depth D (DeepSeek-V3 section 2.2): D sequential MTP modules after the main model,
+    /// stored as layers num_hidden_layers .. num_hidden_layers+D-1; 0 for none. Decision 0021.</summary>
+    [JsonPropertyName("num_nextn_predict_layers"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public int NumNextnPredictLayers { get; init; }
     /// <summary>Share the embedding matrix with the output head.</summary>
     [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; init; } = true;
     /// <summary>Standard deviation of the normal weight initialization.</summary>
@@ -97,6 +100,8 @@ public sealed partial record ModelConfig
     internal const int MaxVocab = 1 << 21, MaxWidth = 1 << 16, MaxFeedForward = 1 << 18, MaxLayers = 1024, MaxHeads = 1024,
         MaxHeadDim = 4096, MaxRank = 1 << 16, MaxExperts = 4096, MaxSharedExperts = 256, MaxPositions = 1 << 20;
     /// <summary>Rotary table entries (positions × rotary dims): the tables are built in full when the model is.</summary>
+    /// <summary>Most MTP modules a config may ask for (DeepSeek-V3 uses 1).</summary>
+    public const int MaxMtpDepth = 8;
     internal const long MaxRotaryEntries = 1L << 24;
     /// <summary>Parameters a config may describe at most (10^12): the Transformer allocates them all.</summary>
     internal const long MaxParams = 1_000_000_000_000;
@@ -117,6 +122,7 @@ public sealed partial record ModelConfig
         Count(VocabSize, "vocab_size", 1, MaxVocab);
         Count(HiddenSize, "hidden_size", 1, MaxWidth);
         Count(NumHiddenLayers, "num_hidden_layers", 1, MaxLayers);
+        Count(NumNextnPredictLayers, "num_nextn_predict_layers", 0, MaxMtpDepth);
         Count(NumAttentionHeads, "num_attention_heads", 1, MaxHeads);
         Need(NumKeyValueHeads == NumAttentionHeads, "num_key_value_heads", $"equal to num_attention_heads ({NumAttentionHeads})");
         Need(AttentionType is "mla" or "mha", "attention_type", "\"mla\" or \"mha\"");

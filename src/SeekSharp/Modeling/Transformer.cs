@@ -16,11 +16,13 @@ public sealed class DecoderStack : nn.Module
     readonly Embedding embed_tokens;
     readonly ModuleList<Block> layers;
     readonly RmsNorm norm;
+    readonly int main; // the main model's layers; those after are the MTP modules (Block.Mtp.cs)
 
     public DecoderStack(ModelConfig cfg) : base("model")
     {
+        main = cfg.NumHiddenLayers;
         embed_tokens = nn.Embedding(cfg.VocabSize, cfg.HiddenSize);
-        layers = new ModuleList<Block>(Enumerable.Range(0, cfg.NumHiddenLayers).Select(i => new Block(cfg, i)).ToArray());
+        layers = new ModuleList<Block>(Enumerable.Range(0, cfg.NumHiddenLayers + cfg.NumNextnPredictLayers).Select(i => new Block(cfg, i)).ToArray());
         norm = new RmsNorm(cfg.HiddenSize, cfg.RmsNormEps);
         RegisterComponents();
     }
@@ -28,7 +30,14 @@ public sealed class DecoderStack : nn.Module
     /// <summary>(V, D) token embeddings, also the output head when tied.</summary>
     public Parameter EmbedWeight => embed_tokens.weight!;
 
-    public IReadOnlyList<Block> Layers => layers.ToList();
+    /// <summary>The main model's blocks.</summary>
+    public IReadOnlyList<Block> Layers => layers.Take(main).ToList();
+
+    /// <summary>The MTP modules, depth 1 first (empty without multi-token prediction).</summary>
+    public IReadOnlyList<Block> MtpLayers => layers.Skip(main).ToList();
+
+    /// <summary>Embeddings (B, T, D) of <paramref name="ids"/> (B, T).</summary>
+    public Tensor Embed(Tensor ids) => EmbedWeight.index_select(0, ids.flatten()).view(ids.shape[0], ids.shape[1], -1);
 
     /// <summary>Set by <see cref="Transformer.Freeze"/> when every block can run the fused decode path (Block.Fused.cs).</summary>
     internal bool Fused { get; set; }
@@ -44,24 +53,36 @@ public sealed class DecoderStack : nn.Module
     public (Tensor H, Tensor? AuxLoss) Forward(Tensor ids, Positions pos, Rotary rope, KvCache? cache)
     {
         using var scope = NewDisposeScope();
-        var h = EmbedWeight.index_select(0, ids.flatten()).view(ids.shape[0], ids.shape[1], -1);
+        var (h, aux) = Residual(ids, pos, rope, cache);
+        return (norm.forward(h).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
+    }
+
+    /// <returns>The last block's residual stream (B, T, D) fp32, before the final norm (what MTP module 1 reads), and
+    /// the summed balance loss (or null).</returns>
+    public (Tensor H, Tensor? AuxLoss) Residual(Tensor ids, Positions pos, Rotary rope, KvCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        var h = Embed(ids);
         if (cache is not null && FusesFor(ids, cache))
         {
             var rows = new FusedRows(ids.shape[0], ids.shape[1], pos);
             if (rows.MaxPos >= rope.MaxPositions || rows.MaxPos >= cache.MaxLength)
                 throw new SeekSharpException($"sequence position {rows.MaxPos + 1} exceeds max_position_embeddings ({Math.Min(rope.MaxPositions, cache.MaxLength)}).");
-            for (int i = 0; i < layers.Count; i++) h = layers[i].ForwardFused(h, rows, rope, cache.Layers[i]);
-            return (norm.forward(h).MoveToOuterDisposeScope(), null);
+            for (int i = 0; i < main; i++) h = layers[i].ForwardFused(h, rows, rope, cache.Layers[i]);
+            return (h.MoveToOuterDisposeScope(), null);
         }
         Tensor? aux = null;
-        for (int i = 0; i < layers.Count; i++)
+        for (int i = 0; i < main; i++)
         {
             var (next, a) = layers[i].Forward(h, pos, rope, cache?.Layers[i]);
             h = next;
             if (a is not null) aux = aux is null ? a : aux.add(a, Scalars.One);
         }
-        return (norm.forward(h).MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
+        return (h.MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope());
     }
+
+    /// <summary>The final norm of the main model.</summary>
+    public Tensor Norm(Tensor h) => norm.forward(h);
 }
 
 /// <summary>A DeepSeek-V3-style causal language model.</summary>
@@ -116,7 +137,7 @@ public sealed class Transformer : nn.Module
 
     /// <summary>The MoE layers' routers, in layer order (empty for a dense model).</summary>
     public IReadOnlyList<(int Layer, Gate Gate)> Gates =>
-        model.Layers.Select((b, i) => (i, b.Moe?.Gate)).Where(p => p.Item2 is not null).Select(p => (p.i, p.Item2!)).ToList();
+        model.Layers.Concat(model.MtpLayers).Select((b, i) => (i, b.Moe?.Gate)).Where(p => p.Item2 is not null).Select(p => (p.i, p.Item2!)).ToList();
 
     /// <summary>The MoE feed-forwards, in layer order (empty for a dense model).</summary>
     public IReadOnlyList<(int Layer, MoE Moe)> MoeLayers =>
@@ -172,6 +193,58 @@ public sealed class Transformer : nn.Module
         return Head(last).MoveToOuterDisposeScope();
     }
 
+    /// <summary>MTP depth (1-based) that the model has (config num_nextn_predict_layers).</summary>
+    public int MtpDepth => model.MtpLayers.Count;
+
+    /// <summary>The training forward with multi-token prediction (DeepSeek-V3 section 2.2): the main logits over
+    /// <paramref name="ids"/> (B, T), and for each depth k = 1..D the logits (B, T-k, V) that position i gives for
+    /// token i+k+1 (that is, targets[:, k:] of the main next-token targets). No cache: training and evaluation.</summary>
+    public (Tensor Logits, Tensor? AuxLoss, Tensor[] MtpLogits) ForwardMtp(Tensor ids)
+    {
+        using var scope = NewDisposeScope();
+        var (h, aux) = model.Residual(ids, 0, rope, null);
+        var logits = Head(model.Norm(h));
+        var mtp = new Tensor[MtpDepth];
+        long t = ids.shape[1];
+        for (int k = 1; k <= mtp.Length && k < t; k++)
+        {
+            // Depth k at position i: the previous depth's state at i and the embedding of token i+k.
+            var prev = h.narrow(1, 0, t - k);
+            var emb = model.Embed(ids.narrow(1, k, t - k));
+            var (next, normed, a) = model.MtpLayers[k - 1].ForwardMtp(prev, emb, 0, rope, null);
+            mtp[k - 1] = Head(normed).MoveToOuterDisposeScope();
+            if (a is not null) aux = aux is null ? a : aux.add(a, Scalars.One);
+            h = next;
+        }
+        if (mtp.Any(m => m is null)) throw new SeekSharpException($"sequence length {t} is too short for MTP depth {mtp.Length}: need at least {mtp.Length + 1} tokens.");
+        return (logits.MoveToOuterDisposeScope(), aux?.MoveToOuterDisposeScope(), mtp);
+    }
+
+    /// <summary>A cached forward for speculative decoding: logits (B, T, V) at every input position and the residual
+    /// stream (B, T, D) before the final norm, which <see cref="Draft"/> reads.</summary>
+    public (Tensor Logits, Tensor Residual) ForwardVerify(Tensor ids, Positions pos, KvCache cache)
+    {
+        using var scope = NewDisposeScope();
+        var (h, _) = model.Residual(ids, pos, rope, cache);
+        var logits = Head(model.Norm(h));
+        return (logits.MoveToOuterDisposeScope(), h.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>MTP module 1 as a drafter: from the main residual <paramref name="h"/> (B, T, D) at positions p and the
+    /// tokens <paramref name="next"/> (B, T) at p+1, logits (B, T, V) for the tokens at p+2. Its keys go to the cache
+    /// layer after the main model's (a KvCache built with mtpLayers: 1).</summary>
+    public Tensor Draft(Tensor h, Tensor next, Positions pos, KvCache cache)
+    {
+        using var scope = NewDisposeScope();
+        var block = model.MtpLayers[0];
+        var layer = cache.Layers[Config.NumHiddenLayers];
+        // The fused path when the main model takes it: the drafter is a whole block, as dear as a main layer.
+        bool fused = model.Fused && block.Fusable && Bf16Gemm.Available && !is_grad_enabled() && next.numel() <= Bf16Gemm.MaxRows
+            && next.device_type == DeviceType.CPU && layer.A.dtype == ScalarType.BFloat16;
+        var (_, normed, _) = block.ForwardMtp(h, model.Embed(next), pos, rope, layer, fused);
+        return Head(normed).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Output head: (..., D) → fp32 logits (..., V), through lm_head or the tied embedding matrix.</summary>
     Tensor Head(Tensor h)
     {
@@ -200,7 +273,7 @@ public sealed class Transformer : nn.Module
     {
         if (Frozen) return this;
         using var _ = no_grad();
-        foreach (var block in model.Layers) block.Freeze();
+        foreach (var block in model.Layers.Concat(model.MtpLayers)) block.Freeze();
         lm_head?.Freeze();
         if (lm_head is null)
             using (NewDisposeScope()) // keeps detach()'s result alive while to_type reads it (Native/Finite.cs)
@@ -215,7 +288,7 @@ public sealed class Transformer : nn.Module
     public Transformer Unfreeze()
     {
         model.Fused = false;
-        foreach (var block in model.Layers) block.Unfreeze();
+        foreach (var block in model.Layers.Concat(model.MtpLayers)) block.Unfreeze();
         lm_head?.Unfreeze();
         frozenHead?.Dispose();
         frozenHead = null;

@@ -15,7 +15,7 @@ namespace SeekSharp.Serving;
 /// <param name="DecodeTokensPerSecond">Rows decoded over the time spent in decode steps: the batching gain alone.</param>
 /// <param name="CpuMsPerToken">Process CPU time per generated token: steadier than wall time on a shared machine.</param>
 public sealed record EngineBenchResult(int Round, int Clients, int TokensPerRequest, int PromptTokens, long Tokens, double Seconds,
-    double TokensPerSecond, double DecodeTokensPerSecond, double MeanBatch, double MsPerStep, double CpuMsPerToken);
+    double TokensPerSecond, double DecodeTokensPerSecond, double MeanBatch, double MsPerStep, double CpuMsPerToken, double? AcceptanceRate = null);
 
 public static class EngineBenchmark
 {
@@ -48,7 +48,8 @@ public static class EngineBenchmark
                 long steps = after.DecodeSteps - before.DecodeSteps, rows = after.DecodeRows - before.DecodeRows;
                 double decode = after.DecodeSeconds - before.DecodeSeconds;
                 results.Add(new EngineBenchResult(round, c, tokensPerRequest, promptTokens, tokens, s, tokens / s,
-                    decode > 0 ? rows / decode : 0, steps == 0 ? 0 : (double)rows / steps, steps == 0 ? 0 : decode * 1000 / steps, cpuMs / tokens));
+                    decode > 0 ? rows / decode : 0, steps == 0 ? 0 : (double)rows / steps, steps == 0 ? 0 : decode * 1000 / steps, cpuMs / tokens,
+                    after.DraftedTokens > before.DraftedTokens ? (double)(after.AcceptedDrafts - before.AcceptedDrafts) / (after.DraftedTokens - before.DraftedTokens) : null));
             }
         return results;
     }

@@ -22,6 +22,10 @@ public sealed record EngineOptions
     /// it arrived with. Off (the default), each prompt is prefilled in a forward of its own. docs/decisions/0011.</summary>
     public bool GroupPrefill { get; init; }
 
+    /// <summary>With a model that has MTP modules: draft one token per step with MTP module 1 and verify it in the
+    /// next forward (speculative decoding, GenerationEngine.Speculative.cs); ignored without MTP. Decision 0021.</summary>
+    public bool Speculative { get; init; } = true;
+
     public EngineOptions Validate()
     {
         if (MaxBatchSize < 1) throw new SeekSharpException($"max batch size: expected 1 or more, got {MaxBatchSize}.");

@@ -23,7 +23,7 @@ namespace SeekSharp.Serving;
 // (their cache rows are then of unknown state) and the thread goes on with the queue.
 
 /// <summary>The continuous-batching decoder behind the HTTP server.</summary>
-public sealed class GenerationEngine : IGenerationEngine
+public sealed partial class GenerationEngine : IGenerationEngine
 {
     readonly Transformer model;
     readonly EngineOptions options;
@@ -53,11 +53,13 @@ public sealed class GenerationEngine : IGenerationEngine
         var cfg = model.Config;
         device = model.parameters().First().device;
         int batch = this.options.MaxBatchSize;
-        slots = new KvCache(cfg, batch, cfg.MaxPositionEmbeddings, model.ComputeType, device);
+        speculative = this.options.Speculative && model.MtpDepth > 0;
+        int mtp = speculative ? 1 : 0;
+        slots = new KvCache(cfg, batch, cfg.MaxPositionEmbeddings, model.ComputeType, device, mtp);
         batchViews = new KvCache?[batch + 1];
         rowViews = new KvCache?[batch];
         prefix = new PrefixCache(this.options.PrefixBlockSize, this.options.PrefixCacheBytes,
-            KvCache.BytesPerToken(cfg, (int)slots.Layers[0].A.ElementSize));
+            KvCache.BytesPerToken(cfg, (int)slots.Layers[0].A.ElementSize, mtp));
         logits = new float[batch * cfg.VocabSize];
         thread = new Thread(Loop) { IsBackground = true, Name = "seek-decode" };
         thread.Start();
@@ -109,6 +111,7 @@ public sealed class GenerationEngine : IGenerationEngine
         {
             DecodeSeconds = Interlocked.Read(ref decodeTicks) / (double)Stopwatch.Frequency,
             PrefillSeconds = Interlocked.Read(ref prefillTicks) / (double)Stopwatch.Frequency,
+            DraftedTokens = Interlocked.Read(ref draftedTokens), AcceptedDrafts = Interlocked.Read(ref acceptedDrafts),
         };
     }
 
@@ -126,7 +129,7 @@ public sealed class GenerationEngine : IGenerationEngine
             {
                 DropCancelled();
                 Admit();
-                if (running.Count > 0) Step();
+                if (running.Count > 0) { if (speculative) StepSpeculative(); else Step(); }
             }
             catch (Exception e) { FailRunning(e); }
         }
@@ -184,6 +187,7 @@ public sealed class GenerationEngine : IGenerationEngine
         // Backwards, as in Step: retiring moves the last row, which is then already advanced.
         for (int i = admitted.Count - 1; i >= 0; i--)
             if (!Advance(admitted[i], logits.AsSpan(i * vocab, vocab), out var reason, out var error)) Retire(first + i, reason, error);
+        if (speculative) DraftAdmitted(admitted);
     }
 
     /// <summary>Restores each admitted prompt's cached prefix into its row (first, first + 1, ...), then computes
@@ -208,7 +212,7 @@ public sealed class GenerationEngine : IGenerationEngine
         {
             int end = start + 1, width = Rest(start), deepest = admitted[start].CachedPromptTokens;
             // Grow the group while its padded size fits the budget and no row's padding runs past the context.
-            while (options.GroupPrefill && end < admitted.Count)
+            while (options.GroupPrefill && !speculative && end < admitted.Count)
             {
                 int w = Math.Max(width, Rest(end)), cached = Math.Max(deepest, admitted[end].CachedPromptTokens);
                 if ((end - start + 1) * w > options.MaxPrefillTokens || cached + w > ctx) break;
@@ -247,6 +251,11 @@ public sealed class GenerationEngine : IGenerationEngine
         }
         using var scope = NewDisposeScope();
         var input = tensor(ids, [k, width], device: device);
+        if (k == 1 && speculative)
+        {
+            PrefillSpeculative(admitted[start], input, starts[0], lastIndex[0], rowViews[first + start] ??= slots.Slice(first + start, 1), start);
+            return;
+        }
         if (k == 1) // one sequence: the shared-start path (causal attention without a mask tensor)
         {
             CopyLogits(model.ForwardLast(input, starts[0], rowViews[first + start] ??= slots.Slice(first + start, 1)), start);
@@ -324,6 +333,13 @@ public sealed class GenerationEngine : IGenerationEngine
             error = e is InvalidLogitsException bad ? bad.AtToken(seq.Generated + 1) : e;
             return false;
         }
+        return Accept(seq, next, out reason);
+    }
+
+    /// <summary>Emits <paramref name="next"/> unless it is a stop id; false when the sequence is done (and why).</summary>
+    bool Accept(Sequence seq, int next, out FinishReason reason)
+    {
+        reason = FinishReason.Cancelled;
         if (seq.Request.StopIds is { } stop && stop.Contains(next)) { reason = FinishReason.Stop; return false; }
         seq.Emit(next);
         Interlocked.Increment(ref completionTokens);
@@ -414,6 +430,11 @@ public sealed class GenerationEngine : IGenerationEngine
         /// <summary>Positions whose keys and values are in the cache (all tokens but the last sampled one).</summary>
         public int CacheLength { get; set; }
         public int CachedPromptTokens { get; set; }
+        /// <summary>Speculative decoding: the drafted next token, the distribution it was drawn from, and (between a
+        /// forward and its draft pass) the main model's residual at the positions the draft pass reads.</summary>
+        public int Draft { get; set; } = -1;
+        public double[]? DraftQ { get; set; }
+        public float[]? Hidden { get; set; }
         public int Generated { get; private set; }
         public CancellationTokenRegistration Registration { get; set; }
         public bool Cancelled => cancelled;

@@ -40,6 +40,11 @@ public sealed record EngineStats(int Running, int Queued, long PrefixCacheBytes,
     public double DecodeSeconds { get; init; }
     /// <summary>Wall time spent prefilling prompts (the part not served from the prefix cache).</summary>
     public double PrefillSeconds { get; init; }
+    /// <summary>Speculative decoding: tokens drafted by the MTP module and verified, and how many were accepted.</summary>
+    public long DraftedTokens { get; init; }
+    public long AcceptedDrafts { get; init; }
+    /// <summary>Accepted / drafted; null when nothing was drafted (no MTP model, or speculation off).</summary>
+    public double? AcceptanceRate => DraftedTokens > 0 ? (double)AcceptedDrafts / DraftedTokens : null;
 }
 
 /// <summary>Decodes many requests on one model.</summary>

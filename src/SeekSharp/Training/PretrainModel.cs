@@ -39,12 +39,24 @@ public sealed class PretrainModel : IDisposable
 
     /// <summary>Optimizer step <paramref name="step"/> (0-based) at learning rate <paramref name="lr"/>.</summary>
     /// <param name="onBatch">Sees each micro-batch's inputs (batch_size·seq_len ids) once drawn.</param>
-    public StepOutcome Run(TokenBatchSampler train, int step, double lr, Action<long[]>? onBatch = null) =>
-        stepper.Run(lr, micro =>
+    public StepOutcome Run(TokenBatchSampler train, int step, double lr, Action<long[]>? onBatch = null)
+    {
+        stepper.MtpWeight = tc.MtpWeightAt(step);
+        return stepper.Run(lr, micro =>
         {
             train.Sample(Pretrainer.BatchSeed(tc.Seed, step, micro), tc.BatchSize, SeqLen, stepper.Inputs, stepper.Targets);
             onBatch?.Invoke(stepper.Inputs);
         });
+    }
+
+    /// <summary>The metrics record's MTP figures of a step: mtp_loss_k per depth and mtp_weight; null without MTP.</summary>
+    public IReadOnlyDictionary<string, double>? MtpExtra(StepOutcome r, int step)
+    {
+        if (r.MtpLosses is null) return null;
+        var d = new Dictionary<string, double> { ["mtp_weight"] = tc.MtpWeightAt(step) };
+        for (int k = 0; k < r.MtpLosses.Length; k++) d[$"mtp_loss_{k + 1}"] = r.MtpLosses[k];
+        return d;
+    }
 
     /// <summary>Validation loss (<see cref="Pretrainer.Evaluate"/>).</summary>
     public double Evaluate(TokenBatchSampler val) => Pretrainer.Evaluate(Model, val, tc, SeqLen, Device);

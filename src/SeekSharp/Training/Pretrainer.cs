@@ -21,7 +21,9 @@ public sealed record PretrainOptions(string DataDir, string RunDir, ModelConfig 
     string? HardwareProfilePath = null);
 
 /// <summary>What a finished run reports.</summary>
-public sealed record PretrainResult(string RunDir, int Steps, double FinalLoss, double? FinalValLoss, double TokensPerSecond, LedgerEntry Ledger);
+/// <param name="FinalMtpLosses">The last step's MTP cross-entropy per depth; null without MTP.</param>
+public sealed record PretrainResult(string RunDir, int Steps, double FinalLoss, double? FinalValLoss, double TokensPerSecond, LedgerEntry Ledger,
+    double[]? FinalMtpLosses = null);
 
 public static class Pretrainer
 {
@@ -63,8 +65,9 @@ public static class Pretrainer
             ledger.RecordStorage(TrainingCheckpoint.Save(o.RunDir, model, optimizer, s, tokenizerDir: o.RunDir), StorageKind.Checkpoint);
             TrainingCheckpoint.Prune(o.RunDir, tc.KeepCheckpoints);
         });
+        double[]? lastMtp = null;
         var loop = StepLoop.Run(tc, metrics, ledger, cost.TrainingFlopsPerToken, observer,
-            (step, lr) => new LoopStep(run.Run(train, step, lr), run.TokensPerStep),
+            (step, lr) => { var r = run.Run(train, step, lr); lastMtp = r.MtpLosses; return new LoopStep(r, run.TokensPerStep, run.MtpExtra(r, step)); },
             val is null ? null : () => new LoopEval(run.Evaluate(val)), checkpoints);
 
         // The final model and ledger come after the last checkpoint: a run killed in between is finished by --resume.
@@ -74,7 +77,7 @@ public static class Pretrainer
         entry.Write(Path.Combine(o.RunDir, "ledger.json"));
         var total = loop.State;
         return new PretrainResult(o.RunDir, tc.Steps, loop.FinalLoss, loop.FinalEval?.Loss,
-            total.TokensSeen / Math.Max(total.ElapsedSeconds, 1e-9), entry);
+            total.TokensSeen / Math.Max(total.ElapsedSeconds, 1e-9), entry, lastMtp);
     }
 
     static (TrainerState State, string Checkpoint) ResumeFrom(string runDir, Transformer model, AdamW optimizer, TrainConfig tc, ITrainingObserver? observer)

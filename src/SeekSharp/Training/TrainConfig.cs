@@ -44,6 +44,10 @@ public sealed record TrainConfig
     [JsonPropertyName("precision")] public string Precision { get; init; } = "bf16";
     /// <summary>Router bias step γ of auxiliary-loss-free balancing (the paper uses 0.001 over long runs).</summary>
     [JsonPropertyName("bias_update_speed")] public double BiasUpdateSpeed { get; init; } = 0.001;
+    /// <summary>λ of the multi-token-prediction loss (models with num_nextn_predict_layers > 0): a number, or a schedule
+    /// "w1@f1,w2@f2,...,wn": w1 for the first fraction f1 of the steps, w2 until f2, ..., wn after. The default is
+    /// DeepSeek-V3's 0.3 for the first 10T of 14.8T tokens, then 0.1. Decision 0021.</summary>
+    [JsonPropertyName("mtp_weight")] public string MtpWeight { get; init; } = "0.3@0.7,0.1";
     /// <summary>Torch device: "cpu" (or "cuda" with a CUDA build of TorchSharp).</summary>
     [JsonPropertyName("device")] public string Device { get; init; } = "cpu";
 
@@ -67,7 +71,38 @@ public sealed record TrainConfig
         Need(CheckpointEvery >= 0 && KeepCheckpoints > 0, "checkpoint_every/keep_checkpoints", "checkpoint_every >= 0 and keep_checkpoints > 0");
         Need(Precision is "bf16" or "fp32" or "fp8", "precision", "\"bf16\", \"fp32\" or \"fp8\"");
         Need(BiasUpdateSpeed >= 0, "bias_update_speed", "0 or more");
+        Need(ParseMtpWeight(MtpWeight) is not null, "mtp_weight", "a number of 0 or more, or a schedule like 0.3@0.7,0.1 (weights >= 0, fractions rising in (0, 1))");
         return this;
+    }
+
+    /// <summary>λ at 0-based step <paramref name="step"/> of <see cref="Steps"/>.</summary>
+    public double MtpWeightAt(int step)
+    {
+        var schedule = ParseMtpWeight(MtpWeight) ?? throw new SeekSharpException($"mtp_weight '{MtpWeight}' is invalid.");
+        double at = (double)step / Steps;
+        foreach (var (w, until) in schedule) if (at < until) return w;
+        return schedule[^1].Weight;
+    }
+
+    /// <summary>(weight, until-fraction) pairs, the last until 1; null when malformed.</summary>
+    public static (double Weight, double Until)[]? ParseMtpWeight(string text)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var parts = (text ?? "").Split(',');
+        var list = new List<(double, double)>();
+        double last = 0;
+        for (int i = 0; i < parts.Length; i++)
+        {
+            var p = parts[i].Split('@');
+            bool final = i == parts.Length - 1;
+            if (p.Length != (final ? 1 : 2)) return null;
+            if (!double.TryParse(p[0], System.Globalization.NumberStyles.Float, inv, out var w) || !double.IsFinite(w) || w < 0) return null;
+            double until = 1;
+            if (!final && (!double.TryParse(p[1], System.Globalization.NumberStyles.Float, inv, out until) || !(until > last && until < 1))) return null;
+            list.Add((w, until));
+            last = until;
+        }
+        return [.. list];
     }
 
     public static readonly JsonSerializerOptions Json = new() { WriteIndented = true };

@@ -167,11 +167,11 @@ public class CliTests : TempDirTest
         string[] expected =
         [
             "seek base: ",
-            "seek base train: --batch-size --checkpoint-every --data --device --eval-every --grad-accum --hardware --lr --out --precision --preset --resume --seed --seq-len --steps --warmup",
+            "seek base train: --batch-size --checkpoint-every --data --device --eval-every --grad-accum --hardware --lr --mtp-depth --mtp-weight --out --precision --preset --resume --seed --seq-len --steps --warmup",
             "seek bench: ",
             "seek bench data: --corpora --json --tokenizer",
             "seek bench diloco: --batch-size --compress --data --eval-batches --inner-steps --lr --no-fault --out --outer-lr --outer-momentum --outer-steps --port --precision --preset --seed --seq-len --threads --warmup --workers",
-            "seek bench engine: --clients --device --group-prefill --json --max-batch --model --precision --preset --prompt-tokens --rounds --tokens",
+            "seek bench engine: --clients --device --group-prefill --json --max-batch --model --precision --preset --prompt-tokens --rounds --speculative --tokens",
             "seek bench llama: --json --model --prompt-tokens --rounds --threads --tokens --type",
             "seek bench quant: --json --m --rounds --shapes",
             "seek bench race: --batch-size --data --device --eval-every --hardware --lr --minutes --out --precision --presets --seed --seq-len --warmup",
@@ -205,7 +205,7 @@ public class CliTests : TempDirTest
             "seek recipe r1: --base --beta --cold-start --cold-start-steps --device --documents --eval-count --group --hardware --loss --lr --max-tokens --minutes-rl --minutes-rl2 --out --preset --pretrain-steps --prompts-per-step --rollout-rows --seed --task --temperature --warmup",
             "seek report: ",
             "seek report compare: --out",
-            "seek serve: --api-keys --device --group-prefill --host --max-batch --model --name --port --precision --pricing",
+            "seek serve: --api-keys --device --group-prefill --host --max-batch --model --name --port --precision --pricing --speculative",
             "seek serve keys: ",
             "seek serve keys add: --admin --budget-usd --file --name --rpm",
             "seek tok: ",
