@@ -79,7 +79,7 @@ public static class ServeCommand
 
     internal static Option<string> SpeculativeOption()
     {
-        var o = new Option<string>("--speculative") { Description = "on: with a model trained with --mtp-depth, draft a token per step with its MTP module and verify it (same output, fewer steps); off: plain decoding. No effect without MTP.", DefaultValueFactory = _ => "on" };
+        var o = new Option<string>("--speculative") { Description = "on: with a model trained with --mtp-depth, draft a token per step with its MTP module and verify it (same output, fewer steps); off (default; it measured slower on this CPU, decision 0021): plain decoding. No effect without MTP.", DefaultValueFactory = _ => "off" };
         o.AcceptOnlyFromAmong("on", "off");
         return o;
     }

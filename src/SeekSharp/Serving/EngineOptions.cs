@@ -23,8 +23,9 @@ public sealed record EngineOptions
     public bool GroupPrefill { get; init; }
 
     /// <summary>With a model that has MTP modules: draft one token per step with MTP module 1 and verify it in the
-    /// next forward (speculative decoding, GenerationEngine.Speculative.cs); ignored without MTP. Decision 0021.</summary>
-    public bool Speculative { get; init; } = true;
+    /// next forward (speculative decoding, GenerationEngine.Speculative.cs); ignored without MTP. Off by default: on this CPU it measured 0.58x single-stream tokens/s on a tiny MTP model
+    /// (the drafter is a whole extra block per step); opt in where a larger model makes the main forward dominate. Decision 0021.</summary>
+    public bool Speculative { get; init; }
 
     public EngineOptions Validate()
     {
