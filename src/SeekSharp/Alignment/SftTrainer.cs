@@ -26,6 +26,8 @@ namespace SeekSharp.Alignment;
 // model and adapter/ the adapters, and a resume rebuilds the frozen base from --model, attaches the
 // checkpoint's adapters (and trained token rows) and restores the optimizer, so the run goes on as if
 // never stopped. Batches are a function of the step (EpochSampler), so they need no saving.
+// With `distill` (seek distill --mode logits) the loss of the same positions is KdLoss against a teacher's top-k
+// logits, read from a cache built once before the first step (Distillation/TeacherCache) and billed to this run.
 
 /// <summary>What a finished SFT run reports.</summary>
 public sealed record SftResult(string OutDir, int Steps, int TrainExamples, int ValExamples, int SkippedTooLong,
