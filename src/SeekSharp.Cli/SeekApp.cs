@@ -24,6 +24,7 @@ public static class SeekApp
         root.Add(PruneCommand.Create());
         root.Add(ServeCommand.Create());
         root.Add(HubCommand.Create());
+        root.Add(DistillCommand.Create());
         root.Add(HubCommand.CreateWorker());
         root.Add(RecipeCommand.Create());
         root.Add(BenchCommand.Create());

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using SeekSharp.Checkpoints;
+using SeekSharp.Distillation;
 using SeekSharp.IO;
 using SeekSharp.Ledger;
 using SeekSharp.Modeling;
@@ -25,6 +26,8 @@ namespace SeekSharp.Alignment;
 // model and adapter/ the adapters, and a resume rebuilds the frozen base from --model, attaches the
 // checkpoint's adapters (and trained token rows) and restores the optimizer, so the run goes on as if
 // never stopped. Batches are a function of the step (EpochSampler), so they need no saving.
+// With `distill` (seek distill --mode logits) the loss of the same positions is KdLoss against a teacher's top-k
+// logits, read from a cache built once before the first step (Distillation/TeacherCache) and billed to this run.
 
 /// <summary>What a finished SFT run reports.</summary>
 public sealed record SftResult(string OutDir, int Steps, int TrainExamples, int ValExamples, int SkippedTooLong,
@@ -79,7 +82,7 @@ public static class SftTrainer
         TrainingPrecision.Apply(model, tc.Precision);
         model.train();
         using var optimizer = new AdamW(attachment?.Parameters ?? model.named_parameters().ToList(), tc);
-        var start = new TrainerState { Train = tc };
+        var start = new TrainerState { Train = tc, Ledger = config.PriorCost };
         if (resumeFrom is not null)
             start = FineTuneResume.Check(resumeFrom, tc, attachment is null
                 ? TrainingCheckpoint.Restore(resumeFrom, model, optimizer)
@@ -92,6 +95,11 @@ public static class SftTrainer
         using var metrics = StepLoop.OpenMetrics(config.OutDir, start.Step);
         using var ledger = RunLedger.Continue("sft", HardwareProfile.Resolve(config.HardwareProfilePath), start.Ledger, config.OutDir, resumeFrom);
         var cost = ModelCost.Of(model.Config, maxTokens);
+        // Logit distillation: the teacher's top-k over these conversations, built once (billed here) or reopened.
+        var teacher = config.Distill is { } kd
+            ? TeacherCache.Prepare(kd, tok, encoded, maxTokens, tc.Precision, device, ledger, observer)
+            : ((TopKCache Cache, Dictionary<ChatTokens, long> Offsets)?)null;
+        using var teacherCache = teacher?.Cache;
         var checkpoints = tc.CheckpointEvery == 0 ? null : new LoopCheckpoints(start, s =>
         {
             ledger.RecordStorage(TrainingCheckpoint.Save(config.OutDir, model, optimizer, s, tokenizerDir: config.ModelDir, extra: config.Lora is not { } l ? null : dir =>
@@ -104,15 +112,24 @@ public static class SftTrainer
 
         var loop = StepLoop.Run(tc, metrics, ledger, cost.TrainingFlopsPerToken, observer, (step, lr) =>
         {
-            var micro = Enumerable.Range(0, tc.GradAccum)
-                .Select(m => ChatBatch.Collate(sampler.Batch((long)step * tc.GradAccum + m, batch).Select(i => train[i]).ToList(), tok.PadId, maxTokens))
-                .ToList();
+            var microRows = Enumerable.Range(0, tc.GradAccum)
+                .Select(m => sampler.Batch((long)step * tc.GradAccum + m, batch).Select(i => train[i]).ToList()).ToList();
+            var micro = microRows.Select(rows => ChatBatch.Collate(rows, tok.PadId, maxTokens)).ToList();
             double lossTokens = Math.Max(1, micro.Sum(b => b.LossTokens));
             using Scalar perStep = lossTokens.ToScalar();   // alive through every micro-batch (Native/Scalars.cs)
             var outcome = stepper.Run(lr, m =>
             {
                 var (logits, aux) = model.Forward(tensor(micro[m].Inputs, [micro[m].Rows, micro[m].Length]).to(device));
-                var loss = LmLoss.Sum(logits, tensor(micro[m].Targets).to(device)) / perStep;
+                var targets = tensor(micro[m].Targets).to(device);
+                Tensor loss;
+                if (teacher is null) loss = LmLoss.Sum(logits, targets) / perStep;
+                else
+                {
+                    // Logit distillation: the rows' loss positions in the cache, in the batch's row-major order (KdLoss).
+                    var positions = microRows[m].SelectMany(r => Enumerable.Range(0, TeacherCache.LossTokens(r)).Select(j => teacher.Value.Offsets[r] + j)).ToList();
+                    var (tv, ti) = teacher.Value.Cache.Rows(positions);
+                    loss = KdLoss.Sum(logits, targets, tv.to(device), ti.to(device), config.Distill!.Tau, config.Distill.Alpha) / perStep;
+                }
                 return new MicroLoss(loss, config.Lora is null && aux is not null ? aux / Scalars.Of(tc.GradAccum) : null);
             });
             return new LoopStep(outcome, micro.Sum(b => (long)b.Tokens),

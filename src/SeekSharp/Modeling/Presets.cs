@@ -49,6 +49,13 @@ public static class Presets
             FirstKDenseReplace = 1, NRoutedExperts = 16, NSharedExperts = 1, NumExpertsPerTok = 3,
             MoeIntermediateSize = 256, AuxLossAlpha = 1e-4, Preset = "small-mla",
         },
+        // A dense distillation student (seek distill), about a tenth of small-dense: 4 layers, width 256, MHA, SwiGLU
+        // 704 (~2.75 x), tied embeddings: 3.2M parameters in the blocks, 3.4M in all with the R1 recipe's 713-token
+        // arithmetic vocabulary (a preset student takes its teacher's), 4.3M at vocab 4096. Dense, because R1's distilled students are dense.
+        ["mini"] = SmallDense with
+        {
+            NumHiddenLayers = 4, HiddenSize = 256, NumAttentionHeads = 4, NumKeyValueHeads = 4, IntermediateSize = 704, Preset = "mini",
+        },
         // A step up for a server with a few hours: 12 layers, width 768, MLA, 64 routed experts.
         ["medium"] = new ModelConfig
         {

@@ -190,6 +190,7 @@ public class CliTests : TempDirTest
             "seek data prepare: --column --dedup-threshold --field --format --lexicon --max-tokens --out --source --tokenizer --val-fraction",
             "seek data synth: --augment --count --out --seed --task",
             "seek data tokenize: --input --out --tokenizer --val-fraction",
+            "seek distill: --alpha --batch-size --cache --count --device --epochs --hardware --lr --max-tokens --mode --out --precision --samples --seed --steps --student --student-preset --task --tau --teacher --temperature --top-k --warmup",
             "seek eval: ",
             "seek eval ppl: --batch-size --batches --data --device --json --model --precision --seq-len --split",
             "seek export: ",
