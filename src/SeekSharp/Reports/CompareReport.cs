@@ -98,7 +98,7 @@ public static class CompareReport
             "FLOP" => v.ToString("E2", c),
             "B" => Bytes(v),
             "USD" => "$" + v.ToString(v < 1 ? "0.####" : "N2", c),
-            _ => v >= 1e6 ? v.ToString("E2", c) : v.ToString(v >= 100 ? "N0" : "0.###", c),
+            _ => v >= 1e6 ? v.ToString("E2", c) : v >= 100 ? v.ToString("N0", c) : v == 0 || Math.Abs(v) >= 0.01 ? v.ToString("0.###", c) : v.ToString("G3", c),
         };
         var unit = l.Unit is "B" or "USD" ? "" : " " + l.Unit;
         var usd = l.Usd is { } d && l.Resource != "money" ? string.Create(c, $", ${d:0.####}") : "";
