@@ -15,11 +15,7 @@ namespace SeekSharp.Tests.Mtp;
 // Multi-token prediction in training and in model folders (decision 0021).
 public class MtpTrainingTests(TinyDataset data) : IClassFixture<TinyDataset>
 {
-    static readonly TrainConfig Fast = new()
-    {
-        Steps = 6, BatchSize = 4, SeqLen = 32, Precision = "fp32", WarmupSteps = 2, EvalEvery = 3, EvalBatches = 1,
-        CheckpointEvery = 3, KeepCheckpoints = 5, BiasUpdateSpeed = 0.01, MtpWeight = "0.3",
-    };
+    static readonly TrainConfig Fast = TinyDataset.Fast with { MtpWeight = "0.3" };
 
     static ModelConfig Config(int depth) => TestModels.Mla() with { MaxPositionEmbeddings = 32, NumNextnPredictLayers = depth };
 

@@ -11,11 +11,7 @@ namespace SeekSharp.Tests.Training;
 // (Exact resume of an fp8 run is ResumeTests' theory, with "fp8" among its precisions.)
 public class Fp8TrainingTests(TinyDataset data) : IClassFixture<TinyDataset>
 {
-    static readonly TrainConfig Fast = new()
-    {
-        Steps = 12, BatchSize = 4, SeqLen = 32, Precision = "fp8", WarmupSteps = 2, EvalEvery = 6, EvalBatches = 1,
-        CheckpointEvery = 6, KeepCheckpoints = 5, BiasUpdateSpeed = 0.01,
-    };
+    static readonly TrainConfig Fast = TinyDataset.Fast with { Steps = 12, Precision = "fp8", EvalEvery = 6, CheckpointEvery = 6 };
 
     PretrainOptions Options(string run, TrainConfig tc) => new(data.DataDir, run, TestModels.Mla() with { MaxPositionEmbeddings = 32 }, tc, false);
 

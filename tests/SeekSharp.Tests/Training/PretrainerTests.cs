@@ -8,11 +8,7 @@ namespace SeekSharp.Tests.Training;
 
 public class PretrainerTests(TinyDataset data) : IClassFixture<TinyDataset>
 {
-    static readonly TrainConfig Fast = new()
-    {
-        Steps = 6, BatchSize = 4, SeqLen = 32, Precision = "fp32", WarmupSteps = 2, EvalEvery = 3, EvalBatches = 1,
-        CheckpointEvery = 3, KeepCheckpoints = 5, BiasUpdateSpeed = 0.01,
-    };
+    static readonly TrainConfig Fast = TinyDataset.Fast;
 
     sealed class Recorder(int? failAfter = null) : ITrainingObserver
     {

@@ -20,6 +20,13 @@ public sealed class TinyDataset : IDisposable
         DatasetBuilder.Tokenize([corpus], TokenizerDir, DataDir, valFraction: 0.1);
     }
 
+    /// <summary>A pretraining config that runs in seconds on this data; tests vary it with `with`.</summary>
+    public static readonly SeekSharp.Training.TrainConfig Fast = new()
+    {
+        Steps = 6, BatchSize = 4, SeqLen = 32, Precision = "fp32", WarmupSteps = 2, EvalEvery = 3, EvalBatches = 1,
+        CheckpointEvery = 3, KeepCheckpoints = 5, BiasUpdateSpeed = 0.01,
+    };
+
     public string NewRunDir() => Path.Combine(root.Path, "runs", Guid.NewGuid().ToString("N"));
 
     public void Dispose() => root.Dispose();
