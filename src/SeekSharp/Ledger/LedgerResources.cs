@@ -38,7 +38,7 @@ public static class LedgerResources
         var hw = e.Hardware;
         bool v2 = e.LedgerVersion >= CurrentVersion;
         var hours = e.WallSeconds / 3600.0;
-        var energyMethod = e.EnergyMethod == EnergyMeter.RaplMethod ? Provenance.Measured : e.EnergyMethod == EnergyMeter.ModelMethod ? Provenance.Estimated : "mixed";
+        var energyMethod = e.EnergyMethod == EnergyMeter.RaplMethod ? Provenance.Measured : e.EnergyMethod == EnergyMeter.ModelMethod ? Provenance.Estimated : LedgerTotal.MixedMethod;
         var rental = hw.UsdPerHour * hours;
         var power = hw.UsdPerKwh * e.EnergyKwh;
         double? people = v2 || hw.PeopleHours is not null ? PeopleHours(e) : null;
@@ -102,7 +102,7 @@ public static class LedgerTotalResources
             return line with
             {
                 Value = known ? same.Sum(l => l!.Value!.Value) : null,
-                Method = known ? methods.Count == 1 ? methods[0] : "mixed" : Provenance.Unknown,
+                Method = known ? methods.Count == 1 ? methods[0] : LedgerTotal.MixedMethod : Provenance.Unknown,
                 Usd = same.Any(l => l?.Usd is not null) ? same.Sum(l => l?.Usd ?? 0) : null,
             };
         })];

@@ -96,7 +96,7 @@ public static class CompareReport
         var value = l.Unit switch
         {
             "FLOP" => v.ToString("E2", c),
-            "B" => Bytes(v),
+            "B" => LedgerStorage.Bytes((long)v),
             "USD" => "$" + v.ToString(v < 1 ? "0.####" : "N2", c),
             _ => v >= 1e6 ? v.ToString("E2", c) : v >= 100 ? v.ToString("N0", c) : v == 0 || Math.Abs(v) >= 0.01 ? v.ToString("0.###", c) : v.ToString("G3", c),
         };
@@ -104,14 +104,6 @@ public static class CompareReport
         var usd = l.Usd is { } d && l.Resource != "money" ? string.Create(c, $", ${d:0.####}") : "";
         return $"{value}{unit} ({l.Method}{usd})";
     }
-
-    static string Bytes(double b) => b switch
-    {
-        >= 1e9 => string.Create(CultureInfo.InvariantCulture, $"{b / 1e9:0.##} GB"),
-        >= 1e6 => string.Create(CultureInfo.InvariantCulture, $"{b / 1e6:0.##} MB"),
-        >= 1e3 => string.Create(CultureInfo.InvariantCulture, $"{b / 1e3:0.##} kB"),
-        _ => string.Create(CultureInfo.InvariantCulture, $"{b:0} B"),
-    };
 
     static string Markdown(IReadOnlyList<CompareInput> runs, string commandLine, bool curves)
     {
