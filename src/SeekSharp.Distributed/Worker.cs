@@ -151,16 +151,27 @@ public sealed class Worker(WorkerOptions o, Action<string> say)
         say($"joined run {reply.RunId} as {o.Name}: H = {reply.InnerSteps} inner steps, {reply.OuterSteps} rounds, {reply.Compress} payloads, batch {tc!.BatchSize}");
         var session = reply.Session;
         using var heartbeat = new Heartbeat(grain, session, TimeSpan.FromSeconds(Math.Max(0.2, reply.LeaseSeconds / 4)));
-        while (true)
+        try
         {
-            cancel.ThrowIfCancellationRequested();
-            heartbeat.ThrowIfFailed();
-            var t = grain.Poll(session).GetAwaiter().GetResult();
-            if (!t.Known) { say("the hub no longer knows this session (lease expired or hub restarted): joining again"); return false; }
-            if (t.State == TicketState.Finished) { say($"run finished at round {t.Version}"); return true; }
-            if (t.Version != version) Fetch(grain, session);
-            if (t.State == TicketState.Wait) { Thread.Sleep(100); continue; }
-            TrainRound(grain, session, t, reply, train);
+            while (true)
+            {
+                cancel.ThrowIfCancellationRequested();
+                if (heartbeat.Finished is { } v) { say($"run finished at round {v}"); return true; }
+                heartbeat.ThrowIfFailed();
+                var t = grain.Poll(session).GetAwaiter().GetResult();
+                if (!t.Known) { say("the hub no longer knows this session (lease expired or hub restarted): joining again"); return false; }
+                if (t.State == TicketState.Finished) { say($"run finished at round {t.Version}"); return true; }
+                if (t.Version != version) Fetch(grain, session);
+                if (t.State == TicketState.Wait) { Thread.Sleep(100); continue; }
+                TrainRound(grain, session, t, reply, train, heartbeat);
+            }
+        }
+        // The hub counts a heartbeat's poll as "told finished" and may stop right after it: a call that fails then is the
+        // run's end, not a lost hub to wait for.
+        catch (Exception e) when (IsTransport(e) && heartbeat.Finished is { } v)
+        {
+            say($"run finished at round {v}");
+            return true;
         }
     }
 
@@ -208,7 +219,7 @@ public sealed class Worker(WorkerOptions o, Action<string> say)
         version = info.Version;
     }
 
-    void TrainRound(ICoordinatorGrain grain, string session, RoundTicket t, JoinReply reply, TokenBatchSampler train)
+    void TrainRound(ICoordinatorGrain grain, string session, RoundTicket t, JoinReply reply, TokenBatchSampler train, Heartbeat heartbeat)
     {
         var run = model!;
         var start = weights!;
@@ -221,6 +232,7 @@ public sealed class Worker(WorkerOptions o, Action<string> say)
             int step = Math.Min(t.Round * reply.InnerSteps + i, tc!.Steps - 1);
             loss = run.Run(train, step, LrSchedule.At(step, tc)).Loss;
             if (o.InnerDelayMs > 0) Thread.Sleep(o.InnerDelayMs);
+            if (heartbeat.Finished is not null) return;   // the run ended meanwhile: nothing to send
         }
         var end = WeightVector.Read(run.Model);
         var delta = new float[end.Length];
@@ -252,11 +264,15 @@ public sealed class Worker(WorkerOptions o, Action<string> say)
     }
 
     /// <summary>Polls in the background while the inner steps run, so a long round does not let the lease lapse.</summary>
-    sealed class Heartbeat : IDisposable
+    internal sealed class Heartbeat : IDisposable
     {
         readonly CancellationTokenSource stop = new();
         readonly Task loop;
         Exception? failure;
+        long finished = -1;
+
+        /// <summary>The hub's final version once a heartbeat's poll was answered "finished"; null before.</summary>
+        public long? Finished => Interlocked.Read(ref finished) is var v && v >= 0 ? v : null;
 
         public Heartbeat(ICoordinatorGrain grain, string session, TimeSpan every)
         {
@@ -264,7 +280,12 @@ public sealed class Worker(WorkerOptions o, Action<string> say)
             {
                 while (!stop.IsCancellationRequested)
                 {
-                    try { await Task.Delay(every, stop.Token); await grain.Poll(session); }
+                    try
+                    {
+                        await Task.Delay(every, stop.Token);
+                        var t = await grain.Poll(session);
+                        if (t.State == TicketState.Finished) { Interlocked.Exchange(ref finished, t.Version); return; }
+                    }
                     catch (OperationCanceledException) { return; }
                     catch (Exception e) { failure = e; return; }
                 }
