@@ -231,9 +231,11 @@ public sealed class Transformer : nn.Module
     }
 
     /// <summary>MTP module 1 as a drafter: from the main residual <paramref name="h"/> (B, T, D) at positions p and the
-    /// tokens <paramref name="next"/> (B, T) at p+1, logits (B, T, V) for the tokens at p+2. Its keys go to the cache
-    /// layer after the main model's (a KvCache built with mtpLayers: 1).</summary>
-    public Tensor Draft(Tensor h, Tensor next, Positions pos, KvCache cache)
+    /// tokens <paramref name="next"/> (B, T) at p+1, logits (B, V) for the token after p+1 at each row's position
+    /// <paramref name="pick"/> in T (null: none, only the cache entries). Its keys go to the cache layer after the main
+    /// model's (a KvCache built with mtpLayers: 1). Only the picked positions go through the head: at a small model's
+    /// size the head is a large share of a step, and the other positions' logits were never read.</summary>
+    public Tensor? Draft(Tensor h, Tensor next, Positions pos, KvCache cache, IReadOnlyList<int>? pick)
     {
         using var scope = NewDisposeScope();
         var block = model.MtpLayers[0];
@@ -242,7 +244,9 @@ public sealed class Transformer : nn.Module
         bool fused = model.Fused && block.Fusable && Bf16Gemm.Available && !is_grad_enabled() && next.numel() <= Bf16Gemm.MaxRows
             && next.device_type == DeviceType.CPU && layer.A.dtype == ScalarType.BFloat16;
         var (_, normed, _) = block.ForwardMtp(h, model.Embed(next), pos, rope, layer, fused);
-        return Head(normed).MoveToOuterDisposeScope();
+        if (pick is null) return null;
+        var at = tensor(pick.Select(i => (long)i).ToArray(), device: normed.device).view(-1, 1, 1).expand(normed.shape[0], 1, normed.shape[2]);
+        return Head(normed.gather(1, at).squeeze(1)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Output head: (..., D) → fp32 logits (..., V), through lm_head or the tied embedding matrix.</summary>

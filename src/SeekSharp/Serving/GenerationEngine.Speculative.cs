@@ -29,7 +29,7 @@ public sealed partial class GenerationEngine
     {
         var (all, h) = model.ForwardVerify(input, start, view);
         CopyLogits(all.narrow(1, last, 1).squeeze(1), logitsRow);
-        if (last > 0) model.Draft(h.narrow(1, 0, last), input.narrow(1, 1, last), start, view);
+        if (last > 0) model.Draft(h.narrow(1, 0, last), input.narrow(1, 1, last), start, view, pick: null);
         using var lastH = h.narrow(1, last, 1).to_type(ScalarType.Float32).cpu().contiguous();
         seq.Hidden = lastH.data<float>().ToArray();
     }
@@ -59,7 +59,7 @@ public sealed partial class GenerationEngine
             var ids = tensor(next, [count, t], device: device);
             using var rows = new RowPositions(starts, t, device);
             var view = count == running.Count && first == 0 ? batchViews[count] ??= slots.Slice(0, count) : slots.Slice(first, count);
-            var draft = model.Draft(h, ids, new Positions(0, rows), view);
+            var draft = model.Draft(h, ids, new Positions(0, rows), view, pick)!;
             if (!(count == running.Count && first == 0)) view.Dispose();
             using var cpu = draft.to_type(ScalarType.Float32).cpu().contiguous();
             host = cpu.data<float>().ToArray();
@@ -67,7 +67,7 @@ public sealed partial class GenerationEngine
         for (int b = 0; b < count; b++)
         {
             var seq = running[first + b];
-            var q = SpeculativeSampler.Distribution(host.AsSpan((b * t + pick[b]) * vocab, vocab), seq.Request.Sampling);
+            var q = SpeculativeSampler.Distribution(host.AsSpan(b * vocab, vocab), seq.Request.Sampling);
             seq.DraftQ = q;
             seq.Draft = SpeculativeSampler.Draw(q, seq.Rng);
         }
