@@ -160,6 +160,16 @@ public static class ModelFiles
         var missing = target.Keys.Where(k => !loaded.ContainsKey(k)).ToList();
         if (missing.Count > 0)
             throw new SeekSharpException($"{path}: missing {missing.Count} tensor(s) the config needs, e.g. '{missing[0]}'.");
+        // DeepSeek-V3's release stores, in each MTP layer, copies of the shared embedding and output head
+        // (model.layers.{L}.embed_tokens / .shared_head.head). Our modules use the main ones (they are shared by
+        // definition), so such copies are accepted when their shapes match and left unread.
+        foreach (var copy in MtpSharedCopies(model.Config, loaded.Keys, target).ToList())
+        {
+            var (name, main) = copy;
+            if (!loaded[name].Shape.SequenceEqual(target[main].shape))
+                throw new SeekSharpException($"{path}: tensor '{name}' has shape [{string.Join(",", loaded[name].Shape)}], expected [{string.Join(",", target[main].shape)}] (a copy of '{main}').");
+            loaded.Remove(name);
+        }
         var extra = loaded.Keys.Where(k => !target.ContainsKey(k)).ToList();
         if (extra.Count > 0)
             throw new SeekSharpException($"{path}: unexpected tensor '{extra[0]}' for this config (is config.json from another model?).");
@@ -184,6 +194,19 @@ public static class ModelFiles
             if (!Finite.All(dst))
                 throw new SeekSharpException($"{path}: tensor '{name}' holds NaN or infinite values; the weights are corrupt (or training diverged).");
         }
+    }
+
+    /// <summary>The names of MTP layers' copies of the shared embedding and head in <paramref name="names"/>, with the
+    /// main tensor each copies (the tied embedding when there is no lm_head).</summary>
+    static IEnumerable<(string Name, string Main)> MtpSharedCopies(ModelConfig cfg, IEnumerable<string> names, IReadOnlyDictionary<string, Tensor> target)
+    {
+        var head = target.ContainsKey("lm_head.weight") ? "lm_head.weight" : "model.embed_tokens.weight";
+        for (int l = cfg.NumHiddenLayers; l < cfg.NumHiddenLayers + cfg.NumNextnPredictLayers; l++)
+            foreach (var (suffix, main) in new[] { ("embed_tokens.weight", "model.embed_tokens.weight"), ("shared_head.head.weight", head) })
+            {
+                var name = $"model.layers.{l}.{suffix}";
+                if (names.Contains(name) && !target.ContainsKey(name)) yield return (name, main);
+            }
     }
 
     /// <summary>The config fields a weights header shows directly: embedding rows and width, the layer count and the

@@ -122,6 +122,31 @@ public class MtpTrainingTests(TinyDataset data) : IClassFixture<TinyDataset>
     }
 
     [Fact]
+    public void DeepSeekV3sCopiesOfTheSharedEmbeddingAndHeadInTheMtpLayerAreAcceptedAndAWrongShapeIsNamed()
+    {
+        var dir = data.NewRunDir();
+        var cfg = Config(1);
+        using (var m = new Transformer(cfg)) ModelFiles.Save(dir, m);
+        var path = Path.Combine(dir, ModelFiles.WeightsFile);
+        var tensors = Safetensors.Load(path);
+        var l = cfg.NumHiddenLayers;
+        var head = tensors.ContainsKey("lm_head.weight") ? "lm_head.weight" : "model.embed_tokens.weight";
+        tensors[$"model.layers.{l}.embed_tokens.weight"] = tensors["model.embed_tokens.weight"].clone();
+        tensors[$"model.layers.{l}.shared_head.head.weight"] = tensors[head].clone();   // as the released files hold them
+        Safetensors.Save(path, tensors);
+        using (var loaded = ModelFiles.Load(dir))
+        {
+            Assert.Equal(1, loaded.MtpDepth);
+            Assert.True(loaded.state_dict()["model.embed_tokens.weight"].eq(tensors["model.embed_tokens.weight"]).all().item<bool>());
+        }
+        tensors[$"model.layers.{l}.embed_tokens.weight"] = zeros(3, 4);
+        Safetensors.Save(path, tensors);
+        var e = Assert.Throws<SeekSharpException>(() => ModelFiles.Load(dir));
+        Assert.Contains($"'model.layers.{l}.embed_tokens.weight' has shape [3,4]", e.Message);
+        foreach (var t in tensors.Values) t.Dispose();
+    }
+
+    [Fact]
     public void GgufExportDropsTheModulesAndSaysSo()
     {
         var dir = data.NewRunDir();
