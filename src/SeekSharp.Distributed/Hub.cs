@@ -169,7 +169,7 @@ public static class Hub
                 lastVal = valLoss;
                 long tokens = closed.Updates.Sum(u => u.Tokens);
                 ledger.AddTokens(tokens);
-                ledger.AddFlops(ModelCost.Of(model.Config, seqLen).TrainingFlopsPerToken * tokens);
+                ledger.AddFlops(ModelCost.Of(model.Config, seqLen).PretrainingFlopsPerToken * tokens);
                 bytesByRound.Add(closed.PerWorker.ToDictionary(kv => kv.Key, kv => new[] { kv.Value.Up, kv.Value.Down }));
                 round++;
                 var state = new HubState

@@ -6,11 +6,25 @@ namespace SeekSharp.Modeling;
 // mix add 2·T·(qk + v)·H per layer forward for a context of T (we charge the full window, as nanochat
 // does). The input embedding lookup is free; the output head is a matmul.
 
+// MTP modules (num_nextn_predict_layers) are not in the parameter counts or the forward FLOPs, as DeepSeek-V3 reports
+// 671B/37B without its MTP module and inference does not run them; a pretraining step does, so their cost is kept
+// apart (MtpParams, MtpTrainingFlopsPerToken) and PretrainingFlopsPerToken adds it. Each module is one block (the
+// last main layer's kind), two norms, eh_proj (2D -> D), its final norm and the shared head again as a matmul.
+
 /// <summary>Parameter counts, FLOPs per token and KV-cache size of a config.</summary>
 public sealed record ModelCost(
     long TotalParams, long ActiveParams, long EmbeddingParams,
     double ForwardFlopsPerToken, double TrainingFlopsPerToken, long KvCacheBytesPerToken)
 {
+    /// <summary>Parameters of the MTP modules (the shared embedding and head not counted again).</summary>
+    public long MtpParams { get; init; }
+
+    /// <summary>Training FLOPs per token of the MTP modules (forward and backward), which only pretraining runs.</summary>
+    public double MtpTrainingFlopsPerToken { get; init; }
+
+    /// <summary>FLOPs per token of a pretraining step: the main model's and, with MTP, the modules'.</summary>
+    public double PretrainingFlopsPerToken => TrainingFlopsPerToken + MtpTrainingFlopsPerToken;
+
     /// <summary>Cost of <paramref name="cfg"/> at context length <paramref name="context"/> (default: max), bf16 cache.</summary>
     public static ModelCost Of(ModelConfig cfg, int? context = null, int cacheElementBytes = 2)
     {
@@ -44,7 +58,13 @@ public sealed record ModelCost(
         long t = context ?? cfg.MaxPositionEmbeddings;
         double attnFlops = 2.0 * t * (cfg.QkHeadDim + cfg.VHeadDim) * h * cfg.NumHiddenLayers;
         double fwd = 2.0 * matmulWeights + attnFlops;
+
+        int depth = cfg.NumNextnPredictLayers;
+        bool mtpMoe = cfg.IsMoeLayer(cfg.NumHiddenLayers - 1);
+        long mtpBlockMatmuls = attn - (cfg.IsMla ? cfg.QLoraRank + cfg.KvLoraRank : 0) + (mtpMoe ? moeActive : dense) + 2 * d * d;   // MLA's two norms are no matmul
+        long mtpParams = depth * (attn + norms + (mtpMoe ? moeTotal : dense) + 2 * d * d + 3 * d);
+        double mtpFwd = depth * (2.0 * (mtpBlockMatmuls + cfg.VocabSize * d) + 2.0 * t * (cfg.QkHeadDim + cfg.VHeadDim) * h);
         return new ModelCost(total, active, embed + head, fwd, 3 * fwd,
-            KvCache.BytesPerToken(cfg, cacheElementBytes));
+            KvCache.BytesPerToken(cfg, cacheElementBytes)) { MtpParams = mtpParams, MtpTrainingFlopsPerToken = 3 * mtpFwd };
     }
 }

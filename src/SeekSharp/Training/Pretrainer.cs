@@ -66,7 +66,7 @@ public static class Pretrainer
             TrainingCheckpoint.Prune(o.RunDir, tc.KeepCheckpoints);
         });
         double[]? lastMtp = null;
-        var loop = StepLoop.Run(tc, metrics, ledger, cost.TrainingFlopsPerToken, observer,
+        var loop = StepLoop.Run(tc, metrics, ledger, cost.PretrainingFlopsPerToken, observer,
             (step, lr) => { var r = run.Run(train, step, lr); lastMtp = r.MtpLosses; return new LoopStep(r, run.TokensPerStep, run.MtpExtra(r, step)); },
             val is null ? null : () => new LoopEval(run.Evaluate(val)), checkpoints);
 

@@ -169,7 +169,7 @@ public static class Race
             double seconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
             r.Advance(seconds, outcome.Loss, budget);
             ledger.AddTokens(r.Run.TokensPerStep);
-            ledger.AddFlops(r.Cost.TrainingFlopsPerToken * r.Run.TokensPerStep);
+            ledger.AddFlops(r.Cost.PretrainingFlopsPerToken * r.Run.TokensPerStep);
             int every = r.Train.EvalEvery;
             double? valLoss = r.Done || (every > 0 && r.Steps % every == 0) ? Evaluate(r, val, log, wall) : null;
             done++;

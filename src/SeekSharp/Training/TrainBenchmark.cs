@@ -76,10 +76,10 @@ public static class TrainBenchmark
         double seconds = clock.Elapsed.TotalSeconds;
         var cost = ModelCost.Of(cfg, seqLen);
         double tps = (double)stepper.TokensPerStep * steps / seconds;
-        double gflops = tps * cost.TrainingFlopsPerToken / 1e9;
+        double gflops = tps * cost.PretrainingFlopsPerToken / 1e9;
         var saved = precision == "fp8" ? Fp8SavedInputs.Measure(() => stepper.Run(1e-4, Fill)) : null;   // untimed
         return new TrainBenchResult(preset, precision, batchSize, seqLen, steps, tps, seconds * 1000 / steps,
-            cost.TrainingFlopsPerToken, gflops, peakGflops, gflops / peakGflops, cost.TotalParams, cost.ActiveParams, MallocTuning.Active)
+            cost.PretrainingFlopsPerToken, gflops, peakGflops, gflops / peakGflops, cost.TotalParams, cost.ActiveParams, MallocTuning.Active)
             { Fp8Saved = saved };
     }
 

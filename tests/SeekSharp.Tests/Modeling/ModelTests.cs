@@ -76,6 +76,30 @@ public class ModelTests
     }
 
     [Fact]
+    public void MtpModulesAreCountedApartFromTheMainModelAndInPretrainingFlops()
+    {
+        foreach (var main in new[] { TestModels.Mla(moe: false), TestModels.Mla(), TestModels.Mha() })
+        {
+            var cfg = main with { NumNextnPredictLayers = 2 };
+            using var model = new Transformer(cfg);
+            var mtpNames = Enumerable.Range(cfg.NumHiddenLayers, 2).Select(l => $"model.layers.{l}.").ToArray();
+            var inMtp = model.named_parameters().Where(p => mtpNames.Any(p.name.StartsWith)).ToList();
+            var cost = ModelCost.Of(cfg);
+            var plain = ModelCost.Of(main);
+            Assert.Equal(inMtp.Sum(p => p.parameter.numel()), cost.MtpParams);
+            Assert.Equal(plain.TotalParams, cost.TotalParams);            // 671B-style counts exclude the modules
+            Assert.Equal(plain.TrainingFlopsPerToken, cost.TrainingFlopsPerToken);
+            Assert.Equal(0, plain.MtpTrainingFlopsPerToken);
+            if (cfg.NRoutedExperts > 0) { Assert.True(cost.MtpTrainingFlopsPerToken > 0); continue; }
+            // Dense: every matrix of a module is a matmul a token goes through, plus the shared head once more.
+            long matmul = inMtp.Where(p => p.parameter.dim() == 2).Sum(p => p.parameter.numel()) + 2L * cfg.VocabSize * cfg.HiddenSize;
+            double attention = 2 * 2.0 * cfg.MaxPositionEmbeddings * (cfg.QkHeadDim + cfg.VHeadDim) * cfg.NumAttentionHeads;
+            Assert.Equal(3 * (2.0 * matmul + attention), cost.MtpTrainingFlopsPerToken, 6);
+            Assert.Equal(cost.TrainingFlopsPerToken + cost.MtpTrainingFlopsPerToken, cost.PretrainingFlopsPerToken);
+        }
+    }
+
+    [Fact]
     public void SmallMoeHasTheSameActiveFlopsAsSmallDense()
     {
         var dense = ModelCost.Of(Presets.Get("small-dense"));

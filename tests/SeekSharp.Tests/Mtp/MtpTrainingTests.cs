@@ -70,11 +70,22 @@ public class MtpTrainingTests(TinyDataset data) : IClassFixture<TinyDataset>
     {
         // λ = 0 leaves the main model's training exactly as without the loss term; λ > 0 changes it from step 2 on.
         var zero = Pretrainer.Run(Options(data.NewRunDir(), 1, Fast with { Steps = 3, MtpWeight = "0" }));
-        var plain = Pretrainer.Run(Options(data.NewRunDir(), 0, Fast with { Steps = 3 }));
-        var weighted = Pretrainer.Run(Options(data.NewRunDir(), 1, Fast with { Steps = 3, MtpWeight = "1" }));
+        var plainDir = data.NewRunDir();
+        var plain = Pretrainer.Run(Options(plainDir, 0, Fast with { Steps = 3 }));
+        var weightedDir = data.NewRunDir();
+        var weighted = Pretrainer.Run(Options(weightedDir, 1, Fast with { Steps = 3, MtpWeight = "1" }));
         Assert.NotEqual(plain.FinalLoss, weighted.FinalLoss);
         Assert.Null(plain.FinalMtpLosses);
         Assert.True(Math.Abs(zero.FinalLoss - plain.FinalLoss) < 1e-3, $"{zero.FinalLoss} vs {plain.FinalLoss}");
+
+        // The ledger counts the modules' FLOPs: the MTP run's exceed the plain one's by exactly their share.
+        var a = LedgerEntry.Read(Path.Combine(plainDir, "ledger.json"));
+        var b = LedgerEntry.Read(Path.Combine(weightedDir, "ledger.json"));
+        var cfg = ModelConfig.Load(Path.Combine(weightedDir, ModelFiles.ConfigFile));   // the dataset's vocabulary
+        double mtp = ModelCost.Of(cfg, Fast.SeqLen == 0 ? cfg.MaxPositionEmbeddings : Fast.SeqLen).MtpTrainingFlopsPerToken;
+        Assert.Equal(a.Tokens, b.Tokens);
+        Assert.True(mtp > 0);
+        Assert.Equal(mtp * b.Tokens, b.ModelFlops - a.ModelFlops, 1e-6 * b.ModelFlops);
     }
 
     [Fact]
