@@ -1,3 +1,4 @@
+using SeekSharp.Kernels;
 using SeekSharp.Modeling;
 using static TorchSharp.torch;
 
@@ -88,8 +89,10 @@ public sealed class GroupGenerator(Transformer model, int maxRows = 64)
                 int n = active.Length;
                 using (var scope = NewDisposeScope())
                 using (no_grad())
-                    Forward(step == 0 ? tensor(input, [n, width]) : tensor(input, [n, 1]), step, active, lens, width, view ?? cache)
-                        .cpu().data<float>().CopyTo(logits, 0);
+                {
+                    var next = Forward(step == 0 ? tensor(input, [n, width]) : tensor(input, [n, 1]), step, active, lens, width, view ?? cache);
+                    TensorPointer.CopyFloats(next, logits.AsSpan(0, (int)next.numel()));
+                }
                 if (step == 0) input = new long[n];
                 int live = 0;
                 for (int i = 0; i < n; i++)

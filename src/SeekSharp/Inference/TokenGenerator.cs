@@ -1,3 +1,4 @@
+using SeekSharp.Kernels;
 using SeekSharp.Modeling;
 using static TorchSharp.torch;
 
@@ -30,7 +31,7 @@ public sealed class TokenGenerator(Transformer model)
             {
                 int start = useCache && step > 0 ? tokens.Count - 1 : 0;
                 var input = tensor(tokens.Skip(start).Select(t => (long)t).ToArray(), ScalarType.Int64).unsqueeze(0);
-                row = model.ForwardLast(input, start, cache).squeeze(0).data<float>().ToArray();
+                row = TensorPointer.Floats(model.ForwardLast(input, start, cache));
             }
             int next;
             try { next = Sampler.Sample(row, options, rng); }

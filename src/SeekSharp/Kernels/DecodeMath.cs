@@ -22,6 +22,25 @@ public static unsafe class TensorPointer
         if (t.device_type != TorchSharp.DeviceType.CPU) throw new InvalidOperationException("TensorPointer needs a CPU tensor");
         return (T*)THSTensor_data(t.Handle);
     }
+
+    /// <summary>Copies <paramref name="t"/>'s values as fp32 into <paramref name="dst"/> (which must hold exactly
+    /// numel of them) in one memcpy. TorchSharp's data&lt;T&gt;() accessors copy element by element: 0.13-0.3 ms for
+    /// 8,192 values against about 1 µs, a share of a small model's decode step.</summary>
+    public static void CopyFloats(Tensor t, Span<float> dst)
+    {
+        using var host = t.to_type(ScalarType.Float32).cpu().contiguous();   // views of t when it is already so
+        if (host.numel() != dst.Length) throw new ArgumentException($"{host.numel()} values, {dst.Length} places", nameof(dst));
+        new ReadOnlySpan<float>(Of<float>(host), dst.Length).CopyTo(dst);
+        GC.KeepAlive(host);
+    }
+
+    /// <summary>A new array of <paramref name="t"/>'s values as fp32 (see <see cref="CopyFloats"/>).</summary>
+    public static float[] Floats(Tensor t)
+    {
+        var a = new float[t.numel()];
+        CopyFloats(t, a);
+        return a;
+    }
 }
 
 /// <summary>Per-thread pinned scratch for one fused call: take floats in order; a frame gives back what it took at

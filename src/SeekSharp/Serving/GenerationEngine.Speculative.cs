@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using SeekSharp.Inference;
+using SeekSharp.Kernels;
 using SeekSharp.Modeling;
 using static TorchSharp.torch;
 
@@ -30,8 +31,7 @@ public sealed partial class GenerationEngine
         var (all, h) = model.ForwardVerify(input, start, view);
         CopyLogits(all.narrow(1, last, 1).squeeze(1), logitsRow);
         if (last > 0) model.Draft(h.narrow(1, 0, last), input.narrow(1, 1, last), start, view, pick: null);
-        using var lastH = h.narrow(1, last, 1).to_type(ScalarType.Float32).cpu().contiguous();
-        seq.Hidden = lastH.data<float>().ToArray();
+        seq.Hidden = TensorPointer.Floats(h.narrow(1, last, 1));
     }
 
     /// <summary>The first draft of each admitted row still running: from its prompt's last residual and its first token.</summary>
@@ -61,8 +61,7 @@ public sealed partial class GenerationEngine
             var view = count == running.Count && first == 0 ? batchViews[count] ??= slots.Slice(0, count) : slots.Slice(first, count);
             var draft = model.Draft(h, ids, new Positions(0, rows), view, pick)!;
             if (!(count == running.Count && first == 0)) view.Dispose();
-            using var cpu = draft.to_type(ScalarType.Float32).cpu().contiguous();
-            host = cpu.data<float>().ToArray();
+            host = TensorPointer.Floats(draft);
         }
         for (int b = 0; b < count; b++)
         {
@@ -87,8 +86,8 @@ public sealed partial class GenerationEngine
             using var scope = NewDisposeScope();
             using var rows = new RowPositions(starts, 2, device);
             var (l, h) = model.ForwardVerify(tensor(ids, [n, 2], device: device), new Positions(0, rows), batchViews[n] ??= slots.Slice(0, n));
-            using (var cpu = l.to_type(ScalarType.Float32).cpu().contiguous()) all = cpu.data<float>().ToArray();
-            using (var cpu = h.to_type(ScalarType.Float32).cpu().contiguous()) hidden = cpu.data<float>().ToArray();
+            all = TensorPointer.Floats(l);
+            hidden = TensorPointer.Floats(h);
         }
         catch (Exception e) { FailRunning(e); return; }
         Interlocked.Increment(ref decodeSteps);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using SeekSharp.Inference;
+using SeekSharp.Kernels;
 using SeekSharp.Modeling;
 using static TorchSharp.torch;
 
@@ -302,8 +303,7 @@ public sealed partial class GenerationEngine : IGenerationEngine
     /// <summary>Copies (n, V) logits to the host buffer, starting at its row <paramref name="row"/>.</summary>
     void CopyLogits(Tensor rows, int row = 0)
     {
-        using var host = rows.to_type(ScalarType.Float32).cpu().contiguous();
-        host.data<float>().CopyTo(logits, row * Config.VocabSize);
+        TensorPointer.CopyFloats(rows, logits.AsSpan(row * Config.VocabSize, (int)rows.numel()));
     }
 
     /// <summary>Ends every running request with <paramref name="error"/> and empties the batch.</summary>
