@@ -38,6 +38,8 @@ public sealed record DilocoBenchOptions
     /// <summary>The hub's outer step (DiLoCo's defaults).</summary>
     public double OuterLr { get; init; } = 0.7;
     public double OuterMomentum { get; init; } = 0.9;
+    /// <summary>How the training split is cut among the workers (DataShards: interleaved or contiguous).</summary>
+    public string Shards { get; init; } = DataShards.Interleaved;
 }
 
 /// <param name="Bytes">Every payload byte once: what the hub sent plus what it received.</param>
@@ -66,7 +68,7 @@ public static class DilocoBench
         int steps = o.InnerSteps * o.OuterSteps;
         long allReduce = 8L * parameters * (o.Workers - 1) * steps;
         say($"sharding {o.DataDir} into {o.Workers} worker datasets");
-        var shards = DataShards.Split(o.DataDir, o.Workers, Path.Combine(o.OutDir, "shards"));
+        var shards = DataShards.Split(o.DataDir, o.Workers, Path.Combine(o.OutDir, "shards"), o.Shards);
 
         var rows = new List<DilocoBenchRow>();
         say($"baseline: one process, batch {o.Workers * o.Inner.BatchSize}, {steps} steps");
@@ -154,7 +156,7 @@ public static class DilocoBench
     {
         var md = new StringBuilder($"# seek bench diloco\n\n`{commandLine}`\n\n");
         md.Append(CultureInfo.InvariantCulture, $"{o.Preset} ({parameters:N0} parameters), M = {o.Workers} workers, H = {o.InnerSteps}, N = {o.OuterSteps}, batch {o.Inner.BatchSize} per worker " +
-            $"(baseline {o.Workers * o.Inner.BatchSize}), {o.Inner.Precision}, outer lr {o.OuterLr:G3}, momentum {o.OuterMomentum:G3}. All-reduce reference: {allReduce:N0} bytes.\n\n");
+            $"(baseline {o.Workers * o.Inner.BatchSize}), {o.Inner.Precision}, outer lr {o.OuterLr:G3}, momentum {o.OuterMomentum:G3}, {o.Shards} shards. All-reduce reference: {allReduce:N0} bytes.\n\n");
         md.Append("| run | val loss | vs baseline | bytes (all) | all-reduce / bytes | per worker link | wall s | rounds |\n|---|---|---|---|---|---|---|---|\n");
         foreach (var r in rows)
             md.Append(CultureInfo.InvariantCulture, $"| {r.Run} | {r.ValLoss:F4} | {r.Ratio:F4} | {r.Bytes:N0} | {r.BytesVsAllReduce:F1}x | {r.PerLinkVsAllReduce:F1}x | {r.WallSeconds:F1} | {r.Rounds} |\n");

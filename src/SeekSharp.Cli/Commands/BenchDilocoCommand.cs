@@ -31,9 +31,11 @@ public static class BenchDilocoCommand
         var evalBatches = new Option<int>("--eval-batches") { Description = "Validation batches (of 8).", DefaultValueFactory = _ => 8 };
         var outerLr = new Option<double>("--outer-lr") { Description = "The hub's outer learning rate.", DefaultValueFactory = _ => 0.7 };
         var outerMomentum = new Option<double>("--outer-momentum") { Description = "The hub's outer Nesterov momentum.", DefaultValueFactory = _ => 0.9 };
+        var shards = new Option<string>("--shards") { Description = "How the training split is cut among the workers: interleaved (64K-token blocks dealt round-robin: each shard a sample of the mix) or contiguous (M consecutive ranges: non-i.i.d. when the split is source by source).", DefaultValueFactory = _ => DataShards.Interleaved };
+        shards.AcceptOnlyFromAmong(DataShards.Kinds);
         var threads = new Option<int>("--threads") { Description = "libtorch threads per worker.", DefaultValueFactory = _ => 1 };
         var cmd = new Command("diloco", "DiLoCo (hub + M worker processes) against synchronous training with an M-times larger batch on the same tokens.")
-            { preset, workers, inner, outer, data, output, batch, seqLen, lr, warmup, precision, seed, compress, noFault, port, evalBatches, threads, outerLr, outerMomentum };
+            { preset, workers, inner, outer, data, output, batch, seqLen, lr, warmup, precision, seed, compress, noFault, port, evalBatches, threads, outerLr, outerMomentum, shards };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
             var o = new DilocoBenchOptions
@@ -47,7 +49,7 @@ public static class BenchDilocoCommand
                 }.Validate("--batch-size/--lr/--warmup"),
                 Compress = p.GetValue(compress)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 Fault = !p.GetValue(noFault), Port = p.GetValue(port), EvalBatches = p.GetValue(evalBatches), Threads = p.GetValue(threads),
-                OuterLr = p.GetValue(outerLr), OuterMomentum = p.GetValue(outerMomentum),
+                OuterLr = p.GetValue(outerLr), OuterMomentum = p.GetValue(outerMomentum), Shards = p.GetValue(shards)!,
             };
             if (o.Compress.Count == 0) throw new SeekSharpException("--compress: expected int8, none or both.");
             var line = "seek " + string.Join(' ', p.Tokens.Select(t => t.Value));

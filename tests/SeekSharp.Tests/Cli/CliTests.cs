@@ -170,7 +170,7 @@ public class CliTests : TempDirTest
             "seek base train: --batch-size --checkpoint-every --data --device --eval-every --grad-accum --hardware --lr --mtp-depth --mtp-weight --out --precision --preset --resume --seed --seq-len --steps --warmup",
             "seek bench: ",
             "seek bench data: --corpora --json --tokenizer",
-            "seek bench diloco: --batch-size --compress --data --eval-batches --inner-steps --lr --no-fault --out --outer-lr --outer-momentum --outer-steps --port --precision --preset --seed --seq-len --threads --warmup --workers",
+            "seek bench diloco: --batch-size --compress --data --eval-batches --inner-steps --lr --no-fault --out --outer-lr --outer-momentum --outer-steps --port --precision --preset --seed --seq-len --shards --threads --warmup --workers",
             "seek bench engine: --clients --device --group-prefill --json --max-batch --model --precision --preset --prompt-tokens --rounds --speculative --tokens",
             "seek bench llama: --json --model --prompt-tokens --rounds --threads --tokens --type",
             "seek bench quant: --json --m --rounds --shapes",

@@ -86,4 +86,24 @@ public class DilocoMathTests
         Assert.Equal("payload checksum mismatch", asm.Assemble(new byte[32]).Problem);
         Assert.False(asm.Add(chunks[0] with { Index = 3 }));
     }
+
+    [Theory]
+    [InlineData(1_000_000L, 2)]
+    [InlineData(1_000_000L, 4)]
+    [InlineData(40_000L, 3)]
+    public void InterleavedShardsAreEqualDisjointAndSpanTheWholeSplit(long tokens, int parts)
+    {
+        var shards = Enumerable.Range(0, parts).Select(k => DataShards.Ranges(tokens, parts, k, DataShards.Interleaved).ToList()).ToList();
+        var sizes = shards.Select(r => r.Sum(x => x.End - x.Start)).ToList();
+        Assert.All(sizes, s => Assert.Equal(sizes[0], s));
+        var all = shards.SelectMany(r => r).OrderBy(r => r.Start).ToList();
+        for (int i = 1; i < all.Count; i++) Assert.Equal(all[i - 1].End, all[i].Start);       // disjoint, no gap
+        Assert.Equal(0, all[0].Start);
+        Assert.True(all[^1].End > tokens - parts * DataShards.BlockTokens(tokens, parts), "at most one round of blocks left out");
+        // Each shard reaches from the first part of the split to the last, as a sample of the whole mix does
+        // (a contiguous shard 0 stops at 1/M).
+        Assert.All(shards, r => Assert.True(r[0].Start < tokens / 8 && r[^1].End > tokens * 7 / 8));
+        Assert.Equal([(0L, tokens / parts)], DataShards.Ranges(tokens, parts, 0, DataShards.Contiguous));
+        Assert.Throws<SeekSharpException>(() => DataShards.Ranges(tokens, parts, 0, "random").ToList());
+    }
 }
