@@ -98,6 +98,15 @@ public static unsafe class Bf16Gemm
         for (; r + 4 <= m; r += 4)
             for (int j = 0; j < n; j++)
                 Dot4Rows(xw + (long)r * k, k, w + j * ldw, y + r * ldy + j, ldy);
+        // Two or three rows left (a speculative step's [token, draft], an expert with few tokens): pairs of rows against
+        // pairs of weight rows, so each weight is read once per pair instead of once per row.
+        for (; r + 2 <= m; r += 2)
+        {
+            float* x0 = xw + (long)r * k, y0 = y + r * ldy;
+            int j = 0;
+            for (; j + 2 <= n; j += 2) Dot2x2(x0, k, w + j * ldw, ldw, y0 + j, ldy);
+            for (; j < n; j++) { y0[j] = Dot(x0, w + j * ldw, k); y0[ldy + j] = Dot(x0 + k, w + j * ldw, k); }
+        }
         for (; r < m; r++)
         {
             float* xr = xw + (long)r * k, yr = y + r * ldy;
@@ -141,6 +150,32 @@ public static unsafe class Bf16Gemm
         }
         y[0] = Vector512.Sum(a0 + a1); y[ldy] = Vector512.Sum(b0 + b1);
         y[2 * ldy] = Vector512.Sum(c0 + c1); y[3 * ldy] = Vector512.Sum(d0 + d1);
+    }
+
+    /// <summary>Two rows of x (k apart) against two weight rows (ldw apart): y[0], y[1], y[ldy], y[ldy + 1].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Dot2x2(float* x, int k, ushort* w, long ldw, float* y, long ldy)
+    {
+        var zero = Vector512<ushort>.Zero;
+        Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default;
+        float* x1 = x + k;
+        ushort* w1 = w + ldw;
+        for (int c = 0; c < k; c += 32)
+        {
+            Vector512<float> xl = Vector512.Load(x + c), xh = Vector512.Load(x + c + 16), zl = Vector512.Load(x1 + c), zh = Vector512.Load(x1 + c + 16);
+            var v = Vector512.Load(w + c);
+            var lo = Avx512BW.UnpackLow(zero, v).AsSingle();
+            var hi = Avx512BW.UnpackHigh(zero, v).AsSingle();
+            a0 = Avx512F.FusedMultiplyAdd(lo, xl, a0); a1 = Avx512F.FusedMultiplyAdd(hi, xh, a1);
+            c0 = Avx512F.FusedMultiplyAdd(lo, zl, c0); c1 = Avx512F.FusedMultiplyAdd(hi, zh, c1);
+            v = Vector512.Load(w1 + c);
+            lo = Avx512BW.UnpackLow(zero, v).AsSingle();
+            hi = Avx512BW.UnpackHigh(zero, v).AsSingle();
+            b0 = Avx512F.FusedMultiplyAdd(lo, xl, b0); b1 = Avx512F.FusedMultiplyAdd(hi, xh, b1);
+            d0 = Avx512F.FusedMultiplyAdd(lo, zl, d0); d1 = Avx512F.FusedMultiplyAdd(hi, zh, d1);
+        }
+        y[0] = Vector512.Sum(a0 + a1); y[1] = Vector512.Sum(b0 + b1);
+        y[ldy] = Vector512.Sum(c0 + c1); y[ldy + 1] = Vector512.Sum(d0 + d1);
     }
 
     /// <summary>One row of x against four weight rows (ldw apart): y[0..3]. Four independent chains hide the FMA latency

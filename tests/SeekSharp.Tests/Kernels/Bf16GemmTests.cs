@@ -39,7 +39,7 @@ public class Bf16GemmTests
     public void ARowGetsTheSameBitsAloneAndInABatch()
     {
         // Batch invariance (docs/decisions/0011): 9 rows run as two 4-row tiles and one row beside four weight rows;
-        // each row alone runs the single-row path. Every output must be bit for bit the same.
+        // each row alone runs the single-row path, 2-3 rows pairs of rows against pairs of weights. Every output must be bit for bit the same.
         if (!Bf16Gemm.Available) return;
         using var _ = no_grad();
         using var scope = NewDisposeScope();
@@ -50,6 +50,8 @@ public class Bf16GemmTests
             Assert.True(Bf16Gemm.Linear(x.narrow(0, r, 1), w).equal(batch.narrow(0, r, 1)).all().item<bool>(), $"row {r} differs");
         var three = Bf16Gemm.Linear(x.narrow(0, 2, 3).view(1, 3, 384), w);            // (1, 3, K): leading dims kept
         Assert.True(three.view(3, 70).equal(batch.narrow(0, 2, 3)).all().item<bool>());
+        foreach (var (first, count) in new[] { (5, 2), (1, 6), (0, 7) })                  // a pair of rows; 4 + 2; 4 + 2 + 1
+            Assert.True(Bf16Gemm.Linear(x.narrow(0, first, count), w).equal(batch.narrow(0, first, count)).all().item<bool>(), $"rows {first}+{count} differ");
     }
 
     [Fact]
