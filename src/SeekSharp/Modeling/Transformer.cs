@@ -306,7 +306,7 @@ public sealed class Transformer : nn.Module
         using var generator = new Generator((ulong)seed);
         foreach (var (name, p) in named_parameters())
         {
-            if (name.EndsWith("layernorm.weight") || name.EndsWith("norm.weight")) p.fill_(1.0);
+            if (name.EndsWith("layernorm.weight") || name.EndsWith("norm.weight")) p.fill_(Scalars.Of(1.0));   // a cached Scalar: an implicit one can be finalized mid-call (Native/Scalars.cs)
             // Not nn.init.normal_: in TorchSharp 0.107 it ignores its generator argument (two models
             // built with one seed came out different); torch.normal honours it.
             else
