@@ -53,6 +53,10 @@ public sealed record LedgerEntry
     [JsonPropertyName("data")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public LedgerData? Data { get; init; }
 
+    /// <summary>What a server did per API key (`seek serve`); null for every other run.</summary>
+    [JsonPropertyName("serving")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public LedgerServing? Serving { get; init; }
+
     /// <summary>The ledger format: 2 since the eight resources (<see cref="LedgerResources"/>); absent (0) in older files, whose
     /// unknown resources then read as unknown rather than zero.</summary>
     public int LedgerVersion { get; init; }

@@ -206,7 +206,7 @@ public class CliTests : TempDirTest
             "seek recipe r1: --base --beta --cold-start --cold-start-steps --device --documents --eval-count --group --hardware --loss --lr --max-tokens --minutes-rl --minutes-rl2 --out --preset --pretrain-steps --prompts-per-step --rollout-rows --seed --task --temperature --warmup",
             "seek report: ",
             "seek report compare: --out",
-            "seek serve: --api-keys --device --group-prefill --host --max-batch --model --name --port --precision --pricing --speculative",
+            "seek serve: --api-keys --device --group-prefill --hardware --host --ledger --max-batch --model --name --port --precision --pricing --speculative",
             "seek serve keys: ",
             "seek serve keys add: --admin --budget-usd --file --name --rpm",
             "seek tok: ",
