@@ -41,7 +41,11 @@ public static class LedgerResources
         var energyMethod = e.EnergyMethod == EnergyMeter.RaplMethod ? Provenance.Measured : e.EnergyMethod == EnergyMeter.ModelMethod ? Provenance.Estimated : LedgerTotal.MixedMethod;
         var rental = hw.UsdPerHour * hours;
         var power = hw.UsdPerKwh * e.EnergyKwh;
-        double? people = v2 || hw.PeopleHours is not null ? PeopleHours(e) : null;
+        double? declared = v2 || hw.PeopleHours is not null ? PeopleHours(e) : null;
+        double? attended = e.AttendedSeconds is { } a ? a / 3600 : v2 ? 0 : null;
+        double? people = declared + (attended ?? 0);
+        var peopleMethod = people is null ? Provenance.Unknown
+            : attended > 0 ? declared > 0 ? LedgerTotal.MixedMethod : Provenance.Measured : Provenance.Declared;
         double? storageGb = e.Storage is { } s ? s.KeptBytes / 1e9 : v2 ? 0 : null;
         double? sentGb = e.Network is { } n ? n.BytesSent / 1e9 : v2 ? 0 : null;
         var lines = new List<ResourceLine>
@@ -54,7 +58,9 @@ public static class LedgerResources
             new("data", "documents read", e.Data?.DocumentsRead, "documents", e.Data?.DocumentsRead is null ? Provenance.Unknown : Provenance.Measured, null),
             new("data", "documents kept", e.Data?.DocumentsKept, "documents", e.Data is null ? Provenance.Unknown : Provenance.Measured, null),
             new("data", "bytes read", e.Data?.BytesRead, "B", e.Data?.BytesRead is null ? Provenance.Unknown : Provenance.Measured, null),
-            new("people", "person-hours", people, "h", people is null ? Provenance.Unknown : Provenance.Declared, people * hw.UsdPerPersonHour),
+            new("people", "person-hours", people, "h", peopleMethod, people * hw.UsdPerPersonHour),
+            new("people", "declared hours", declared, "h", declared is null ? Provenance.Unknown : Provenance.Declared, null),
+            new("people", "attended hours", attended, "h", attended is null ? Provenance.Unknown : Provenance.Measured, null),
             new("storage", "bytes kept", e.Storage?.KeptBytes ?? (v2 ? 0 : null), "B", e.Storage is null && !v2 ? Provenance.Unknown : Provenance.Measured,
                 storageGb * hw.UsdPerGbMonth),
             new("storage", "bytes written", e.Storage?.WrittenBytes ?? (v2 ? 0 : null), "B", e.Storage is null && !v2 ? Provenance.Unknown : Provenance.Measured, null),

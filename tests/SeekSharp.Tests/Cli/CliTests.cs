@@ -184,6 +184,7 @@ public class CliTests : TempDirTest
             "seek chat rm: --batch-size --checkpoint-every --data --device --epochs --eval-every --hardware --lr --model --out --precision --resume --seed --steps --val-fraction",
             "seek chat sample: --count --device --max-tokens --model --out --samples --seed --task --temperature",
             "seek chat sft: --batch-size --checkpoint-every --data --device --epochs --eval-every --grad-accum --hardware --lora --lora-alpha --lr --model --out --precision --resume --seed --steps --val-fraction --warmup",
+            "seek chat talk: --device --hardware --ledger --max-tokens --model --precision --seed --temperature --top-p",
             "seek cost: ",
             "seek cost estimate: --deepseek-v3 --from --hardware --mfu --model --params-active --params-total --precision --preset --seq-len --tokens",
             "seek data: ",
