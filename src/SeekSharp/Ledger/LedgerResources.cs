@@ -63,6 +63,8 @@ public static class LedgerResources
             new("people", "attended hours", attended, "h", attended is null ? Provenance.Unknown : Provenance.Measured, null),
             new("storage", "bytes kept", e.Storage?.KeptBytes ?? (v2 ? 0 : null), "B", e.Storage is null && !v2 ? Provenance.Unknown : Provenance.Measured,
                 storageGb * hw.UsdPerGbMonth),
+            new("storage", LedgerTotalResources.PeakQuantity, e.Storage is null ? v2 ? 0 : null : e.Storage.PeakBytes, "B",
+                (e.Storage is null ? v2 : e.Storage.PeakBytes is not null) ? Provenance.Measured : Provenance.Unknown, null),
             new("storage", "bytes written", e.Storage?.WrittenBytes ?? (v2 ? 0 : null), "B", e.Storage is null && !v2 ? Provenance.Unknown : Provenance.Measured, null),
             new("network", "bytes sent and received", e.Network is { } net ? net.BytesSent + net.BytesReceived : v2 ? 0 : null, "B",
                 e.Network is null && !v2 ? Provenance.Unknown : Provenance.Measured, sentGb * hw.UsdPerGbEgress),
@@ -100,8 +102,10 @@ public static class LedgerTotalResources
     public static IReadOnlyList<ResourceLine> Of(LedgerTotal t)
     {
         var perStage = t.Stages.Select(LedgerResources.Of).ToList();
+        var peak = SequentialPeak(perStage);
         return [.. perStage[0].Select((line, i) =>
         {
+            if (line.Quantity == PeakQuantity) return line with { Value = peak, Method = peak is null ? Provenance.Unknown : Provenance.Measured };
             var same = perStage.Select(s => s.FirstOrDefault(l => l.Resource == line.Resource && l.Quantity == line.Quantity)).ToList();
             bool known = same.All(l => l?.Value is not null);
             var methods = same.Select(l => l?.Method ?? Provenance.Unknown).Distinct().ToList();
@@ -112,5 +116,22 @@ public static class LedgerTotalResources
                 Usd = same.Any(l => l?.Usd is not null) ? same.Sum(l => l?.Usd ?? 0) : null,
             };
         })];
+    }
+
+    internal const string PeakQuantity = "peak disk use";
+
+    /// <summary>The peak disk use of stages run one after another, each keeping what it made: the largest of a stage's
+    /// own peak plus what the stages before it kept (null if any of these is unknown). Summing the peaks would count a
+    /// rotated-out checkpoint of one stage as on disk during another.</summary>
+    static double? SequentialPeak(IReadOnlyList<IReadOnlyList<ResourceLine>> stages)
+    {
+        double before = 0, peak = 0;
+        foreach (var s in stages)
+        {
+            if (s.First(l => l.Quantity == PeakQuantity).Value is not { } p || s.First(l => l.Quantity == "bytes kept").Value is not { } kept) return null;
+            peak = Math.Max(peak, before + p);
+            before += kept;
+        }
+        return peak;
     }
 }

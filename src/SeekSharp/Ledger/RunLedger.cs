@@ -115,7 +115,10 @@ public sealed record LedgerEntry
         var entry = Read(ledgerPath);
         var root = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(ledgerPath))!;
         var added = artifacts.Where(a => LedgerStorage.SizeOf(a.Path) is not null).Select(a => LedgerStorage.Measure(root, a.Path, a.Kind));
-        var updated = entry with { Storage = LedgerStorage.Of([.. entry.Storage?.Artifacts ?? [], .. added], entry.Storage?.Sources).Recheck(root) };
+        var all = LedgerStorage.Of([.. entry.Storage?.Artifacts ?? [], .. added], entry.Storage?.Sources);
+        // A current ledger without storage had nothing on disk yet; an older one's peak stays unknown.
+        long? peak = entry.Storage is null ? entry.LedgerVersion >= LedgerResources.CurrentVersion ? 0 : null : entry.Storage.PeakBytes;
+        var updated = entry with { Storage = (peak is null ? all : all with { PeakBytes = peak }).Recheck(root) };
         updated.Write(ledgerPath);
         return updated;
     }
@@ -159,6 +162,7 @@ public sealed class RunLedger : IDisposable
     private readonly List<StorageArtifact> _sources = [];
     private LedgerData? _data;
     private double? _attended;
+    private long _peak;
 
     private RunLedger(string kind, HardwareProfile hw, string raplRoot, string? runDir)
     {
@@ -192,7 +196,7 @@ public sealed class RunLedger : IDisposable
         ledger._before = before;
         ledger._data = before?.Data;
         ledger._attended = before?.AttendedSeconds;
-        if (before?.Storage is { } s) { ledger._storage.AddRange(s.Artifacts); ledger._sources.AddRange(s.Sources ?? []); }
+        if (before?.Storage is { } s) { ledger._storage.AddRange(s.Artifacts); ledger._sources.AddRange(s.Sources ?? []); ledger._peak = s.PeakBytes ?? 0; }
         if (resumedFrom is not null) ledger.RecordStorage(resumedFrom, StorageKind.Checkpoint);
         return ledger;
     }
@@ -212,6 +216,8 @@ public sealed class RunLedger : IDisposable
         {
             if (_finished is not null) throw new InvalidOperationException($"ledger '{_kind}' is finished; record storage before Finish");
             _storage.Add(artifact);
+            // Writers record right after writing and before rotating old checkpoints out: the moment the most is on disk.
+            _peak = Math.Max(_peak, LedgerStorage.OnDisk(root, _storage));
         }
         return path;
     }
@@ -289,7 +295,7 @@ public sealed class RunLedger : IDisposable
         return LedgerEntry.Compute(_kind, b?.StartedUtc ?? _startedUtc, _startedUtc + _wall.Elapsed, (b?.WallSeconds ?? 0) + energy.WallSeconds,
             (b?.CpuSeconds ?? 0) + energy.CpuSeconds, (b?.Tokens ?? 0) + Interlocked.Read(ref _tokens), (b?.ModelFlops ?? 0) + _flops,
             (b?.EnergyKwh ?? 0) * 3.6e6 + energy.Joules, method, _hw,
-            _runDir is null ? b?.Storage : LedgerStorage.Of(_storage, _sources).Recheck(_runDir)) with { Data = _data, AttendedSeconds = _attended };
+            _runDir is null ? b?.Storage : (LedgerStorage.Of(_storage, _sources) with { PeakBytes = _peak }).Recheck(_runDir)) with { Data = _data, AttendedSeconds = _attended };
     }
 
     public void Dispose() => _meter.Dispose();
