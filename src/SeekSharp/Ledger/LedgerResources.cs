@@ -103,7 +103,7 @@ public static class LedgerTotalResources
     {
         var perStage = t.Stages.Select(LedgerResources.Of).ToList();
         var peak = SequentialPeak(perStage);
-        return [.. perStage[0].Select((line, i) =>
+        var summed = perStage[0].Select((line, i) =>
         {
             if (line.Quantity == PeakQuantity) return line with { Value = peak, Method = peak is null ? Provenance.Unknown : Provenance.Measured };
             var same = perStage.Select(s => s.FirstOrDefault(l => l.Resource == line.Resource && l.Quantity == line.Quantity)).ToList();
@@ -115,7 +115,11 @@ public static class LedgerTotalResources
                 Method = known ? methods.Count == 1 ? methods[0] : LedgerTotal.MixedMethod : Provenance.Unknown,
                 Usd = same.Any(l => l?.Usd is not null) ? same.Sum(l => l?.Usd ?? 0) : null,
             };
-        })];
+        }).ToList();
+        // The stages ran one after another (wall seconds is their sum); the critical path is what they needed to take.
+        if (t.CriticalPath is { } cp)
+            summed.Insert(summed.FindIndex(l => l.Resource == "time") + 1, new("time", "critical path seconds", cp.WallSeconds, "s", Provenance.Measured, null));
+        return summed;
     }
 
     internal const string PeakQuantity = "peak disk use";
