@@ -58,6 +58,10 @@ public static class LedgerResources
             new("data", "documents read", e.Data?.DocumentsRead, "documents", e.Data?.DocumentsRead is null ? Provenance.Unknown : Provenance.Measured, null),
             new("data", "documents kept", e.Data?.DocumentsKept, "documents", e.Data is null ? Provenance.Unknown : Provenance.Measured, null),
             new("data", "bytes read", e.Data?.BytesRead, "B", e.Data?.BytesRead is null ? Provenance.Unknown : Provenance.Measured, null),
+            // Origins are what the data's maker recorded (DataOrigin): declared, by the program for its own output or by a person.
+            Share("synthetic share", e.Data?.ShareOf(DataOrigin.Synthetic), Provenance.Declared),
+            Share("human-labelled share", e.Data?.ShareOf(DataOrigin.HumanLabelled), Provenance.Declared),
+            Share("curated share", e.Data?.CuratedShare, Provenance.Measured),
             new("people", "person-hours", people, "h", peopleMethod, people * hw.UsdPerPersonHour),
             new("people", "declared hours", declared, "h", declared is null ? Provenance.Unknown : Provenance.Declared, null),
             new("people", "attended hours", attended, "h", attended is null ? Provenance.Unknown : Provenance.Measured, null),
@@ -91,6 +95,12 @@ public static class LedgerResources
     public static IReadOnlyList<ResourceLine> Headlines(IReadOnlyList<ResourceLine> lines) =>
         [.. ResourceLine.Resources.Select(r => lines.First(l => l.Resource == r))];
 
+    /// <summary>The unit of the data shares, which totals weigh by tokens rather than add.</summary>
+    public const string FractionUnit = "fraction of tokens";
+
+    static ResourceLine Share(string quantity, double? value, string method) =>
+        new("data", quantity, value, FractionUnit, value is null ? Provenance.Unknown : method, null);
+
     static double PeopleHours(LedgerEntry e) =>
         e.Hardware.PeopleHours is { } map && (map.TryGetValue(e.Kind, out var h) || map.TryGetValue("*", out h)) ? h : 0;
 }
@@ -106,6 +116,7 @@ public static class LedgerTotalResources
         var summed = perStage[0].Select((line, i) =>
         {
             if (line.Quantity == PeakQuantity) return line with { Value = peak, Method = peak is null ? Provenance.Unknown : Provenance.Measured };
+            if (line.Unit == LedgerResources.FractionUnit) return WeightedShare(t, perStage, line);
             var same = perStage.Select(s => s.FirstOrDefault(l => l.Resource == line.Resource && l.Quantity == line.Quantity)).ToList();
             bool known = same.All(l => l?.Value is not null);
             var methods = same.Select(l => l?.Method ?? Provenance.Unknown).Distinct().ToList();
@@ -123,6 +134,17 @@ public static class LedgerTotalResources
     }
 
     internal const string PeakQuantity = "peak disk use";
+
+    /// <summary>A data share of several stages: each stage that read a dataset weighted by the tokens it trained on or
+    /// processed (stages that read none, such as evaluations, carry no weight); unknown if any such stage's is.</summary>
+    static ResourceLine WeightedShare(LedgerTotal t, List<IReadOnlyList<ResourceLine>> perStage, ResourceLine line)
+    {
+        var read = Enumerable.Range(0, t.Stages.Count).Where(i => t.Stages[i].Data is not null)
+            .Select(i => (Tokens: (double)t.Stages[i].Tokens, Line: perStage[i].First(l => l.Quantity == line.Quantity))).ToList();
+        double weight = read.Sum(r => r.Tokens);
+        if (read.Count == 0 || read.Any(r => r.Line.Value is null) || weight == 0) return line with { Value = null, Method = Provenance.Unknown };
+        return line with { Value = read.Sum(r => r.Line.Value!.Value * r.Tokens) / weight, Method = read[0].Line.Method };
+    }
 
     /// <summary>The peak disk use of stages run one after another, each keeping what it made: the largest of a stage's
     /// own peak plus what the stages before it kept (null if any of these is unknown). Summing the peaks would count a
