@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using SeekSharp.Server.Api;
 using SeekSharp.Server.Auth;
+using SeekSharp.Server.Billing;
 using SeekSharp.Server.Endpoints;
 using SeekSharp.Server.Generation;
 using SeekSharp.Server.Metrics;
@@ -13,7 +14,7 @@ namespace SeekSharp.Server;
 
 // The same two calls configure the real Kestrel host (`seek serve`, the benchmark, the SDK test) and the
 // in-memory test host (WebApplicationFactory), so tests exercise exactly what users run. Middleware order:
-// metrics see the final status of everything, errors are shaped before that, the Host check comes first
+// bytes are counted outside everything (TrafficMeter), metrics see the final status of everything, errors are shaped before that, the Host check comes first
 // of all else, routing runs before the key gate so the gate meters by endpoint and unknown paths are still
 // authenticated under /v1.
 
@@ -26,19 +27,23 @@ public static class SeekServer
         var keys = options.ApiKeysFile is { } path ? ApiKeyRegistry.Load(path) : null;
         var ledger = options.ApiKeysFile is { } p2 ? UsageLedger.ForKeysFile(p2) : UsageLedger.InMemory();
         var metrics = new ServerMetrics();
+        var serving = new ServingLedger(model.Engine.Config, options.Hardware);
         services.AddRouting();
         services.AddSingleton(model);
         services.AddSingleton(options);
         services.AddSingleton(ledger);
         services.AddSingleton(metrics);
-        services.AddSingleton(new Accounting(ledger, metrics, options.Pricing));
+        services.AddSingleton(serving);
+        services.AddSingleton(new Accounting(ledger, metrics, options.Pricing, serving));
         services.AddSingleton(new KeyRing(keys));
         services.AddHostedService<UsageLedgerFlusher>();
+        services.AddHostedService<ServingLedgerWriter>();
         return services;
     }
 
     public static IApplicationBuilder UseSeekServer(this IApplicationBuilder app)
     {
+        app.UseMiddleware<TrafficMeter>();
         app.UseMiddleware<RequestCounter>();
         app.UseMiddleware<ApiErrorMiddleware>();
         app.UseMiddleware<HostFilter>();

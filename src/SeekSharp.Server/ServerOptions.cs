@@ -1,3 +1,4 @@
+using SeekSharp.Ledger;
 using SeekSharp.Server.Billing;
 
 namespace SeekSharp.Server;
@@ -19,4 +20,10 @@ public sealed record ServerOptions
 
     /// <summary>Host header names answered besides loopback ones (localhost, 127.x, [::1]); "*" = any (see Api/HostFilter.cs).</summary>
     public IReadOnlyList<string> AllowedHosts { get; init; } = [];
+
+    /// <summary>Prices the serving share of compute, network and energy in /v1/usage and the server's ledger.</summary>
+    public HardwareProfile Hardware { get; init; } = HardwareProfile.Default;
+
+    /// <summary>Where the server's ledger.json is written on shutdown; null: not written.</summary>
+    public string? LedgerPath { get; init; }
 }

@@ -5,7 +5,7 @@ namespace SeekSharp.Cli.Commands;
 /// <summary>`seek chat ...`: alignment stages. Each subcommand lives in its own file.</summary>
 public static class ChatCommand
 {
-    public static Command Create() => new("chat", "Alignment: supervised fine-tuning, LoRA, reward models, GRPO, rejection sampling, evaluation.")
+    public static Command Create() => new("chat", "Alignment: supervised fine-tuning, LoRA, reward models, GRPO, rejection sampling, evaluation; and talking to the result.")
     {
         ChatSftCommand.Create(),
         ChatMergeCommand.Create(),
@@ -13,5 +13,6 @@ public static class ChatCommand
         ChatRlCommand.Create(),
         ChatSampleCommand.Create(),
         ChatEvalCommand.Create(),
+        ChatTalkCommand.Create(),
     };
 }

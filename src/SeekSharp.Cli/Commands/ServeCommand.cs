@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
+using SeekSharp.Ledger;
 using SeekSharp.Server;
 using SeekSharp.Server.Auth;
 using SeekSharp.Server.Billing;
@@ -21,16 +22,21 @@ public static class ServeCommand
         var port = new Option<int>("--port") { Description = "TCP port (0 = any free port).", DefaultValueFactory = _ => 8000 };
         var keys = new Option<string?>("--api-keys") { Description = "Keys file from `seek serve keys add`: requires a bearer key and enforces its rate and budget. Without it the API is open." };
         var pricing = new Option<string?>("--pricing") { Description = "Pricing JSON (USD per million tokens: input_cache_hit_per_million, input_cache_miss_per_million, output_per_million); default: DeepSeek's published deepseek-chat prices as an example." };
+        var hardware = Options.Hardware();
+        var ledgerPath = new Option<string?>("--ledger") { Description = "Write the server's ledger.json here on shutdown: its wall and CPU time, energy, tokens, FLOPs and bytes, and each key's share (what /v1/usage shows per key). Default: not written." };
         var device = Options.Device();
         var precision = PrecisionOption();
         var maxBatch = MaxBatchOption();
         var groupPrefill = GroupPrefillOption();
         var speculative = SpeculativeOption();
         var serve = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API, with a chat page at /.")
-            { model, name, host, port, keys, pricing, device, precision, maxBatch, groupPrefill, speculative };
+            { model, name, host, port, keys, pricing, hardware, ledgerPath, device, precision, maxBatch, groupPrefill, speculative };
         serve.SetAction(p => SeekApp.Guard(() =>
         {
-            var options = LoadServerOptions(p.GetValue(pricing), p.GetValue(keys));
+            var options = LoadServerOptions(p.GetValue(pricing), p.GetValue(keys)) with
+            {
+                Hardware = HardwareProfile.Resolve(p.GetValue(hardware)), LedgerPath = LedgerPathOf(p.GetValue(ledgerPath)),
+            };
             using var served = ServedModel.Load(p.GetValue(model)!, p.GetValue(name), p.GetValue(device)!, p.GetValue(precision)!,
                 new EngineOptions { MaxBatchSize = p.GetValue(maxBatch), GroupPrefill = p.GetValue(groupPrefill), Speculative = p.GetValue(speculative) == "on" });
             var app = SeekServer.Build(served, options, p.GetValue(host)!, p.GetValue(port));
@@ -38,6 +44,7 @@ public static class ServeCommand
             PrintBanner(served, options, url, p.GetValue(precision)!, p.GetValue(maxBatch), IsLoopback(p.GetValue(host)!));
             app.WaitForShutdown();
             AnsiConsole.MarkupLine("[grey]stopped.[/]");
+            if (options.LedgerPath is { } lp && File.Exists(lp)) AnsiConsole.MarkupLineInterpolated($"[grey]ledger: {lp}[/]");
             return 0;
         }));
         serve.Add(KeysCommand());
@@ -99,6 +106,17 @@ public static class ServeCommand
         return new ServerOptions { Pricing = pricingPath is null ? Pricing.Default : Pricing.Load(pricingPath), ApiKeysFile = keysPath };
     }
 
+    /// <summary>The --ledger path, checked before the model loads: its folder must exist (the ledger is written at shutdown,
+    /// too late to say so).</summary>
+    internal static string? LedgerPathOf(string? path)
+    {
+        if (path is null) return null;
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (!Directory.Exists(dir)) throw new SeekSharpException($"--ledger: expected a file in an existing folder, but {dir} does not exist.");
+        if (Directory.Exists(path)) throw new SeekSharpException($"--ledger: expected a file path, got the folder {path}.");
+        return path;
+    }
+
     /// <summary>Starts Kestrel and returns the base URL it listens on (the real port when asked for 0).</summary>
     internal static string Start(WebApplication app, string host, int port)
     {
@@ -118,6 +136,7 @@ public static class ServeCommand
         t.AddRow("API", $"{url}/v1  (chat/completions, completions, models, usage)");
         t.AddRow("metrics", $"{url}/metrics  (Prometheus{(o.ApiKeysFile is null ? "" : ", admin keys only")}); health: {url}/health");
         t.AddRow("keys", o.ApiKeysFile is { } k ? $"{k}: {ApiKeyFile.Load(k).Count} key(s); spend kept in {k}.usage.json and .usage.journal" : "none: anyone who can reach the port may call the API");
+        t.AddRow("ledger", $"{o.Hardware.Name}; per key in /v1/usage \"resources\"" + (o.LedgerPath is { } lp ? $"; written to {lp} on shutdown" : "; no ledger.json (--ledger FILE)"));
         var p = o.Pricing;
         t.AddRow("prices", $"${p.InputCacheHitPerMillion} cache hit / ${p.InputCacheMissPerMillion} cache miss / ${p.OutputPerMillion} output per million tokens");
         AnsiConsole.Write(t);

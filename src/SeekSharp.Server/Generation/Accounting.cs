@@ -7,7 +7,7 @@ using SeekSharp.Server.Metrics;
 namespace SeekSharp.Server.Generation;
 
 /// <summary>Prices a finished job and books it to its caller and to the metrics, whether or not the client stayed.</summary>
-public sealed class Accounting(UsageLedger ledger, ServerMetrics metrics, Pricing pricing)
+public sealed class Accounting(UsageLedger ledger, ServerMetrics metrics, Pricing pricing, ServingLedger serving)
 {
     public Pricing Pricing => pricing;
 
@@ -24,6 +24,7 @@ public sealed class Accounting(UsageLedger ledger, ServerMetrics metrics, Pricin
     {
         var result = await job.Completion;
         var usage = ApiUsage.From(result.Choices, pricing);
+        serving.AddGeneration(caller.Name, usage);
         await ledger.AddAsync(caller.Name, usage);   // durable before the response ends (UsageLedger)
         metrics.ObserveGeneration(Stopwatch.GetElapsedTime(startedTimestamp).TotalSeconds, job.TimeToFirstToken, usage);
         return usage;

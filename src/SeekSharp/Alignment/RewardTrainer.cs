@@ -106,6 +106,13 @@ public static class RewardTrainer
         AtomicFile.WriteAllText(Path.Combine(config.OutDir, ConfigFile), JsonSerializer.Serialize(config with { Train = tc }, SftConfig.Json));
         using var metrics = StepLoop.OpenMetrics(config.OutDir, start.Step);
         using var ledger = RunLedger.Continue("reward-model", HardwareProfile.Resolve(config.HardwareProfilePath), start.Ledger, config.OutDir, resumeFrom);
+        // One source, the file; its origin is what its DataOrigin record says (preferences are usually people's, but only they can say so).
+        ledger.RecordData(new LedgerData
+        {
+            Dataset = config.DataPath, Treatment = LedgerData.AsGiven,
+            Sources = [new LedgerDataSource(Path.GetFileName(config.DataPath), records.Count, records.Count, new FileInfo(config.DataPath).Length,
+                encoded.Sum(e => (long)e.First.Length + (e.Second?.Length ?? 0)), 0, DataOrigin.Read(config.DataPath))],
+        });
         var cost = ModelCost.Of(rm.Backbone.Config);
         var checkpoints = tc.CheckpointEvery == 0 ? null : new LoopCheckpoints(start, s =>
         {

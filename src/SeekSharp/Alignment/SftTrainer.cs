@@ -94,6 +94,7 @@ public static class SftTrainer
         AtomicFile.WriteAllText(Path.Combine(config.OutDir, ConfigFile), JsonSerializer.Serialize(saved, SftConfig.Json));
         using var metrics = StepLoop.OpenMetrics(config.OutDir, start.Step);
         using var ledger = RunLedger.Continue("sft", HardwareProfile.Resolve(config.HardwareProfilePath), start.Ledger, config.OutDir, resumeFrom);
+        ledger.RecordData(ChatData.LedgerOf(config.DataPath ?? "(conversations in memory)", examples, encoded));
         var cost = ModelCost.Of(model.Config, maxTokens);
         // Logit distillation: the teacher's top-k over these conversations, built once (billed here) or reopened.
         var teacher = config.Distill is { } kd

@@ -2,8 +2,9 @@
 // in and how many tokens came out, taken from the data folder's own manifests when the run starts (manifest.json of
 // `seek data prepare`, else dataset.json of `seek data tokenize`), so the ledger says what the data was without
 // re-reading it. "curated" means the documents passed `seek data prepare`'s filters and deduplication; "as given" that
-// they were tokenized as they came. What the manifests do not record (synthetic or human-labelled shares, what the
-// data cost to acquire) is declared or unknown, never guessed.
+// they were tokenized as they came. Each source's origin (synthetic, human-labelled, collected) is what its maker
+// recorded beside it (DataOrigin); without that record it is unknown, and so is any share that needs it. What the
+// data cost to acquire is not recorded anywhere and stays unknown.
 
 using System.Text.Json.Serialization;
 using SeekSharp.Data;
@@ -30,9 +31,22 @@ public sealed record LedgerData
     /// <summary>The data a `seek data prepare` run made, from its manifest.</summary>
     public static LedgerData Of(CurationManifest m, string dataset) => new()
     {
-        Dataset = dataset, Treatment = "curated",
-        Sources = [.. m.Sources.Select(s => new LedgerDataSource(s.Name, s.In, s.Kept, s.BytesIn, s.TrainTokens, s.ValTokens))],
+        Dataset = dataset, Treatment = Curated,
+        Sources = [.. m.Sources.Select(s => new LedgerDataSource(s.Name, s.In, s.Kept, s.BytesIn, s.TrainTokens, s.ValTokens, DataOrigin.Read(s.Path)))],
     };
+
+    /// <summary>Tokens in the dataset, both splits.</summary>
+    [JsonIgnore] public long Tokens => Sources.Sum(s => s.TrainTokens + s.ValTokens);
+
+    /// <summary>The share of the tokens from sources of <paramref name="origin"/> (DataOrigin); null when any source's origin is unknown.</summary>
+    public double? ShareOf(string origin) => Sources.Any(s => s.Origin is null) || Tokens == 0 ? null
+        : (double)Sources.Where(s => s.Origin == origin).Sum(s => s.TrainTokens + s.ValTokens) / Tokens;
+
+    /// <summary>The share of the tokens that passed `seek data prepare`'s curation: 1 or 0, by how the dataset was made.</summary>
+    [JsonIgnore] public double CuratedShare => Treatment == Curated ? 1 : 0;
+
+    public const string Curated = "curated";
+    public const string AsGiven = "as given";
 
     /// <summary>The data of the dataset folder <paramref name="dataDir"/>, from its manifests; null when it has neither.</summary>
     public static LedgerData? Of(string dataDir)
@@ -46,8 +60,9 @@ public sealed record LedgerData
         var name = d.Inputs.Count == 0 ? Path.GetFileName(Path.GetFullPath(dataDir)) : string.Join(", ", d.Inputs.Select(Path.GetFileName));
         return new LedgerData
         {
-            Dataset = dataDir, Treatment = "as given",
-            Sources = [new LedgerDataSource(name, null, d.Train.Documents + d.Val.Documents, null, d.Train.Tokens, d.Val.Tokens)],
+            Dataset = dataDir, Treatment = AsGiven,
+            Sources = [new LedgerDataSource(name, null, d.Train.Documents + d.Val.Documents, null, d.Train.Tokens, d.Val.Tokens,
+                d.Inputs.Count == 0 ? null : DataOrigin.Common(d.Inputs))],
         };
     }
 }
@@ -59,4 +74,5 @@ public sealed record LedgerDataSource(
     [property: JsonPropertyName("documents_kept")] long DocumentsKept,
     [property: JsonPropertyName("bytes_read")] long? BytesRead,
     [property: JsonPropertyName("train_tokens")] long TrainTokens,
-    [property: JsonPropertyName("val_tokens")] long ValTokens);
+    [property: JsonPropertyName("val_tokens")] long ValTokens,
+    [property: JsonPropertyName("origin")] string? Origin = null);

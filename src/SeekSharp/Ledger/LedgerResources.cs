@@ -41,7 +41,11 @@ public static class LedgerResources
         var energyMethod = e.EnergyMethod == EnergyMeter.RaplMethod ? Provenance.Measured : e.EnergyMethod == EnergyMeter.ModelMethod ? Provenance.Estimated : LedgerTotal.MixedMethod;
         var rental = hw.UsdPerHour * hours;
         var power = hw.UsdPerKwh * e.EnergyKwh;
-        double? people = v2 || hw.PeopleHours is not null ? PeopleHours(e) : null;
+        double? declared = v2 || hw.PeopleHours is not null ? PeopleHours(e) : null;
+        double? attended = e.AttendedSeconds is { } a ? a / 3600 : v2 ? 0 : null;
+        double? people = declared + (attended ?? 0);
+        var peopleMethod = people is null ? Provenance.Unknown
+            : attended > 0 ? declared > 0 ? LedgerTotal.MixedMethod : Provenance.Measured : Provenance.Declared;
         double? storageGb = e.Storage is { } s ? s.KeptBytes / 1e9 : v2 ? 0 : null;
         double? sentGb = e.Network is { } n ? n.BytesSent / 1e9 : v2 ? 0 : null;
         var lines = new List<ResourceLine>
@@ -54,9 +58,17 @@ public static class LedgerResources
             new("data", "documents read", e.Data?.DocumentsRead, "documents", e.Data?.DocumentsRead is null ? Provenance.Unknown : Provenance.Measured, null),
             new("data", "documents kept", e.Data?.DocumentsKept, "documents", e.Data is null ? Provenance.Unknown : Provenance.Measured, null),
             new("data", "bytes read", e.Data?.BytesRead, "B", e.Data?.BytesRead is null ? Provenance.Unknown : Provenance.Measured, null),
-            new("people", "person-hours", people, "h", people is null ? Provenance.Unknown : Provenance.Declared, people * hw.UsdPerPersonHour),
+            // Origins are what the data's maker recorded (DataOrigin): declared, by the program for its own output or by a person.
+            Share("synthetic share", e.Data?.ShareOf(DataOrigin.Synthetic), Provenance.Declared),
+            Share("human-labelled share", e.Data?.ShareOf(DataOrigin.HumanLabelled), Provenance.Declared),
+            Share("curated share", e.Data?.CuratedShare, Provenance.Measured),
+            new("people", "person-hours", people, "h", peopleMethod, people * hw.UsdPerPersonHour),
+            new("people", "declared hours", declared, "h", declared is null ? Provenance.Unknown : Provenance.Declared, null),
+            new("people", "attended hours", attended, "h", attended is null ? Provenance.Unknown : Provenance.Measured, null),
             new("storage", "bytes kept", e.Storage?.KeptBytes ?? (v2 ? 0 : null), "B", e.Storage is null && !v2 ? Provenance.Unknown : Provenance.Measured,
                 storageGb * hw.UsdPerGbMonth),
+            new("storage", LedgerTotalResources.PeakQuantity, e.Storage is null ? v2 ? 0 : null : e.Storage.PeakBytes, "B",
+                (e.Storage is null ? v2 : e.Storage.PeakBytes is not null) ? Provenance.Measured : Provenance.Unknown, null),
             new("storage", "bytes written", e.Storage?.WrittenBytes ?? (v2 ? 0 : null), "B", e.Storage is null && !v2 ? Provenance.Unknown : Provenance.Measured, null),
             new("network", "bytes sent and received", e.Network is { } net ? net.BytesSent + net.BytesReceived : v2 ? 0 : null, "B",
                 e.Network is null && !v2 ? Provenance.Unknown : Provenance.Measured, sentGb * hw.UsdPerGbEgress),
@@ -83,6 +95,12 @@ public static class LedgerResources
     public static IReadOnlyList<ResourceLine> Headlines(IReadOnlyList<ResourceLine> lines) =>
         [.. ResourceLine.Resources.Select(r => lines.First(l => l.Resource == r))];
 
+    /// <summary>The unit of the data shares, which totals weigh by tokens rather than add.</summary>
+    public const string FractionUnit = "fraction of tokens";
+
+    static ResourceLine Share(string quantity, double? value, string method) =>
+        new("data", quantity, value, FractionUnit, value is null ? Provenance.Unknown : method, null);
+
     static double PeopleHours(LedgerEntry e) =>
         e.Hardware.PeopleHours is { } map && (map.TryGetValue(e.Kind, out var h) || map.TryGetValue("*", out h)) ? h : 0;
 }
@@ -94,8 +112,11 @@ public static class LedgerTotalResources
     public static IReadOnlyList<ResourceLine> Of(LedgerTotal t)
     {
         var perStage = t.Stages.Select(LedgerResources.Of).ToList();
-        return [.. perStage[0].Select((line, i) =>
+        var peak = SequentialPeak(perStage);
+        var summed = perStage[0].Select((line, i) =>
         {
+            if (line.Quantity == PeakQuantity) return line with { Value = peak, Method = peak is null ? Provenance.Unknown : Provenance.Measured };
+            if (line.Unit == LedgerResources.FractionUnit) return WeightedShare(t, perStage, line);
             var same = perStage.Select(s => s.FirstOrDefault(l => l.Resource == line.Resource && l.Quantity == line.Quantity)).ToList();
             bool known = same.All(l => l?.Value is not null);
             var methods = same.Select(l => l?.Method ?? Provenance.Unknown).Distinct().ToList();
@@ -105,6 +126,38 @@ public static class LedgerTotalResources
                 Method = known ? methods.Count == 1 ? methods[0] : LedgerTotal.MixedMethod : Provenance.Unknown,
                 Usd = same.Any(l => l?.Usd is not null) ? same.Sum(l => l?.Usd ?? 0) : null,
             };
-        })];
+        }).ToList();
+        // The stages ran one after another (wall seconds is their sum); the critical path is what they needed to take.
+        if (t.CriticalPath is { } cp)
+            summed.Insert(summed.FindIndex(l => l.Resource == "time") + 1, new("time", "critical path seconds", cp.WallSeconds, "s", Provenance.Measured, null));
+        return summed;
+    }
+
+    internal const string PeakQuantity = "peak disk use";
+
+    /// <summary>A data share of several stages: each stage that read a dataset weighted by the tokens it trained on or
+    /// processed (stages that read none, such as evaluations, carry no weight); unknown if any such stage's is.</summary>
+    static ResourceLine WeightedShare(LedgerTotal t, List<IReadOnlyList<ResourceLine>> perStage, ResourceLine line)
+    {
+        var read = Enumerable.Range(0, t.Stages.Count).Where(i => t.Stages[i].Data is not null)
+            .Select(i => (Tokens: (double)t.Stages[i].Tokens, Line: perStage[i].First(l => l.Quantity == line.Quantity))).ToList();
+        double weight = read.Sum(r => r.Tokens);
+        if (read.Count == 0 || read.Any(r => r.Line.Value is null) || weight == 0) return line with { Value = null, Method = Provenance.Unknown };
+        return line with { Value = read.Sum(r => r.Line.Value!.Value * r.Tokens) / weight, Method = read[0].Line.Method };
+    }
+
+    /// <summary>The peak disk use of stages run one after another, each keeping what it made: the largest of a stage's
+    /// own peak plus what the stages before it kept (null if any of these is unknown). Summing the peaks would count a
+    /// rotated-out checkpoint of one stage as on disk during another.</summary>
+    static double? SequentialPeak(IReadOnlyList<IReadOnlyList<ResourceLine>> stages)
+    {
+        double before = 0, peak = 0;
+        foreach (var s in stages)
+        {
+            if (s.First(l => l.Quantity == PeakQuantity).Value is not { } p || s.First(l => l.Quantity == "bytes kept").Value is not { } kept) return null;
+            peak = Math.Max(peak, before + p);
+            before += kept;
+        }
+        return peak;
     }
 }

@@ -65,6 +65,11 @@ public sealed record LedgerStorage
     public required long WrittenBytes { get; init; }
     /// <summary>Sum of the kept artifacts' bytes.</summary>
     public required long KeptBytes { get; init; }
+    /// <summary>Peak disk use: the largest total of this run's artifacts on disk at once (checkpoints not yet rotated out
+    /// included), measured each time an artifact was recorded and when the bill was drawn up; null in ledgers written
+    /// before it was kept.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? PeakBytes { get; init; }
+
     /// <summary>The model files a compressing or converting command read (quantize, prune, export), so the saving is
     /// in the ledger: <see cref="SavingRatio"/>. Null for commands that make a model from data.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyList<StorageArtifact>? Sources { get; init; }
@@ -131,8 +136,18 @@ public sealed record LedgerStorage
     }
 
     /// <summary>The same artifacts with <see cref="StorageArtifact.Kept"/> set from what is on disk under <paramref name="runDir"/> now.</summary>
-    public LedgerStorage Recheck(string runDir) =>
-        Of(Artifacts.Select(a => a with { Kept = SizeOf(System.IO.Path.Combine(runDir, a.Path)) is not null }), Sources);
+    public LedgerStorage Recheck(string runDir)
+    {
+        var now = Of(Artifacts.Select(a => a with { Kept = SizeOf(System.IO.Path.Combine(runDir, a.Path)) is not null }), Sources);
+        return PeakBytes is { } peak ? now with { PeakBytes = Math.Max(peak, now.KeptBytes) } : now;
+    }
+
+    /// <summary>The bytes of <paramref name="artifacts"/> (each path's last entry) still on disk under <paramref name="runDir"/>
+    /// now: what the run keeps at this moment, the quantity whose maximum is <see cref="PeakBytes"/>.</summary>
+    public static long OnDisk(string runDir, IEnumerable<StorageArtifact> artifacts) =>
+        ByPath(artifacts).Where(a => Exists(System.IO.Path.Combine(runDir, a.Path))).Sum(a => a.Bytes);
+
+    static bool Exists(string path) => File.Exists(path) || Directory.Exists(path);
 
     /// <summary>Bytes of a file, or of every file under a folder; null when neither exists.</summary>
     public static long? SizeOf(string path)
@@ -142,7 +157,8 @@ public sealed record LedgerStorage
         return new DirectoryInfo(path).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length);
     }
 
-    /// <summary>One line for a report, e.g. "1.2 MB weights, 3.4 MB checkpoints (1.1 MB kept), 16 kB other; 4.6 MB in all".</summary>
+    /// <summary>One line for a report, e.g. "1.2 MB weights, 3.4 MB checkpoints (1.1 MB kept), 16 kB other; 4.6 MB written,
+    /// 2.3 MB kept, 3.4 MB on disk at most".</summary>
     public string Summary()
     {
         if (Artifacts.Count == 0) return "nothing recorded";
@@ -150,7 +166,8 @@ public sealed record LedgerStorage
         var parts = ByKind.Select(kv => $"{Bytes(kv.Value.WrittenBytes)} {Label(kv.Key)}"
                                         + (kv.Value.KeptBytes == kv.Value.WrittenBytes ? "" : $" ({Bytes(kv.Value.KeptBytes)} kept)"));
         var saving = SavingRatio() is { } r ? string.Create(CultureInfo.InvariantCulture, $" ({r:F2}x the {Bytes(Sources!.Sum(a => a.Bytes))} source)") : "";
-        return string.Join(", ", parts) + saving + $"; {Bytes(WrittenBytes)} written" + (KeptBytes == WrittenBytes ? "" : $", {Bytes(KeptBytes)} kept");
+        return string.Join(", ", parts) + saving + $"; {Bytes(WrittenBytes)} written" + (KeptBytes == WrittenBytes ? "" : $", {Bytes(KeptBytes)} kept")
+            + (PeakBytes is { } peak ? $", {Bytes(peak)} on disk at most" : "");
     }
 
     /// <summary>Decimal units (kB = 1000 bytes, as disk sizes are sold), three significant figures.</summary>
@@ -179,6 +196,7 @@ public sealed record LedgerStorage
         if (derived.Artifacts.Count != Artifacts.Count) throw LedgerJson.Bad(source, "storage.artifacts", "each path once");
         if (derived.WrittenBytes != WrittenBytes) throw LedgerJson.Bad(source, "storage.written_bytes", $"the artifacts' sum {derived.WrittenBytes}, got {WrittenBytes}");
         if (derived.KeptBytes != KeptBytes) throw LedgerJson.Bad(source, "storage.kept_bytes", $"the kept artifacts' sum {derived.KeptBytes}, got {KeptBytes}");
+        if (PeakBytes < KeptBytes) throw LedgerJson.Bad(source, "storage.peak_bytes", $"at least kept_bytes ({KeptBytes}), got {PeakBytes}");
         if (derived.ByKind.Count != ByKind.Count || derived.ByKind.Any(kv => !ByKind.TryGetValue(kv.Key, out var t) || t != kv.Value))
             throw LedgerJson.Bad(source, "storage.by_kind", "the per-kind sums of the artifacts");
     }

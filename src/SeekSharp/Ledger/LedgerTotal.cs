@@ -41,6 +41,11 @@ public sealed record LedgerTotal
     /// <summary>Every stage's artifacts, paths prefixed with the stage's folder; null when no stage recorded storage.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public LedgerStorage? Storage { get; init; }
 
+    /// <summary>Each stage's name, in the order of <see cref="Stages"/>; null when the total was made without names.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyList<string>? StageNames { get; init; }
+    /// <summary>The longest chain of stages each needing the one before (a recipe's); null when not known.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public CriticalPath? CriticalPath { get; init; }
+
     /// <summary>Sums the entries; each keeps its own pricing, so stages on different hardware add correctly.</summary>
     /// <param name="folders">Each stage's ledger folder relative to the total's ('/'-separated), prefixed to its storage
     /// paths; null: all in the total's folder.</param>
@@ -83,6 +88,9 @@ public sealed record LedgerTotal
         var t = LedgerJson.Read<LedgerTotal>(path, source);
         if (t.Stages is null || t.Stages.Count == 0) throw LedgerJson.Bad(source, "stages", "at least one stage");
         for (int i = 0; i < t.Stages.Count; i++) t.Stages[i].Validate($"{source}: stages[{i}]");
+        if (t.StageNames is { } names && names.Count != t.Stages.Count) throw LedgerJson.Bad(source, "stage_names", $"one name per stage ({t.Stages.Count}), got {names.Count}");
+        if (t.CriticalPath is { } cp && !(cp.WallSeconds >= 0 && cp.WallSeconds <= t.WallSeconds * (1 + 1e-9) + 1e-9))
+            throw LedgerJson.Bad(source, "critical_path.wall_seconds", $"a number from 0 to wall_seconds ({t.WallSeconds}), got {cp.WallSeconds}");
         return t;
     }
 

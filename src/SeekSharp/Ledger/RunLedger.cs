@@ -53,6 +53,14 @@ public sealed record LedgerEntry
     [JsonPropertyName("data")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public LedgerData? Data { get; init; }
 
+    /// <summary>What a server did per API key (`seek serve`); null for every other run.</summary>
+    [JsonPropertyName("serving")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public LedgerServing? Serving { get; init; }
+
+    /// <summary>Seconds an interactive command spent waiting for a person (<see cref="RunLedger.WaitForPerson{T}"/>): measured
+    /// attended time, added to the declared person-hours. Null for a command that never waits on anyone.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? AttendedSeconds { get; init; }
+
     /// <summary>The ledger format: 2 since the eight resources (<see cref="LedgerResources"/>); absent (0) in older files, whose
     /// unknown resources then read as unknown rather than zero.</summary>
     public int LedgerVersion { get; init; }
@@ -107,7 +115,10 @@ public sealed record LedgerEntry
         var entry = Read(ledgerPath);
         var root = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(ledgerPath))!;
         var added = artifacts.Where(a => LedgerStorage.SizeOf(a.Path) is not null).Select(a => LedgerStorage.Measure(root, a.Path, a.Kind));
-        var updated = entry with { Storage = LedgerStorage.Of([.. entry.Storage?.Artifacts ?? [], .. added], entry.Storage?.Sources).Recheck(root) };
+        var all = LedgerStorage.Of([.. entry.Storage?.Artifacts ?? [], .. added], entry.Storage?.Sources);
+        // A current ledger without storage had nothing on disk yet; an older one's peak stays unknown.
+        long? peak = entry.Storage is null ? entry.LedgerVersion >= LedgerResources.CurrentVersion ? 0 : null : entry.Storage.PeakBytes;
+        var updated = entry with { Storage = (peak is null ? all : all with { PeakBytes = peak }).Recheck(root) };
         updated.Write(ledgerPath);
         return updated;
     }
@@ -119,6 +130,8 @@ public sealed record LedgerEntry
             throw LedgerJson.Bad(source, "energy_method", $"\"rapl\", \"model\" or \"mixed\", got \"{EnergyMethod}\"");
         if (EndedUtc < StartedUtc) throw LedgerJson.Bad(source, "ended_utc", "a time not before started_utc");
         if (Tokens < 0) throw LedgerJson.Bad(source, "tokens", $"an integer >= 0, got {Tokens}");
+        if (AttendedSeconds is { } attended) LedgerJson.NonNegative(source, "attended_seconds", attended);
+        if (AttendedSeconds > WallSeconds + 1e-6) throw LedgerJson.Bad(source, "attended_seconds", $"at most wall_seconds ({WallSeconds}), got {AttendedSeconds}");
         LedgerJson.NonNegative(source, "wall_seconds", WallSeconds);
         LedgerJson.NonNegative(source, "cpu_seconds", CpuSeconds);
         LedgerJson.NonNegative(source, "model_flops", ModelFlops);
@@ -148,6 +161,8 @@ public sealed class RunLedger : IDisposable
     private readonly List<StorageArtifact> _storage = [];
     private readonly List<StorageArtifact> _sources = [];
     private LedgerData? _data;
+    private double? _attended;
+    private long _peak;
 
     private RunLedger(string kind, HardwareProfile hw, string raplRoot, string? runDir)
     {
@@ -180,7 +195,8 @@ public sealed class RunLedger : IDisposable
         var ledger = Start(runKind, hw, runDir: runDir);
         ledger._before = before;
         ledger._data = before?.Data;
-        if (before?.Storage is { } s) { ledger._storage.AddRange(s.Artifacts); ledger._sources.AddRange(s.Sources ?? []); }
+        ledger._attended = before?.AttendedSeconds;
+        if (before?.Storage is { } s) { ledger._storage.AddRange(s.Artifacts); ledger._sources.AddRange(s.Sources ?? []); ledger._peak = s.PeakBytes ?? 0; }
         if (resumedFrom is not null) ledger.RecordStorage(resumedFrom, StorageKind.Checkpoint);
         return ledger;
     }
@@ -200,6 +216,8 @@ public sealed class RunLedger : IDisposable
         {
             if (_finished is not null) throw new InvalidOperationException($"ledger '{_kind}' is finished; record storage before Finish");
             _storage.Add(artifact);
+            // Writers record right after writing and before rotating old checkpoints out: the moment the most is on disk.
+            _peak = Math.Max(_peak, LedgerStorage.OnDisk(root, _storage));
         }
         return path;
     }
@@ -221,6 +239,18 @@ public sealed class RunLedger : IDisposable
     public void RecordData(LedgerData? data)
     {
         lock (_lock) _data = data;
+    }
+
+    /// <summary>Runs <paramref name="read"/>, a call that waits on a person (a line typed at a prompt), and counts the time it
+    /// took as attended: a person was at the keyboard for it (the ledger's measured person-hours). Thread-safe.</summary>
+    public T WaitForPerson<T>(Func<T> read)
+    {
+        var clock = Stopwatch.StartNew();
+        try { return read(); }
+        finally
+        {
+            lock (_lock) _attended = (_attended ?? 0) + clock.Elapsed.TotalSeconds;
+        }
     }
 
     /// <summary>The bill so far, the clocks still running.</summary>
@@ -265,7 +295,7 @@ public sealed class RunLedger : IDisposable
         return LedgerEntry.Compute(_kind, b?.StartedUtc ?? _startedUtc, _startedUtc + _wall.Elapsed, (b?.WallSeconds ?? 0) + energy.WallSeconds,
             (b?.CpuSeconds ?? 0) + energy.CpuSeconds, (b?.Tokens ?? 0) + Interlocked.Read(ref _tokens), (b?.ModelFlops ?? 0) + _flops,
             (b?.EnergyKwh ?? 0) * 3.6e6 + energy.Joules, method, _hw,
-            _runDir is null ? b?.Storage : LedgerStorage.Of(_storage, _sources).Recheck(_runDir)) with { Data = _data };
+            _runDir is null ? b?.Storage : (LedgerStorage.Of(_storage, _sources) with { PeakBytes = _peak }).Recheck(_runDir)) with { Data = _data, AttendedSeconds = _attended };
     }
 
     public void Dispose() => _meter.Dispose();

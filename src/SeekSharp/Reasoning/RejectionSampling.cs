@@ -49,6 +49,7 @@ public static class RejectionSampling
         ledger.AddFlops(ModelCost.Of(model.Config).ForwardFlopsPerToken * sampler.DecodedTokens);
         var (lines, correct, withKept) = Keep(rollouts.Select(r => r.Rollout).ToList());
         AtomicFile.WriteAllText(outPath, string.Concat(lines.Select(l => l + "\n")));
+        DataOrigin.Write(outPath, DataOrigin.Synthetic, $"rejection sampling: correct completions of {modelDir} on {problems.Count} problems");
         ledger.RecordStorage(outPath, StorageKind.Data);
         return new SampleResult(outPath, problems.Count, rollouts.Count, correct, lines.Count, withKept, clock.Elapsed.TotalSeconds,
             problems, ledger.Finish());

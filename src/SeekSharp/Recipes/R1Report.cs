@@ -62,23 +62,39 @@ public static class R1Report
         md.AppendLine("|---|---|---|---|---|---|---|---|---|");
         var entries = new List<LedgerEntry>();
         var folders = new List<string>();
+        var names = new List<string>();
+        var jobs = new List<CriticalPath.Job>();
+        int lastModel = -1;
         // Storage paths are relative to each ledger's folder: a model stage's folder, or the recipe's for the samples.
         string Folder(string dir)
         {
             var rel = Path.GetRelativePath(o.OutDir, Directory.Exists(dir) ? dir : Path.GetDirectoryName(Path.GetFullPath(dir))!);
             return rel == "." ? "" : rel.Replace(Path.DirectorySeparatorChar, '/');
         }
+        // Each stage starts from the one before it (its model, or for rejection sampling the samples that decide whether the
+        // next SFT runs); an evaluation needs its stage and nothing needs it.
         foreach (var s in stages)
         {
             md.AppendLine($"| {s.Name} {RunReport.CostRow(s.Ledger)}");
             entries.Add(s.Ledger);
             folders.Add(Folder(s.Dir));
-            if (s.EvalLedger is { } el) { md.AppendLine($"| {s.Name}: evaluation {RunReport.CostRow(el)}"); entries.Add(el); folders.Add(Folder(s.Dir)); }
+            names.Add(s.Name);
+            jobs.Add(new(s.Name, s.Ledger.WallSeconds, lastModel < 0 ? [] : [lastModel]));
+            lastModel = jobs.Count - 1;
+            if (s.EvalLedger is { } el)
+            {
+                md.AppendLine($"| {s.Name}: evaluation {RunReport.CostRow(el)}");
+                entries.Add(el);
+                folders.Add(Folder(s.Dir));
+                names.Add($"{s.Name}: evaluation");
+                jobs.Add(new(names[^1], el.WallSeconds, [lastModel]));
+            }
         }
-        var total = LedgerTotal.Sum("r1", entries, folders);
+        var total = LedgerTotal.Sum("r1", entries, folders) with { StageNames = names, CriticalPath = CriticalPath.Of(jobs) };
         md.AppendLine(string.Create(inv, $"| **total** | {TimeSpan.FromSeconds(total.WallSeconds):hh\\:mm\\:ss} | {total.CpuSeconds:F0} | {total.Tokens:N0} | {total.ModelFlops:E2} | {total.EnergyKwh:F4} | {total.EnergyMethod} | {total.Co2Grams:F1} | {total.Usd:F4} |"));
         md.AppendLine();
         if (total.Storage is { } storage) md.AppendLine(RunReport.StorageLine(storage)).AppendLine();
+        ResourcesByStage(md, names, entries, total);
         RunReport.ResourcesSection(md, total.Resources);
         var path = Path.Combine(o.OutDir, "report.md");
         AtomicFile.WriteAllText(path, md.ToString());
@@ -88,5 +104,23 @@ public static class R1Report
         total = total with { Storage = LedgerStorage.Of([.. total.Storage?.Artifacts ?? [], .. recipeFiles]) };
         total.Write(Path.Combine(o.OutDir, "ledger.json"));
         return path;
+    }
+
+    /// <summary>The eight resources' headline figures for each stage and the total, and the critical path.</summary>
+    static void ResourcesByStage(StringBuilder md, IReadOnlyList<string> names, IReadOnlyList<LedgerEntry> entries, LedgerTotal total)
+    {
+        md.AppendLine("## Resources by stage").AppendLine();
+        md.AppendLine($"| stage | {string.Join(" | ", ResourceLine.Resources)} |").AppendLine($"|---|{string.Concat(ResourceLine.Resources.Select(_ => "---|"))}");
+        string Row(IReadOnlyList<ResourceLine> lines) => string.Join(" | ", LedgerResources.Headlines(lines).Select(l => CompareReport.Format(l with { Usd = null })));
+        for (int i = 0; i < entries.Count; i++) md.AppendLine($"| {names[i]} | {Row(entries[i].Resources)} |");
+        md.AppendLine($"| **total** | {Row(total.Resources)} |").AppendLine();
+        if (total.CriticalPath is { } cp)
+        {
+            var inv = CultureInfo.InvariantCulture;
+            md.AppendLine(string.Create(inv, $"Time: the stages ran one after another, {TimeSpan.FromSeconds(total.WallSeconds):hh\\:mm\\:ss} in all. ") +
+                          string.Create(inv, $"Critical path (each stage needs the one before it): {string.Join(" → ", cp.Stages)}, ") +
+                          string.Create(inv, $"{TimeSpan.FromSeconds(cp.WallSeconds):hh\\:mm\\:ss} ({cp.WallSeconds / Math.Max(total.WallSeconds, 1e-9):P1} of it); ") +
+                          "the evaluations off it could have run beside the next stage.").AppendLine();
+        }
     }
 }

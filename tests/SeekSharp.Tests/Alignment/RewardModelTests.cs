@@ -1,5 +1,6 @@
 using SeekSharp.Alignment;
 using SeekSharp.Checkpoints;
+using SeekSharp.Ledger;
 using SeekSharp.Training;
 using static TorchSharp.torch;
 
@@ -46,8 +47,12 @@ public class RewardModelTests(ChatModelFolder folder) : IClassFixture<ChatModelF
         using (var fresh = RewardModel.FromBase(folder.ModelDir, objective, seed: Fast.Seed)) before = Margins(fresh).Average();
 
         var outDir = folder.NewDir();
+        DataOrigin.Write(data, DataOrigin.HumanLabelled, "preferences a person marked");
         var result = RewardTrainer.Run(new RewardConfig { ModelDir = folder.ModelDir, DataPath = data, OutDir = outDir, ValFraction = 0.2, Train = Fast });
         Assert.Equal(5, result.ValRecords);
+        var source = Assert.Single(LedgerEntry.Read(Path.Combine(outDir, "ledger.json")).Data!.Sources);
+        Assert.Equal((DataOrigin.HumanLabelled, 24L, new FileInfo(data).Length), (source.Origin, source.DocumentsRead!.Value, source.BytesRead!.Value));
+        Assert.Equal(1.0, result.Ledger.Resources.Single(l => l.Quantity == "human-labelled share").Value);
         Assert.Equal(1.0, result.FinalValAccuracy);
 
         using var rm = RewardModel.Load(outDir);

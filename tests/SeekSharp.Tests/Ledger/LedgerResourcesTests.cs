@@ -122,6 +122,20 @@ public class LedgerResourcesTests
         Assert.Equal(1, code);
         Assert.Contains("bad.json", Assert.Single(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
     }
+    [Fact]
+    public void ARecipesPeakIsItsStagesRunOneAfterAnotherNotTheSumOfTheirPeaks()
+    {
+        static LedgerStorage Kept(long peak, long kept) =>
+            LedgerStorage.Of([new StorageArtifact { Path = "w", Kind = StorageKind.Weights, Bytes = kept, Kept = true }]) with { PeakBytes = peak };
+        var a = Entry(storage: Kept(2000, 500));
+        var b = Entry(storage: Kept(1000, 1000));
+        Assert.Equal(2000, Line(LedgerTotalResources.Of(LedgerTotal.Sum("r", [a, b])), "storage", "peak disk use").Value); // max(2000, 500 + 1000)
+        Assert.Equal(3000, Line(LedgerTotalResources.Of(LedgerTotal.Sum("r", [b, a])), "storage", "peak disk use").Value); // max(1000, 1000 kept + 2000)
+        var older = Entry(storage: LedgerStorage.Of([])); // a v2 ledger written before the peak was kept
+        Assert.Equal(Provenance.Unknown, Line(older.Resources, "storage", "peak disk use").Method);
+        Assert.Null(Line(LedgerTotalResources.Of(LedgerTotal.Sum("r", [a, older])), "storage", "peak disk use").Value);
+        Assert.Equal(0, Line(Entry().Resources, "storage", "peak disk use").Value); // a current ledger that wrote nothing
+    }
 }
 
 [Collection("Console")] // CliTests.Run redirects Console.Out
@@ -162,4 +176,5 @@ public class LedgerDataTests(SeekSharp.Tests.Training.TinyDataset data) : IClass
         Assert.Equal(Provenance.Unknown, e.Resources.Single(l => l.Quantity == "bytes read").Method);
         Assert.Contains("### Resources", File.ReadAllText(Path.Combine(run, "report.md")));
     }
+
 }

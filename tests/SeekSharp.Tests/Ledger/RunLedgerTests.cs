@@ -89,3 +89,17 @@ public class RunLedgerTests
         Assert.True(e.Usd >= 0 && e.Co2Grams >= 0);
     }
 }
+
+public class CriticalPathTests
+{
+    [Fact]
+    public void TheLongestChainOfDependentStagesIsThePath()
+    {
+        // a -> b -> d and a -> c -> d, c longer than b; e hangs off b and nothing needs it.
+        var cp = CriticalPath.Of([new("a", 1, []), new("b", 2, [0]), new("c", 5, [0]), new("d", 1, [1, 2]), new("e", 3, [1])]);
+        Assert.Equal(["a", "c", "d"], cp.Stages);
+        Assert.Equal(7, cp.WallSeconds);
+        Assert.Equal(["x"], CriticalPath.Of([new("x", 4, []), new("y", 1, [])]).Stages); // independent: the longest alone
+        Assert.Throws<ArgumentException>(() => CriticalPath.Of([new("a", 1, [0])]));   // a stage needs only earlier ones
+    }
+}

@@ -53,6 +53,15 @@ public class StorageLedgerTests(TinyDataset data) : IClassFixture<TinyDataset>
         Assert.Equal(ckpts[2].Bytes + ckpts[3].Bytes, s.ByKind[StorageKind.Checkpoint].KeptBytes);
         Assert.Contains(s.Artifacts, a => a.Path == "config.json" && a.Kind == StorageKind.Other);
         Assert.Equal(s.Artifacts.Sum(a => a.Bytes), s.WrittenBytes);
+        // Peak disk use: checkpoint 4 is recorded before checkpoint 2 is rotated out, so three were on disk at once, more than
+        // the run keeps at the end (two checkpoints and the weights; a checkpoint holds the weights and more).
+        Assert.True(s.PeakBytes >= ckpts[1].Bytes + ckpts[2].Bytes + ckpts[3].Bytes, $"peak {s.PeakBytes}");
+        Assert.True(s.PeakBytes > s.KeptBytes);
+        Assert.True(s.PeakBytes <= s.WrittenBytes);
+        var peakLine = result.Ledger.Resources.Single(l => l.Quantity == "peak disk use");
+        Assert.Equal((double)s.PeakBytes!.Value, peakLine.Value);
+        Assert.Equal(Provenance.Measured, peakLine.Method);
+        Assert.Equal(s.PeakBytes, (long)json["peak_bytes"]!);
 
         // Killed before checkpoint 3: checkpoint 2's snapshot predates it, so the resume measures it; checkpoint 1 comes from the snapshot.
         var run = data.NewRunDir();
@@ -66,6 +75,7 @@ public class StorageLedgerTests(TinyDataset data) : IClassFixture<TinyDataset>
         Assert.Equal(step2, resumed.Artifacts.Single(a => a.Path == "checkpoints/step_000002").Bytes);
         Assert.Equal(Size(TrainingCheckpoint.Folder(run, 4)), resumed.Artifacts.Single(a => a.Path == "checkpoints/step_000004").Bytes);
         Assert.Equal(weights, resumed.ByKind[StorageKind.Weights].WrittenBytes);
+        Assert.True(resumed.PeakBytes >= resumed.Artifacts.Where(a => a.Kind == StorageKind.Checkpoint).Skip(1).Sum(a => a.Bytes)); // the peak survives the kill
 
         // The report shows the storage line, and its own files are added to ledger.json after it.
         var report = RunReport.Write(straight, "tiny");

@@ -38,6 +38,22 @@ public class R1RecipeTests : TempDirTest
         Assert.Contains("pretrain/../data", total.Keys);
         Assert.Contains("Storage: ", report);
 
+        // Time: every stage's wall time and the critical path, in the ledger and the report, beside all eight resources per stage.
+        var ledger = SeekSharp.Ledger.LedgerTotal.Read(Path.Combine(outDir, "ledger.json"));
+        var names = ledger.StageNames!;
+        Assert.Equal(ledger.Stages.Count, names.Count);
+        var cp = ledger.CriticalPath!;
+        Assert.Equal(["pretraining", "cold-start SFT", "GRPO round 1", "rejection sampling"], cp.Stages.Take(4));
+        Assert.DoesNotContain("cold-start SFT: evaluation", cp.Stages);   // nothing needs an evaluation but the last
+        Assert.EndsWith(": evaluation", cp.Stages[^1]);
+        Assert.Equal(cp.Stages.Sum(n => ledger.Stages[names.ToList().IndexOf(n)].WallSeconds), cp.WallSeconds, 9);
+        Assert.True(cp.WallSeconds < ledger.WallSeconds);
+        Assert.Equal(cp.WallSeconds, ledger.Resources.Single(l => l.Quantity == "critical path seconds").Value);
+        Assert.Contains("## Resources by stage", report);
+        Assert.Contains("| stage | compute | data | people | storage | network | time | money | energy |", report);
+        foreach (var n in names) Assert.Contains($"| {n} | ", report);
+        Assert.Contains("Critical path (each stage needs the one before it): pretraining → cold-start SFT → GRPO round 1", report);
+
         // The cold-start problems are in the lineage every later stage carries.
         Assert.Equal(8, File.ReadAllLines(Path.Combine(outDir, "sft-cold", TrainingPrompts.FileName)).Length);
         Assert.True(File.ReadAllLines(Path.Combine(outDir, "rl1", TrainingPrompts.FileName)).Length > 8);

@@ -45,6 +45,7 @@ public static class SyntheticCorpus
             sb.Append(System.Text.Json.JsonSerializer.Serialize(new { text })).Append('\n');
         }
         AtomicFile.WriteAllText(path, sb.ToString());
+        Ledger.DataOrigin.Write(path, Ledger.DataOrigin.Synthetic, $"SyntheticCorpus: {documents} documents, seed {seed}, {problemFraction:P0} problems of {string.Join(", ", mix.Select(m => m.Task.Id))}, the rest templated English");
         return path;
     }
 }

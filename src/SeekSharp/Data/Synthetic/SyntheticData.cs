@@ -39,6 +39,7 @@ public static class SyntheticData
         }
         var bytes = ms.ToArray();
         AtomicFile.WriteAllBytes(path, bytes);
+        Ledger.DataOrigin.Write(path, Ledger.DataOrigin.Synthetic, $"seek data synth: {records.Count} {task.Id} problems, seed {seed}{(augment ? ", augmented" : "")}");
         return new SyntheticWriteReport(path, task.Id, records.Count, records.Count(r => r.AugmentedFrom != null), seed,
             bytes.LongLength, Convert.ToHexStringLower(SHA256.HashData(bytes)));
     }
