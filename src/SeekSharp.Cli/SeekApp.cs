@@ -1,5 +1,6 @@
 using System.CommandLine;
 using SeekSharp.Cli.Commands;
+using SeekSharp.Ledger;
 
 namespace SeekSharp.Cli;
 
@@ -32,15 +33,27 @@ public static class SeekApp
         root.Add(QuantizeCommand.Create());
         root.Add(CostCommand.Create());
         root.Add(ReportCommand.Create());
+        root.Add(PeopleHours);
         return root;
     }
+
+    /// <summary>`--people-hours H`, on every command: the person-hours the run took, declared (the ledger's people
+    /// resource; replaces the hardware profile's people_hours default for it, and adds to measured attended time).</summary>
+    static readonly Option<double?> PeopleHours = new("--people-hours")
+    {
+        Description = "Person-hours this run took (declared; the ledger's people resource, instead of the hardware profile's default for it).",
+        Recursive = true,
+    };
 
     public static int Run(string[] args)
     {
         var parse = Build().Parse(args);
         if (parse.Errors.Count > 0)
             return Error(string.Join("; ", parse.Errors.Select(e => e.Message.TrimEnd('.'))) + $" (see `seek {string.Join(' ', CommandPath(parse))} --help`)");
-        return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        IDisposable? declared;
+        try { declared = parse.GetValue(PeopleHours) is { } hours ? RunLedger.DeclarePeopleHours(hours) : null; }
+        catch (SeekSharpException e) { return Error(e.Message); }
+        using (declared) return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
 
     /// <summary>Runs a command body, turning user errors into a clear message and exit code 1.</summary>

@@ -41,7 +41,7 @@ public static class LedgerResources
         var energyMethod = e.EnergyMethod == EnergyMeter.RaplMethod ? Provenance.Measured : e.EnergyMethod == EnergyMeter.ModelMethod ? Provenance.Estimated : LedgerTotal.MixedMethod;
         var rental = hw.UsdPerHour * hours;
         var power = hw.UsdPerKwh * e.EnergyKwh;
-        double? declared = v2 || hw.PeopleHours is not null ? PeopleHours(e) : null;
+        double? declared = e.DeclaredPeopleHours ?? (v2 || hw.PeopleHours is not null ? PeopleHours(e) : null);
         double? attended = e.AttendedSeconds is { } a ? a / 3600 : v2 ? 0 : null;
         double? people = declared + (attended ?? 0);
         var peopleMethod = people is null ? Provenance.Unknown

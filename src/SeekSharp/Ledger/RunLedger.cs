@@ -61,6 +61,10 @@ public sealed record LedgerEntry
     /// attended time, added to the declared person-hours. Null for a command that never waits on anyone.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? AttendedSeconds { get; init; }
 
+    /// <summary>Person-hours declared for this run with `--people-hours` (<see cref="RunLedger.DeclarePeopleHours"/>); they
+    /// replace the hardware profile's people_hours default for it. Null when none were declared.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? DeclaredPeopleHours { get; init; }
+
     /// <summary>The ledger format: 2 since the eight resources (<see cref="LedgerResources"/>); absent (0) in older files, whose
     /// unknown resources then read as unknown rather than zero.</summary>
     public int LedgerVersion { get; init; }
@@ -131,6 +135,7 @@ public sealed record LedgerEntry
         if (EndedUtc < StartedUtc) throw LedgerJson.Bad(source, "ended_utc", "a time not before started_utc");
         if (Tokens < 0) throw LedgerJson.Bad(source, "tokens", $"an integer >= 0, got {Tokens}");
         if (AttendedSeconds is { } attended) LedgerJson.NonNegative(source, "attended_seconds", attended);
+        if (DeclaredPeopleHours is { } people) LedgerJson.NonNegative(source, "declared_people_hours", people);
         if (AttendedSeconds > WallSeconds + 1e-6) throw LedgerJson.Bad(source, "attended_seconds", $"at most wall_seconds ({WallSeconds}), got {AttendedSeconds}");
         LedgerJson.NonNegative(source, "wall_seconds", WallSeconds);
         LedgerJson.NonNegative(source, "cpu_seconds", CpuSeconds);
@@ -162,7 +167,36 @@ public sealed class RunLedger : IDisposable
     private readonly List<StorageArtifact> _sources = [];
     private LedgerData? _data;
     private double? _attended;
+    private double? _declaredPeople;
     private long _peak;
+
+    // The person-hours a command declared (`--people-hours`), waiting for the first ledger the command starts: one run's
+    // work is counted once, also when a recipe or the quickstart starts a ledger per stage. An AsyncLocal, so concurrent
+    // commands in one process (the test suite) never take each other's; the holder is shared by the command's child tasks.
+    sealed class PendingPeople { public double? Hours; }
+    static readonly AsyncLocal<PendingPeople?> pendingPeople = new();
+
+    /// <summary>Declares the person-hours of the command now running: the first ledger it starts records them as
+    /// <see cref="LedgerEntry.DeclaredPeopleHours"/>. Dispose when the command ends.</summary>
+    public static IDisposable DeclarePeopleHours(double hours)
+    {
+        if (!double.IsFinite(hours) || hours < 0) throw new SeekSharpException($"--people-hours: expected a number of hours >= 0, got {hours}.");
+        var previous = pendingPeople.Value;
+        pendingPeople.Value = new PendingPeople { Hours = hours };
+        return new Restore(previous);
+    }
+
+    sealed class Restore(PendingPeople? previous) : IDisposable
+    {
+        public void Dispose() => pendingPeople.Value = previous;
+    }
+
+    static double? TakeDeclaredPeople()
+    {
+        var p = pendingPeople.Value;
+        if (p is null) return null;
+        lock (p) { var h = p.Hours; p.Hours = null; return h; }
+    }
 
     private RunLedger(string kind, HardwareProfile hw, string raplRoot, string? runDir)
     {
@@ -180,7 +214,7 @@ public sealed class RunLedger : IDisposable
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(runKind);
         hw.Validate("hardware profile");
-        return new RunLedger(runKind, hw, raplRoot ?? EnergyMeter.DefaultRaplRoot, runDir);
+        return new RunLedger(runKind, hw, raplRoot ?? EnergyMeter.DefaultRaplRoot, runDir) { _declaredPeople = TakeDeclaredPeople() };
     }
 
     /// <summary>Tracks the rest of a resumed run whose earlier part cost <paramref name="before"/> (as a checkpoint recorded
@@ -196,6 +230,7 @@ public sealed class RunLedger : IDisposable
         ledger._before = before;
         ledger._data = before?.Data;
         ledger._attended = before?.AttendedSeconds;
+        if (before?.DeclaredPeopleHours is { } earlier) ledger._declaredPeople = earlier + (ledger._declaredPeople ?? 0);   // each session's work adds up
         if (before?.Storage is { } s) { ledger._storage.AddRange(s.Artifacts); ledger._sources.AddRange(s.Sources ?? []); ledger._peak = s.PeakBytes ?? 0; }
         if (resumedFrom is not null) ledger.RecordStorage(resumedFrom, StorageKind.Checkpoint);
         return ledger;
@@ -295,7 +330,7 @@ public sealed class RunLedger : IDisposable
         return LedgerEntry.Compute(_kind, b?.StartedUtc ?? _startedUtc, _startedUtc + _wall.Elapsed, (b?.WallSeconds ?? 0) + energy.WallSeconds,
             (b?.CpuSeconds ?? 0) + energy.CpuSeconds, (b?.Tokens ?? 0) + Interlocked.Read(ref _tokens), (b?.ModelFlops ?? 0) + _flops,
             (b?.EnergyKwh ?? 0) * 3.6e6 + energy.Joules, method, _hw,
-            _runDir is null ? b?.Storage : (LedgerStorage.Of(_storage, _sources) with { PeakBytes = _peak }).Recheck(_runDir)) with { Data = _data, AttendedSeconds = _attended };
+            _runDir is null ? b?.Storage : (LedgerStorage.Of(_storage, _sources) with { PeakBytes = _peak }).Recheck(_runDir)) with { Data = _data, AttendedSeconds = _attended, DeclaredPeopleHours = _declaredPeople };
     }
 
     public void Dispose() => _meter.Dispose();

@@ -177,4 +177,41 @@ public class LedgerDataTests(SeekSharp.Tests.Training.TinyDataset data) : IClass
         Assert.Contains("### Resources", File.ReadAllText(Path.Combine(run, "report.md")));
     }
 
+    static ResourceLine Line(IReadOnlyList<ResourceLine> lines, string resource, string quantity) =>
+        lines.Single(l => l.Resource == resource && l.Quantity == quantity);
+
+    [Fact]
+    public void DeclaredPeopleHoursGoToTheFirstLedgerOnlyReplaceTheProfilesDefaultAndAddUpOnResume()
+    {
+        var hw = HardwareProfile.Default with { PeopleHours = new() { ["*"] = 5 } };
+        LedgerEntry first, second, resumed;
+        using (RunLedger.DeclarePeopleHours(1.5))
+        {
+            using (var a = RunLedger.Start("data-prepare", hw)) first = a.Finish();
+            using (var b = RunLedger.Start("pretrain", hw)) second = b.Finish();   // a recipe's next stage: counted once
+        }
+        Assert.Equal(1.5, first.DeclaredPeopleHours);
+        Assert.Equal(1.5, Line(first.Resources, "people", "person-hours").Value);
+        Assert.Null(second.DeclaredPeopleHours);
+        Assert.Equal(5, Line(second.Resources, "people", "person-hours").Value);      // the profile's default
+        using (RunLedger.DeclarePeopleHours(0.5))
+        using (var c = RunLedger.Continue("data-prepare", hw, first)) resumed = c.Finish();
+        Assert.Equal(2.0, resumed.DeclaredPeopleHours);
+        using (var d = RunLedger.Start("pretrain", hw)) Assert.Null(d.Finish().DeclaredPeopleHours);   // nothing pending after the command
+        Assert.Throws<SeekSharpException>(() => RunLedger.DeclarePeopleHours(-1));
+    }
+
+    [Fact]
+    public void PeopleHoursIsAFlagOfEveryCommand()
+    {
+        var run = data.NewRunDir();
+        var (code, output) = CliTests.Run("base", "train", "--data", data.DataDir, "--out", run, "--steps", "1", "--batch-size", "2", "--seq-len", "16", "--people-hours", "0.25");
+        Assert.True(code == 0, output);
+        var e = LedgerEntry.Read(Path.Combine(run, "ledger.json"));
+        Assert.Equal(0.25, e.DeclaredPeopleHours);
+        Assert.Equal((0.25, Provenance.Declared), (Line(e.Resources, "people", "person-hours").Value!.Value, Line(e.Resources, "people", "person-hours").Method));
+        (code, output) = CliTests.Run("base", "train", "--data", data.DataDir, "--out", data.NewRunDir(), "--people-hours", "-2");
+        Assert.Equal(1, code);
+        Assert.Matches(@"^error: --people-hours: expected a number of hours >= 0, got -2\.\s*$", output);
+    }
 }
