@@ -167,7 +167,7 @@ public class CliTests : TempDirTest
         string[] expected =
         [
             "seek base: ",
-            "seek base train: --batch-size --checkpoint-every --data --device --eval-every --grad-accum --hardware --lr --mtp-depth --mtp-weight --out --precision --preset --resume --seed --seq-len --steps --warmup",
+            "seek base train: --batch-size --checkpoint-every --data --device --eval-every --grad-accum --hardware --lr --mtp-depth --mtp-weight --out --precision --preset --reference --resume --seed --select --select-ratio --seq-len --steps --warmup",
             "seek bench: ",
             "seek bench data: --corpora --json --tokenizer",
             "seek bench diloco: --batch-size --compress --data --eval-batches --inner-steps --lr --no-fault --out --outer-lr --outer-momentum --outer-steps --port --precision --preset --seed --seq-len --threads --warmup --workers",
@@ -188,6 +188,7 @@ public class CliTests : TempDirTest
             "seek cost estimate: --deepseek-v3 --from --hardware --mfu --model --params-active --params-total --precision --preset --seq-len --tokens",
             "seek data: ",
             "seek data prepare: --column --dedup-threshold --field --format --lexicon --max-tokens --out --source --tokenizer --val-fraction",
+            "seek data select: --batch-size --data --device --hardware --keep-fraction --model --out --precision --reference --sample --score --seed",
             "seek data synth: --augment --count --out --seed --task",
             "seek data tokenize: --input --out --tokenizer --val-fraction",
             "seek distill: --alpha --batch-size --cache --count --device --epochs --hardware --lr --max-tokens --mode --out --precision --samples --seed --steps --student --student-preset --task --tau --teacher --temperature --top-k --warmup",
