@@ -193,23 +193,29 @@ public static class DataSelection
     public static void Write(TokenDataset ds, IReadOnlyList<DocumentSpan> docs, IReadOnlyList<int> kept, string dir)
     {
         var valDocs = DocumentScorer.Documents(ds.Val, ds.BosId, Path.Combine(ds.Directory, DatasetManifest.FileName));
-        var m = ds.Manifest;
-        using var writer = new TokenDatasetWriter(dir, m.VocabSize, m.TokenizerHash, m.BosId, m.EosId,
-            valDocs.Count > 0 ? m.ValFraction : 0, m.ShardTokens > 0 ? m.ShardTokens : 50_000_000);
-        // Validation first: the writer moves its last document to an empty split, and the last one is a training document.
-        foreach (var d in valDocs) writer.Add(Read(ds.Val, d), pinnedVal: true);
-        foreach (var i in kept) writer.Add(Read(ds.Train, docs[i]), pinnedVal: false);
-        writer.Complete([ds.Directory], 0, 0);
-        BpeTokenizer.CopyFiles(ds.Directory, dir);
+        WriteDocuments(dir, ds, valDocs.Select(d => Read(ds.Val, d)), valDocs.Count > 0, kept.Select(i => Read(ds.Train, docs[i])), [ds.Directory]);
     }
 
-    static int[] Read(TokenSplit split, DocumentSpan d)
+    /// <summary>Writes a dataset of <paramref name="like"/>'s tokenizer from documents: validation ones first (the writer moves its
+    /// last document to an empty split, and the last one is a training document), then training ones.</summary>
+    public static void WriteDocuments(string dir, TokenDataset like, IEnumerable<int[]> val, bool anyVal, IEnumerable<int[]> train, IReadOnlyList<string> inputs)
+    {
+        var m = like.Manifest;
+        using var writer = new TokenDatasetWriter(dir, m.VocabSize, m.TokenizerHash, m.BosId, m.EosId,
+            anyVal ? m.ValFraction : 0, m.ShardTokens > 0 ? m.ShardTokens : 50_000_000);
+        foreach (var d in val) writer.Add(d, pinnedVal: true);
+        foreach (var d in train) writer.Add(d, pinnedVal: false);
+        writer.Complete(inputs, 0, 0);
+        BpeTokenizer.CopyFiles(like.Directory, dir);
+    }
+
+    /// <summary>The tokens of one document.</summary>
+    public static int[] Read(TokenSplit split, DocumentSpan d)
     {
         var t = new int[d.Length];
         split.Read(d.Start, t);
         return t;
     }
-
     /// <summary>A hidden, unique folder next to <paramref name="outDir"/> (same file system, so the final rename is atomic).</summary>
     public static string TempSibling(string outDir)
     {
