@@ -68,9 +68,8 @@ public static class SelectBench
                 throw new SeekSharpException($"{Path.Combine(o.TargetDir, DatasetManifest.FileName)}: --target needs both splits (train for the reference, val to measure on).");
             var trainDocs = DocumentScorer.Documents(p.Train, p.BosId, o.PoolDir);
             var valDocs = DocumentScorer.Documents(t.Val, t.BosId, o.TargetDir);
-            if (!File.Exists(Path.Combine(pool, DatasetManifest.FileName)))
-                DataSelection.WriteDocuments(pool, p, valDocs.Select(d => DataSelection.Read(t.Val, d)), true,
-                    trainDocs.Select(d => DataSelection.Read(p.Train, d)), [o.PoolDir, o.TargetDir]);
+            DataSelection.WriteDocuments(pool, p, valDocs.Select(d => DataSelection.Read(t.Val, d)), true,
+                trainDocs.Select(d => DataSelection.Read(p.Train, d)), [o.PoolDir, o.TargetDir]);
             (poolDocs, poolTokens, targetTrain, targetVal) = (trainDocs.Count, p.TrainTokens, t.TrainTokens, t.ValTokens);
         }
 
@@ -102,7 +101,6 @@ public static class SelectBench
             }
             observer?.OnMessage($"offline {m}: scoring the pool with the step-{proxy} proxy, keeping {o.KeepFraction * 100:G3}% of the documents");
             var selected = Dir($"select-{m}");
-            if (Directory.Exists(selected)) Directory.Delete(selected, recursive: true);
             var s = DataSelection.Run(new SelectOptions
             {
                 ModelDir = proxyDir, DataDir = pool, OutDir = selected, KeepFraction = o.KeepFraction, Score = m,
@@ -148,7 +146,6 @@ public static class SelectBench
 
     static PretrainResult Train(string data, string run, SelectBenchOptions o, TrainConfig tc, ITrainingObserver? observer, string? reference = null)
     {
-        if (Directory.Exists(run)) Directory.Delete(run, recursive: true);   // the bench's own folders: every run starts fresh
         return Pretrainer.Run(new PretrainOptions(data, run, o.Model, tc, HardwareProfilePath: o.HardwareProfilePath, ReferenceDir: reference), observer);
     }
 
@@ -170,6 +167,8 @@ public static class SelectBench
         if (o.SelectRatio is < 2 or > 64) throw new SeekSharpException($"--select-ratio: expected 2 to 64, got {o.SelectRatio}.");
         if (o.ReferenceSteps < 1) throw new SeekSharpException($"--reference-steps: expected 1 or more, got {o.ReferenceSteps}.");
         if (o.ProxySteps < 1) throw new SeekSharpException($"--proxy-steps: expected 1 or more, got {o.ProxySteps}.");
+        if (File.Exists(o.OutDir) || (Directory.Exists(o.OutDir) && Directory.EnumerateFileSystemEntries(o.OutDir).Any()))
+            throw new SeekSharpException($"--out {o.OutDir}: must be a new or empty folder (the bench writes pool/, reference/, baseline/, select-*/, run-*/ in it).");
         if (o.Train.EvalEvery < 1) throw new SeekSharpException($"--eval-every: expected 1 or more (the curves are what is compared), got {o.Train.EvalEvery}.");
     }
 }

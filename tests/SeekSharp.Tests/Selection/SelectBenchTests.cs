@@ -61,5 +61,8 @@ public class SelectBenchTests(SelectionFixture f) : IClassFixture<SelectionFixtu
         Assert.True(File.Exists(Path.Combine(root, SelectBenchReport.PlotFile)));
         using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "bench.json")));
         Assert.Equal(3, json.RootElement.GetProperty("rows").GetArrayLength());
+        // A second bench into the same folder is refused: nothing of the first is replaced.
+        var e = Assert.Throws<SeekSharpException>(() => SelectBench.Run(o));
+        Assert.StartsWith($"--out {root}: must be a new or empty folder", e.Message);
     }
 }
