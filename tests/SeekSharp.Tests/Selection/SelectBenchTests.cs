@@ -28,6 +28,8 @@ public class SelectBenchTests(SelectionFixture f) : IClassFixture<SelectionFixtu
         Assert.Null(rows[2].TokensToTarget);
         Assert.Null(rows[2].TokenRatio);
         Assert.Equal(2.8, rows[2].FinalValLoss);
+        Assert.Equal("1.66", SelectBenchReport.Down(25_600 / 15_360.0));   // ratios are rounded down, never up
+        Assert.Equal("0.36", SelectBenchReport.Down(0.3689));
     }
 
     [Fact]
