@@ -28,10 +28,14 @@ public static class BaseCommand
         var seed = new Option<int>("--seed") { Description = "Seed for initialization and batches.", DefaultValueFactory = _ => 1337 };
         var mtpDepth = new Option<int>("--mtp-depth") { Description = "Multi-token prediction modules (DeepSeek-V3 MTP; 0 = none, 1 drafts a token for speculative decoding)." };
         var mtpWeight = new Option<string>("--mtp-weight") { Description = "MTP loss weight λ: a number, or w1@f1,...,wn (w1 for the first fraction f1 of the steps...).", DefaultValueFactory = _ => "0.3@0.7,0.1" };
+        var select = new Option<string>("--select") { Description = "Online batch selection (RHO-LOSS): none, loss, or excess-loss (needs --reference).", DefaultValueFactory = _ => "none" };
+        select.AcceptOnlyFromAmong("none", "loss", "excess-loss");
+        var reference = new Option<string?>("--reference") { Description = "Reference model folder for --select excess-loss: a small model trained on held-out target data, same tokenizer." };
+        var selectRatio = new Option<int>("--select-ratio") { Description = "With --select: score R x batch-size candidate windows, train on the top 1/R.", DefaultValueFactory = _ => 4 };
         var device = Options.Device();
         var hardware = Options.Hardware();
         var train = new Command("train", "Pretrain a model from scratch (or --resume).")
-            { data, preset, output, steps, resume, batch, accum, seqLen, lr, warmup, precision, evalEvery, ckptEvery, seed, mtpDepth, mtpWeight, device, hardware };
+            { data, preset, output, steps, resume, batch, accum, seqLen, lr, warmup, precision, evalEvery, ckptEvery, seed, mtpDepth, mtpWeight, select, reference, selectRatio, device, hardware };
         train.SetAction(p => SeekApp.Guard(() =>
         {
             var tc = new TrainConfig
@@ -39,7 +43,7 @@ public static class BaseCommand
                 Steps = p.GetValue(steps), BatchSize = p.GetValue(batch), GradAccum = p.GetValue(accum), SeqLen = p.GetValue(seqLen),
                 LearningRate = p.GetValue(lr), WarmupSteps = p.GetValue(warmup), Precision = p.GetValue(precision)!,
                 EvalEvery = p.GetValue(evalEvery), CheckpointEvery = p.GetValue(ckptEvery), Seed = p.GetValue(seed), Device = p.GetValue(device)!,
-                MtpWeight = p.GetValue(mtpWeight)!,
+                MtpWeight = p.GetValue(mtpWeight)!, Select = p.GetValue(select)!, SelectRatio = p.GetValue(selectRatio),
             };
             int depth = p.GetValue(mtpDepth);
             if (depth < 0 || depth > ModelConfig.MaxMtpDepth)
@@ -47,7 +51,7 @@ public static class BaseCommand
             if (TrainConfig.ParseMtpWeight(tc.MtpWeight) is null)
                 throw new SeekSharpException($"--mtp-weight: expected a number of 0 or more, or a schedule like 0.3@0.7,0.1 (fractions rising in (0, 1)), found '{tc.MtpWeight}'.");
             var model = Presets.Get(p.GetValue(preset)!) with { NumNextnPredictLayers = depth };
-            var opts = new PretrainOptions(p.GetValue(data)!, p.GetValue(output)!, model, tc, p.GetValue(resume), p.GetValue(hardware));
+            var opts = new PretrainOptions(p.GetValue(data)!, p.GetValue(output)!, model, tc, p.GetValue(resume), p.GetValue(hardware), p.GetValue(reference));
             var result = new TrainingProgress().Run("pretraining", obs => Pretrainer.Run(opts, obs));
             RunReport.Write(result.RunDir, "Pretraining");
             Print(result);
@@ -65,6 +69,8 @@ public static class BaseCommand
         AnsiConsole.Write(t);
         if (r.FinalMtpLosses is { } mtp)
             AnsiConsole.MarkupLineInterpolated($"mtp loss by depth (last step, unweighted): {string.Join("  ", mtp.Select((x, i) => $"{i + 1}: {x:F3}"))}");
+        if (r.Selection is { } sel)
+            AnsiConsole.MarkupLineInterpolated($"selection ({sel.Score}, 1 of {sel.Ratio}): scored {sel.ScoredTokens:N0} candidate tokens for {sel.TrainedTokens:N0} trained, {sel.Flops / 1e9:F1} GFLOP ({100 * sel.Flops / Math.Max(l.ModelFlops, 1e-9):F0}% of the run's), inside tokens/s");
         if (l.Storage is { } storage) AnsiConsole.MarkupLineInterpolated($"storage: {storage.Summary()}");
         AnsiConsole.MarkupLineInterpolated($"resources: {SeekSharp.Reports.RunReport.ResourcesLine(l.Resources)}");
         AnsiConsole.MarkupLineInterpolated($"run folder: [bold]{r.RunDir}[/] (model.safetensors, config.json, metrics.jsonl, ledger.json, report.md, loss.png)");

@@ -43,12 +43,13 @@ public static class ChatRlCommand
         var seed = new Option<int>("--seed") { Description = "Seed for prompts and sampling.", DefaultValueFactory = _ => t.Seed };
         var ckptEvery = new Option<int>("--checkpoint-every") { Description = "Save a resumable checkpoint every N steps and at the end (0 = never).", DefaultValueFactory = _ => DefaultCheckpointEvery };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its latest checkpoint (same settings; --steps, --minutes may grow)." };
+        var curriculum = new Option<bool>("--curriculum") { Description = "Sample prompts by their recent pass rate; skip groups predicted all right or all wrong before rolling them out (counted as saved)." };
         var device = Options.Device();
         var hardware = Options.Hardware();
         var cmd = new Command("rl", "GRPO: group-sampled completions, rule-based rewards, group-relative advantages, clipped ratio, KL.")
         {
             model, task, output, group, ppStep, rolloutRows, steps, minutes, lr, warmup, beta, eps, epsHigh, loss, mu, temperature, maxTokens,
-            formatWeight, rm, rmWeight, evalEvery, evalCount, precision, seed, ckptEvery, resume, device, hardware,
+            formatWeight, rm, rmWeight, evalEvery, evalCount, precision, seed, ckptEvery, resume, curriculum, device, hardware,
         };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
@@ -59,7 +60,7 @@ public static class ChatRlCommand
                 MaxTokens = p.GetValue(maxTokens), Beta = p.GetValue(beta), Epsilon = p.GetValue(eps), EpsilonHigh = p.GetValue(epsHigh),
                 Loss = GrpoConfig.ParseLoss(p.GetValue(loss)!), Mu = p.GetValue(mu), FormatWeight = p.GetValue(formatWeight),
                 RewardModelDir = p.GetValue(rm), RewardModelWeight = p.GetValue(rmWeight), EvalEvery = p.GetValue(evalEvery),
-                EvalCount = p.GetValue(evalCount), HardwareProfilePath = p.GetValue(hardware), Resume = p.GetValue(resume),
+                EvalCount = p.GetValue(evalCount), HardwareProfilePath = p.GetValue(hardware), Resume = p.GetValue(resume), Curriculum = p.GetValue(curriculum),
                 Train = t with
                 {
                     Steps = p.GetValue(steps), LearningRate = p.GetValue(lr), WarmupSteps = p.GetValue(warmup),
@@ -81,6 +82,8 @@ public static class ChatRlCommand
         t.AddRow($"{r.Steps}", $"{r.RlSeconds / 60:F1}", $"{r.FirstReward:F3}", $"{r.LastReward:F3}", held,
             $"{TimeSpan.FromSeconds(l.WallSeconds):hh\\:mm\\:ss}", $"{l.EnergyKwh:F4}", $"{l.Co2Grams:F1}", $"{l.Usd:F4}");
         AnsiConsole.Write(t);
+        if (r.RolloutsSaved is { } saved)
+            AnsiConsole.MarkupLineInterpolated($"curriculum: {saved:N0} rollouts saved (groups predicted all right or all wrong, skipped before rollout); {r.Rollouts:N0} rolled out");
         if (l.Storage is { } storage) AnsiConsole.MarkupLineInterpolated($"storage: {storage.Summary()}");
         AnsiConsole.MarkupLineInterpolated($"model folder: [bold]{r.OutDir}[/] (model.safetensors, config.json, tokenizer, grpo_config.json, train_prompts.jsonl, metrics.jsonl, ledger.json, report.md, reward.png, accuracy.png, length.png; checkpoints/ for --resume)");
     }

@@ -25,6 +25,6 @@ public static class DataCommand
             AnsiConsole.MarkupLineInterpolated($"shards written to [bold]{p.GetValue(output)}[/]");
             return 0;
         }));
-        return new Command("data", "Data preparation commands.") { tokenize, DataPrepareCommand.Create(), DataPrepareCommand.CreateSynth() };
+        return new Command("data", "Data preparation commands.") { tokenize, DataPrepareCommand.Create(), DataPrepareCommand.CreateSynth(), DataSelectCommand.Create() };
     }
 }

@@ -65,6 +65,10 @@ public sealed record LedgerEntry
     /// replace the hardware profile's people_hours default for it. Null when none were declared.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? DeclaredPeopleHours { get; init; }
 
+    /// <summary>RL rollouts not generated because a curriculum predicted their group all right or all wrong
+    /// (`seek chat rl --curriculum`); null for runs without one.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? RolloutsSaved { get; init; }
+
     /// <summary>The ledger format: 2 since the eight resources (<see cref="LedgerResources"/>); absent (0) in older files, whose
     /// unknown resources then read as unknown rather than zero.</summary>
     public int LedgerVersion { get; init; }
@@ -197,6 +201,7 @@ public sealed class RunLedger : IDisposable
         if (p is null) return null;
         lock (p) { var h = p.Hours; p.Hours = null; return h; }
     }
+    private long? _rolloutsSaved;
 
     private RunLedger(string kind, HardwareProfile hw, string raplRoot, string? runDir)
     {
@@ -311,6 +316,13 @@ public sealed class RunLedger : IDisposable
         lock (_lock) _flops += flops;
     }
 
+    /// <summary>Adds RL rollouts a curriculum saved (<see cref="LedgerEntry.RolloutsSaved"/>); thread-safe.</summary>
+    public void AddRolloutsSaved(long rollouts)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rollouts);
+        lock (_lock) _rolloutsSaved = (_rolloutsSaved ?? 0) + rollouts;
+    }
+
     /// <summary>Stops the clocks and prices the run; later calls return the same entry.</summary>
     public LedgerEntry Finish()
     {
@@ -330,7 +342,11 @@ public sealed class RunLedger : IDisposable
         return LedgerEntry.Compute(_kind, b?.StartedUtc ?? _startedUtc, _startedUtc + _wall.Elapsed, (b?.WallSeconds ?? 0) + energy.WallSeconds,
             (b?.CpuSeconds ?? 0) + energy.CpuSeconds, (b?.Tokens ?? 0) + Interlocked.Read(ref _tokens), (b?.ModelFlops ?? 0) + _flops,
             (b?.EnergyKwh ?? 0) * 3.6e6 + energy.Joules, method, _hw,
-            _runDir is null ? b?.Storage : (LedgerStorage.Of(_storage, _sources) with { PeakBytes = _peak }).Recheck(_runDir)) with { Data = _data, AttendedSeconds = _attended, DeclaredPeopleHours = _declaredPeople };
+            _runDir is null ? b?.Storage : (LedgerStorage.Of(_storage, _sources) with { PeakBytes = _peak }).Recheck(_runDir)) with
+        {
+            Data = _data, AttendedSeconds = _attended, DeclaredPeopleHours = _declaredPeople,
+            RolloutsSaved = _rolloutsSaved is null && b?.RolloutsSaved is null ? null : (b?.RolloutsSaved ?? 0) + (_rolloutsSaved ?? 0),
+        };
     }
 
     public void Dispose() => _meter.Dispose();

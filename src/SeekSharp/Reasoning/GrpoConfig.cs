@@ -61,6 +61,9 @@ public sealed record GrpoConfig
     [JsonPropertyName("eval_every")] public int EvalEvery { get; init; }
     /// <summary>Held-out problems per periodic evaluation.</summary>
     [JsonPropertyName("eval_count")] public int EvalCount { get; init; } = 100;
+    /// <summary>Choose prompts by their buckets' recent pass rate and skip groups predicted all right or all wrong before
+    /// rolling them out (Curriculum, decision 0024).</summary>
+    [JsonPropertyName("curriculum")] public bool Curriculum { get; init; }
     /// <summary>Optimization: steps (the upper bound when minutes is set), learning rate, warmup, clipping, precision, seed.</summary>
     [JsonPropertyName("train")] public TrainConfig Train { get; init; } = DefaultTrain;
     /// <summary>Hardware profile for the ledger; not saved.</summary>

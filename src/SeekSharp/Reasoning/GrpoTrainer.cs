@@ -23,8 +23,9 @@ namespace SeekSharp.Reasoning;
 // and at the end the run saves a checkpoint that --resume continues exactly (see GrpoCheckpoint).
 
 /// <summary>What a finished GRPO run reports.</summary>
+/// <param name="RolloutsSaved">Rollouts the curriculum skipped (groups predicted all right or all wrong); null without --curriculum.</param>
 public sealed record GrpoResult(string OutDir, int Steps, double RlSeconds, double FirstReward, double LastReward,
-    IReadOnlyList<(int Step, EvalResult Eval)> Evals, LedgerEntry Ledger);
+    IReadOnlyList<(int Step, EvalResult Eval)> Evals, LedgerEntry Ledger, long? RolloutsSaved = null, long Rollouts = 0);
 
 public static class GrpoTrainer
 {
@@ -35,6 +36,10 @@ public static class GrpoTrainer
     {
         var cfg = config.Validate();
         var tc = cfg.Train;
+        if (cfg.Curriculum && cfg.Resume)
+            throw new SeekSharpException("--resume: not supported with --curriculum (its pass-rate estimates are not checkpointed); start a fresh run.");
+        var curriculum = cfg.Curriculum ? new Curriculum(cfg.GroupSize, tc.Seed) : null;
+        long rolloutsDone = 0;
         var checkpoint = cfg.Resume ? GrpoCheckpoint.Find(cfg) : null;
         if (checkpoint is null) GrpoCheckpoint.PrepareFresh(cfg);
         var tok = BpeTokenizer.Load(cfg.ModelDir);
@@ -104,7 +109,10 @@ public static class GrpoTrainer
         while (!Done(step))
         {
             var t0 = clock.Elapsed.TotalSeconds;
-            var problems = Next(prompts, cfg.PromptsPerStep);
+            List<SyntheticProblem> problems;
+            int skippedNow = 0;
+            if (curriculum is null) problems = Next(prompts, cfg.PromptsPerStep);
+            else (problems, skippedNow) = curriculum.Choose(Next(prompts, cfg.PromptsPerStep * Curriculum.Candidates), cfg.PromptsPerStep, step);
             used.AddRange(problems);
             long decodedBefore = sampler.DecodedTokens;
             var rollouts = sampler.Sample(problems, cfg.GroupSize, cfg.MaxTokens, new SamplingOptions(cfg.Temperature, 1.0),
@@ -112,6 +120,12 @@ public static class GrpoTrainer
             double sampleSeconds = clock.Elapsed.TotalSeconds - t0;
 
             var scores = rewards.Score(rollouts.Select(r => r.Rollout).ToList());
+            rolloutsDone += rollouts.Count;
+            if (curriculum is not null)
+            {
+                curriculum.Observe(problems, scores.ByName.TryGetValue(AccuracyReward.RewardName, out var correct) ? correct : scores.Total);
+                ledger.AddRolloutsSaved((long)skippedNow * cfg.GroupSize);
+            }
             var adv = GroupAdvantages.Compute(scores.Total, cfg.GroupSize, scaleByStd: cfg.Loss == LossAggregation.Grpo);
             var keep = Enumerable.Range(0, rollouts.Count).Where(i => !adv.ZeroVariance[i / cfg.GroupSize]).ToList();
             double lr = LrSchedule.At(step, tc);
@@ -144,6 +158,11 @@ public static class GrpoTrainer
                 ["tokens"] = tokensSeen, ["elapsed_seconds"] = elapsedBefore + clock.Elapsed.TotalSeconds,
             };
             foreach (var (name, s) in scores.ByName) record["reward/" + name] = s.Average();
+            if (curriculum is not null)
+            {
+                record["curriculum_skipped_groups"] = skippedNow;
+                record["rollouts_saved"] = curriculum.RolloutsSaved;
+            }
             if (keep.Count > 0) // a step whose groups all had zero variance made no update: nothing to measure
             {
                 record["kl"] = stats.Kl; record["clip_fraction"] = stats.ClipFraction; record["entropy"] = stats.Entropy;
@@ -173,7 +192,8 @@ public static class GrpoTrainer
         metrics.Dispose();
         Reports.GrpoReport.Write(cfg.OutDir, "GRPO");
         int window = Math.Max(1, Math.Min(10, rewardHistory.Count / 4));
-        return new GrpoResult(cfg.OutDir, step, rlSeconds, Mean(rewardHistory.Take(window)), Mean(rewardHistory.TakeLast(window)), evals, entry);
+        return new GrpoResult(cfg.OutDir, step, rlSeconds, Mean(rewardHistory.Take(window)), Mean(rewardHistory.TakeLast(window)), evals, entry,
+            curriculum?.RolloutsSaved, rolloutsDone);
     }
 
     static List<SyntheticProblem> Next(IEnumerator<SyntheticProblem> source, int count)

@@ -23,6 +23,9 @@ public sealed class PretrainModel : IDisposable
     public Device Device { get; }
     public int TokensPerStep => stepper.TokensPerStep;
 
+    /// <summary>Online batch selection: when set, each micro-batch is chosen from a larger candidate batch (decision 0024).</summary>
+    public Selection.OnlineSelection? Selection { get; set; }
+
     /// <param name="cfg">Validated here.</param>
     public PretrainModel(ModelConfig cfg, TrainConfig tc, int seqLen)
     {
@@ -44,7 +47,9 @@ public sealed class PretrainModel : IDisposable
         stepper.MtpWeight = tc.MtpWeightAt(step);
         return stepper.Run(lr, micro =>
         {
-            train.Sample(Pretrainer.BatchSeed(tc.Seed, step, micro), tc.BatchSize, SeqLen, stepper.Inputs, stepper.Targets);
+            var seed = Pretrainer.BatchSeed(tc.Seed, step, micro);
+            if (Selection is { } sel) sel.Fill(train, seed, tc.BatchSize, SeqLen, Model, stepper.Inputs, stepper.Targets);
+            else train.Sample(seed, tc.BatchSize, SeqLen, stepper.Inputs, stepper.Targets);
             onBatch?.Invoke(stepper.Inputs);
         });
     }
@@ -77,6 +82,7 @@ public sealed class PretrainModel : IDisposable
 
     public void Dispose()
     {
+        Selection?.Dispose();
         Optimizer.Dispose();
         Model.Dispose();
     }

@@ -17,13 +17,18 @@ namespace SeekSharp.Training;
 // native memory is returned every step instead of waiting for the GC.
 
 /// <summary>What to pretrain, on what, and where.</summary>
+/// <param name="ReferenceDir">The reference model of online selection by excess loss (TrainConfig.Select), same tokenizer as the data.</param>
 public sealed record PretrainOptions(string DataDir, string RunDir, ModelConfig Model, TrainConfig Train, bool Resume = false,
-    string? HardwareProfilePath = null);
+    string? HardwareProfilePath = null, string? ReferenceDir = null);
 
 /// <summary>What a finished run reports.</summary>
 /// <param name="FinalMtpLosses">The last step's MTP cross-entropy per depth; null without MTP.</param>
+/// <param name="Selection">What online selection scored and cost in this process; null without selection.</param>
 public sealed record PretrainResult(string RunDir, int Steps, double FinalLoss, double? FinalValLoss, double TokensPerSecond, LedgerEntry Ledger,
-    double[]? FinalMtpLosses = null);
+    double[]? FinalMtpLosses = null, SelectionTotals? Selection = null);
+
+/// <summary>Online selection's totals: candidate tokens scored, tokens trained on, and the scoring FLOPs.</summary>
+public sealed record SelectionTotals(string Score, int Ratio, long ScoredTokens, long TrainedTokens, double Flops);
 
 public static class Pretrainer
 {
@@ -31,8 +36,10 @@ public static class Pretrainer
 
     public static PretrainResult Run(PretrainOptions o, ITrainingObserver? observer = null)
     {
+        CheckSelectionFlags(o);
         var tc = o.Train.Validate();
         using var ds = TokenDataset.Open(o.DataDir);
+        var reference = CheckSelection(o, ds);
         var cfg = o.Model;
         if (cfg.VocabSize != ds.VocabSize)
         {
@@ -44,6 +51,9 @@ public static class Pretrainer
             throw new SeekSharpException($"seq_len {seqLen} exceeds the model's max_position_embeddings ({cfg.MaxPositionEmbeddings}).");
 
         using var run = new PretrainModel(cfg, tc, seqLen);
+        if (tc.Select != "none")
+            run.Selection = new Selection.OnlineSelection(tc.Select, tc.SelectRatio,
+                reference is null ? null : Selection.DataSelection.Load(reference, tc.Precision == "fp32" ? "fp32" : "bf16", run.Device), run.Device);
         var (model, optimizer) = (run.Model, run.Optimizer);
 
         var state = new TrainerState { Train = tc };
@@ -66,8 +76,22 @@ public static class Pretrainer
             TrainingCheckpoint.Prune(o.RunDir, tc.KeepCheckpoints);
         });
         double[]? lastMtp = null;
+        SelectionTotals? selected = run.Selection is null ? null : new SelectionTotals(tc.Select, tc.SelectRatio, 0, 0, 0);
         var loop = StepLoop.Run(tc, metrics, ledger, cost.PretrainingFlopsPerToken, observer,
-            (step, lr) => { var r = run.Run(train, step, lr); lastMtp = r.MtpLosses; return new LoopStep(r, run.TokensPerStep, run.MtpExtra(r, step)); },
+            (step, lr) =>
+            {
+                var r = run.Run(train, step, lr);
+                lastMtp = r.MtpLosses;
+                var extra = run.MtpExtra(r, step);
+                if (run.Selection is not { } sel) return new LoopStep(r, run.TokensPerStep, extra);
+                var (flops, figures) = sel.TakeStep();
+                selected = selected! with
+                {
+                    ScoredTokens = selected.ScoredTokens + (long)figures["select_scored_tokens"], TrainedTokens = selected.TrainedTokens + run.TokensPerStep,
+                    Flops = selected.Flops + flops,
+                };
+                return new LoopStep(r, run.TokensPerStep, extra is null ? figures : figures.Concat(extra).ToDictionary(), flops);
+            },
             val is null ? null : () => new LoopEval(run.Evaluate(val)), checkpoints);
 
         // The final model and ledger come after the last checkpoint: a run killed in between is finished by --resume.
@@ -77,7 +101,29 @@ public static class Pretrainer
         entry.Write(Path.Combine(o.RunDir, "ledger.json"));
         var total = loop.State;
         return new PretrainResult(o.RunDir, tc.Steps, loop.FinalLoss, loop.FinalEval?.Loss,
-            total.TokensSeen / Math.Max(total.ElapsedSeconds, 1e-9), entry, lastMtp);
+            total.TokensSeen / Math.Max(total.ElapsedSeconds, 1e-9), entry, lastMtp, selected);
+    }
+
+    static void CheckSelectionFlags(PretrainOptions o)
+    {
+        var tc = o.Train;
+        if (tc.Select is not ("none" or "loss" or "excess-loss"))
+            throw new SeekSharpException($"--select: expected none, loss or excess-loss, got '{tc.Select}'.");
+        if (tc.Select == "excess-loss" && o.ReferenceDir is null)
+            throw new SeekSharpException("--reference: --select excess-loss needs a reference model folder (a small model trained on held-out target data).");
+        if (tc.Select != "excess-loss" && o.ReferenceDir is not null)
+            throw new SeekSharpException($"--reference: only --select excess-loss uses a reference model (got --select {tc.Select}).");
+        if (tc.Select == "none" && tc.SelectRatio != new TrainConfig().SelectRatio)
+            throw new SeekSharpException("--select-ratio: only with --select loss or excess-loss.");
+        if (tc.Select != "none" && tc.SelectRatio is < 2 or > 64)
+            throw new SeekSharpException($"--select-ratio: expected 2 to 64 candidates per trained window, got {tc.SelectRatio}.");
+    }
+
+    /// <summary>The reference folder online selection reads (null for none, or for loss selection), after checking its tokenizer.</summary>
+    static string? CheckSelection(PretrainOptions o, TokenDataset ds)
+    {
+        if (o.ReferenceDir is { } dir) Selection.DataSelection.CheckReference(dir, ds);
+        return o.ReferenceDir;
     }
 
     static (TrainerState State, string Checkpoint) ResumeFrom(string runDir, Transformer model, AdamW optimizer, TrainConfig tc, ITrainingObserver? observer)

@@ -18,7 +18,8 @@ namespace SeekSharp.Training;
 /// <summary>What one step of a training loop did.</summary>
 /// <param name="Tokens">Tokens processed (for throughput and the ledger).</param>
 /// <param name="Extra">Further figures for the metrics record, e.g. "accuracy".</param>
-public sealed record LoopStep(StepOutcome Outcome, long Tokens, IReadOnlyDictionary<string, double>? Extra = null);
+/// <param name="ExtraFlops">FLOPs spent beside the trained tokens' (online selection's scoring passes), billed in the ledger.</param>
+public sealed record LoopStep(StepOutcome Outcome, long Tokens, IReadOnlyDictionary<string, double>? Extra = null, double ExtraFlops = 0);
 
 /// <summary>A validation result: the loss and further figures (recorded with a "val_" prefix).</summary>
 public sealed record LoopEval(double Loss, IReadOnlyDictionary<string, double>? Extra = null);
@@ -89,7 +90,7 @@ public static class StepLoop
             tokens += r.Tokens;
             lastLoss = r.Outcome.Loss;
             ledger.AddTokens(r.Tokens);
-            ledger.AddFlops(flopsPerToken * r.Tokens);
+            ledger.AddFlops(flopsPerToken * r.Tokens + r.ExtraFlops);
             state = state with
             {
                 Step = done, TokensSeen = state.TokensSeen + r.Tokens, LastLoss = lastLoss,

@@ -48,6 +48,11 @@ public sealed record TrainConfig
     /// "w1@f1,w2@f2,...,wn": w1 for the first fraction f1 of the steps, w2 until f2, ..., wn after. The default is
     /// DeepSeek-V3's 0.3 for the first 10T of 14.8T tokens, then 0.1. Decision 0021.</summary>
     [JsonPropertyName("mtp_weight")] public string MtpWeight { get; init; } = "0.3@0.7,0.1";
+    /// <summary>Online batch selection (RHO-LOSS, decision 0024): "none", "loss" (train on the candidates the model finds
+    /// hardest) or "excess-loss" (its loss minus a reference model's: learnable, target-like, not yet learnt).</summary>
+    [JsonPropertyName("select")] public string Select { get; init; } = "none";
+    /// <summary>With selection, each micro-batch is the top 1/R of R·batch_size candidate windows scored without gradients.</summary>
+    [JsonPropertyName("select_ratio")] public int SelectRatio { get; init; } = 4;
     /// <summary>Torch device: "cpu" (or "cuda" with a CUDA build of TorchSharp).</summary>
     [JsonPropertyName("device")] public string Device { get; init; } = "cpu";
 
@@ -71,6 +76,8 @@ public sealed record TrainConfig
         Need(CheckpointEvery >= 0 && KeepCheckpoints > 0, "checkpoint_every/keep_checkpoints", "checkpoint_every >= 0 and keep_checkpoints > 0");
         Need(Precision is "bf16" or "fp32" or "fp8", "precision", "\"bf16\", \"fp32\" or \"fp8\"");
         Need(BiasUpdateSpeed >= 0, "bias_update_speed", "0 or more");
+        Need(Select is "none" or "loss" or "excess-loss", "select", "\"none\", \"loss\" or \"excess-loss\"");
+        Need(SelectRatio is >= 1 and <= 64, "select_ratio", "an integer from 1 to 64");
         Need(ParseMtpWeight(MtpWeight) is not null, "mtp_weight", "a number of 0 or more, or a schedule like 0.3@0.7,0.1 (weights >= 0, fractions rising in (0, 1))");
         return this;
     }
