@@ -17,8 +17,10 @@ namespace SeekSharp.Training;
 // native memory is returned every step instead of waiting for the GC.
 
 /// <summary>What to pretrain, on what, and where.</summary>
+/// <param name="Engine">Builds what runs the steps from the run's model config (vocabulary set from the data), train config
+/// and sequence length; null: one process (<see cref="PretrainModel"/>). Pipeline stages across processes plug in here.</param>
 public sealed record PretrainOptions(string DataDir, string RunDir, ModelConfig Model, TrainConfig Train, bool Resume = false,
-    string? HardwareProfilePath = null);
+    string? HardwareProfilePath = null, Func<ModelConfig, TrainConfig, int, IPretrainEngine>? Engine = null);
 
 /// <summary>What a finished run reports.</summary>
 /// <param name="FinalMtpLosses">The last step's MTP cross-entropy per depth; null without MTP.</param>
@@ -43,13 +45,12 @@ public static class Pretrainer
         if (seqLen > cfg.MaxPositionEmbeddings)
             throw new SeekSharpException($"seq_len {seqLen} exceeds the model's max_position_embeddings ({cfg.MaxPositionEmbeddings}).");
 
-        using var run = new PretrainModel(cfg, tc, seqLen);
-        var (model, optimizer) = (run.Model, run.Optimizer);
+        if (!o.Resume) TrainingCheckpoint.RefuseExisting(o.RunDir);
+        using var run = o.Engine?.Invoke(cfg, tc, seqLen) ?? new PretrainModel(cfg, tc, seqLen);
 
         var state = new TrainerState { Train = tc };
         string? resumedFrom = null;
-        if (o.Resume) (state, resumedFrom) = ResumeFrom(o.RunDir, model, optimizer, tc, observer);
-        else TrainingCheckpoint.RefuseExisting(o.RunDir);
+        if (o.Resume) (state, resumedFrom) = ResumeFrom(o.RunDir, run, tc, observer);
         WriteRunFiles(o, cfg, tc);
 
         using var metrics = StepLoop.OpenMetrics(o.RunDir, state.Step);
@@ -62,16 +63,16 @@ public static class Pretrainer
 
         var checkpoints = new LoopCheckpoints(state, s =>
         {
-            ledger.RecordStorage(TrainingCheckpoint.Save(o.RunDir, model, optimizer, s, tokenizerDir: o.RunDir), StorageKind.Checkpoint);
+            ledger.RecordStorage(run.SaveCheckpoint(o.RunDir, s, o.RunDir), StorageKind.Checkpoint);
             TrainingCheckpoint.Prune(o.RunDir, tc.KeepCheckpoints);
         });
         double[]? lastMtp = null;
         var loop = StepLoop.Run(tc, metrics, ledger, cost.TrainingFlopsPerToken, observer,
-            (step, lr) => { var r = run.Run(train, step, lr); lastMtp = r.MtpLosses; return new LoopStep(r, run.TokensPerStep, run.MtpExtra(r, step)); },
+            (step, lr) => { var r = run.Run(train, step, lr); lastMtp = r.MtpLosses; return new LoopStep(r, run.TokensPerStep, run.Extra(r, step)); },
             val is null ? null : () => new LoopEval(run.Evaluate(val)), checkpoints);
 
         // The final model and ledger come after the last checkpoint: a run killed in between is finished by --resume.
-        ModelFiles.Save(o.RunDir, model);
+        run.SaveModel(o.RunDir);
         ledger.RecordModelFolder(o.RunDir);
         var entry = ledger.Finish();
         entry.Write(Path.Combine(o.RunDir, "ledger.json"));
@@ -80,13 +81,13 @@ public static class Pretrainer
             total.TokensSeen / Math.Max(total.ElapsedSeconds, 1e-9), entry, lastMtp);
     }
 
-    static (TrainerState State, string Checkpoint) ResumeFrom(string runDir, Transformer model, AdamW optimizer, TrainConfig tc, ITrainingObserver? observer)
+    static (TrainerState State, string Checkpoint) ResumeFrom(string runDir, IPretrainEngine run, TrainConfig tc, ITrainingObserver? observer)
     {
         var ckpt = TrainingCheckpoint.LatestForResume(runDir);
         var saved = ModelConfig.Load(Path.Combine(ckpt, ModelFiles.ConfigFile));
-        if (saved.ToJson() != model.Config.ToJson())
+        if (saved.ToJson() != run.Config.ToJson())
             throw new SeekSharpException($"{ckpt}: the checkpoint's model config differs from the requested one (use the same --preset).");
-        var state = TrainingCheckpoint.Restore(ckpt, model, optimizer);
+        var state = run.Restore(ckpt);
         StepLoop.CheckResumable(runDir, ckpt, state, tc);
         observer?.OnMessage(state.Step == tc.Steps
             ? $"finishing from {Path.GetFileName(ckpt)} (step {state.Step}, the last): writing the final model."
