@@ -59,8 +59,7 @@ public static class PipelineHost
     {
         int micro = MicroBatches(p, o.Model, o.Train);
         var address = IPAddress.Parse(p.Host);
-        var token = p.Cluster is null ? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16))
-            : Environment.GetEnvironmentVariable("SEEKSHARP_JOIN_TOKEN") ?? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var token = Environment.GetEnvironmentVariable("SEEKSHARP_JOIN_TOKEN") is { Length: > 0 } given ? given : Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var mailbox = new Mailbox();
         var admission = new Admission(Admission.Hash(token), p.Stages, o.Model, say);
         Cluster.CheckPortsFree(p.Cluster is null ? address : IPAddress.Any, p.Port);
@@ -74,9 +73,13 @@ public static class PipelineHost
             {
                 int threads = p.Threads > 0 ? p.Threads : Math.Max(1, Environment.ProcessorCount / p.Stages);
                 for (int i = 0; i < p.Stages; i++)
+                {
                     children.Add(new StageChild($"stage-{i}", ["stage", "--hub", $"{p.Host}:{p.Port}", "--name", $"stage-{i}", "--threads", $"{threads}"], token));
+                    say($"started stage-{i} (pid {children[^1].Pid})");
+                }
             }
-            else say($"pipeline listening on {p.Cluster}; join token: {token} (seek stage --cluster {p.Cluster} --token ...)");
+            say($"pipeline driver listening on {p.Cluster ?? $"{p.Host}:{p.Port}"}");
+            say($"join token: {token}");
             var link = new MailboxLink(mailbox, () => Check(mailbox, admission, children, p.LeaseSeconds));
             var opts = o with
             {

@@ -167,7 +167,7 @@ public class CliTests : TempDirTest
         string[] expected =
         [
             "seek base: ",
-            "seek base train: --batch-size --checkpoint-every --data --device --eval-every --grad-accum --hardware --lr --mtp-depth --mtp-weight --out --precision --preset --resume --seed --seq-len --steps --warmup",
+            "seek base train: --batch-size --checkpoint-every --cluster --data --device --eval-every --grad-accum --hardware --host --lr --max-memory --micro-batches --mtp-depth --mtp-weight --out --pipeline-balance --pipeline-stages --port --precision --preset --resume --schedule --seed --seq-len --steps --warmup",
             "seek bench: ",
             "seek bench data: --corpora --json --tokenizer",
             "seek bench diloco: --batch-size --compress --data --eval-batches --inner-steps --lr --no-fault --out --outer-lr --outer-momentum --outer-steps --port --precision --preset --seed --seq-len --threads --warmup --workers",
@@ -209,6 +209,7 @@ public class CliTests : TempDirTest
             "seek serve: --api-keys --device --group-prefill --host --max-batch --model --name --port --precision --pricing --speculative",
             "seek serve keys: ",
             "seek serve keys add: --admin --budget-usd --file --name --rpm",
+            "seek stage: --cluster --connect-timeout --hub --name --preset --threads --token",
             "seek tok: ",
             "seek tok train: --input --out --vocab",
             "seek worker: --batch-size --cluster --connect-timeout --data --get-tokenizer --hub --inner-delay --name --threads --token",
