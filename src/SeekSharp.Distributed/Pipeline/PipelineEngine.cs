@@ -25,6 +25,7 @@ public sealed class PipelineEngine : IPretrainEngine
     readonly long[] inputs, targets;
     int evals;
     StageReport[] last = [];
+    readonly Dictionary<string, Ledger.LedgerNetworkPeer> peers = [];
 
     public ModelConfig Config { get; }
     public int TokensPerStep => tc.BatchSize * seqLen;
@@ -71,6 +72,16 @@ public sealed class PipelineEngine : IPretrainEngine
             link.Send(Boxes.Target(tag, m), Wire.Longs(targets.AsSpan(m * n, n)));
         }
         last = Enumerable.Range(0, stages).Select(k => Wire.Json<StageReport>(link.Receive(Boxes.Report(k, step)))).ToArray();
+        for (int k = 0; k < stages; k++)
+        {
+            var p = peers.GetValueOrDefault($"stage {k}") ?? new Ledger.LedgerNetworkPeer();
+            // Seen from the driver, whose process relays every payload: what it sent the stage and received from it.
+            peers[$"stage {k}"] = p with
+            {
+                BytesSent = p.BytesSent + last[k].BytesReceived, BytesReceived = p.BytesReceived + last[k].BytesSent, Rounds = p.Rounds + 1,
+                Tokens = p.Tokens + TokensPerStep, InnerSteps = p.InnerSteps + 1, Seconds = p.Seconds + last[k].StepSeconds,
+            };
+        }
         double norm = Math.Sqrt(last.Sum(r => r.SumSq));
         // torch's clip_grad_norm_, as FlatParameters.ClipGradNorm.
         double coef = tc.GradClip > 0 ? Math.Min(1, tc.GradClip / (norm + 1e-6)) : 1;
@@ -103,6 +114,13 @@ public sealed class PipelineEngine : IPretrainEngine
         }
         return d;
     }
+
+    /// <summary>The training steps' payload bytes per stage (evaluation and checkpoint transfers are not in them).</summary>
+    public Ledger.LedgerNetwork? Network => new()
+    {
+        BytesSent = peers.Values.Sum(p => p.BytesSent), BytesReceived = peers.Values.Sum(p => p.BytesReceived),
+        Rounds = peers.Values.Select(p => p.Rounds).DefaultIfEmpty().Max(), Peers = new(peers),
+    };
 
     public double Evaluate(TokenBatchSampler val)
     {

@@ -69,15 +69,6 @@ public static class PipelineHost
         PipelineEngine? engine = null;
         try
         {
-            if (p.Cluster is null)
-            {
-                int threads = p.Threads > 0 ? p.Threads : Math.Max(1, Environment.ProcessorCount / p.Stages);
-                for (int i = 0; i < p.Stages; i++)
-                {
-                    children.Add(new StageChild($"stage-{i}", ["stage", "--hub", $"{p.Host}:{p.Port}", "--name", $"stage-{i}", "--threads", $"{threads}"], token));
-                    say($"started stage-{i} (pid {children[^1].Pid})");
-                }
-            }
             say($"pipeline driver listening on {p.Cluster ?? $"{p.Host}:{p.Port}"}");
             say($"join token: {token}");
             var link = new MailboxLink(mailbox, () => Check(mailbox, admission, children, p.LeaseSeconds));
@@ -85,7 +76,15 @@ public static class PipelineHost
             {
                 Engine = (cfg, tc, seqLen) =>
                 {
-                    var spans = Split(cfg, tc, seqLen, micro, p, say);
+                    // The profile first: stage processes starting beside it would slow what it measures.
+                    int threads = p.Threads > 0 ? p.Threads : Math.Max(1, Environment.ProcessorCount / p.Stages);
+                    var spans = Split(cfg, tc, seqLen, micro, p, threads, say);
+                    if (p.Cluster is null)
+                        for (int i = 0; i < p.Stages; i++)
+                        {
+                            children.Add(new StageChild($"stage-{i}", ["stage", "--hub", $"{p.Host}:{p.Port}", "--name", $"stage-{i}", "--threads", $"{threads}"], token));
+                            say($"started stage-{i} (pid {children[^1].Pid})");
+                        }
                     WaitForStages(admission, p, () => Check(mailbox, admission, children, p.LeaseSeconds));
                     var plans = PipelineEngine.Plans(spans, cfg, tc, seqLen, micro, p.Schedule, p.MaxMemory, p.Threads);
                     foreach (var plan in plans) link.Send(Boxes.Plan(plan.Index), Wire.Json(plan));
@@ -104,13 +103,17 @@ public static class PipelineHost
         }
     }
 
-    static StageSpan[] Split(ModelConfig cfg, TrainConfig tc, int seqLen, int micro, PipelineOptions p, Action<string> say)
+    /// <param name="threads">libtorch threads a stage computes with: the profile runs with as many.</param>
+    static StageSpan[] Split(ModelConfig cfg, TrainConfig tc, int seqLen, int micro, PipelineOptions p, int threads, Action<string> say)
     {
         var costs = Enumerable.Repeat(1.0, cfg.NumHiddenLayers).ToArray();
         double embedHead = 0;
         if (p.Balance == "time" && p.Stages > 1)
         {
-            (costs, embedHead) = PipelinePlan.Profile(cfg, tc.BatchSize / micro, seqLen, tc.Precision);
+            int before = TorchSharp.torch.get_num_threads();
+            TorchSharp.torch.set_num_threads(threads);
+            try { (costs, embedHead) = PipelinePlan.Profile(cfg, tc.BatchSize / micro, seqLen, tc.Precision); }
+            finally { TorchSharp.torch.set_num_threads(before); }
             say($"profile (one micro-batch, forward + backward): {string.Join(", ", costs.Select((c, i) => $"layer {i} {c * 1e3:F1} ms"))}, embedding + head {embedHead * 1e3:F1} ms");
         }
         var spans = PipelinePlan.Split(costs, p.Stages, 0, embedHead); // the embedding's lookup is cheap; the head's matmul is the cost

@@ -30,6 +30,8 @@ public interface IPretrainEngine : IDisposable
     string SaveCheckpoint(string runDir, TrainerState state, string tokenizerDir);
     /// <summary>Writes the model files (weights and config) into <paramref name="dir"/>.</summary>
     void SaveModel(string dir);
+    /// <summary>Payload bytes this process's steps moved between processes (the ledger's network resource); null in one process.</summary>
+    Ledger.LedgerNetwork? Network => null;
 }
 
 /// <summary>A Transformer, its optimizer and the pretraining step.</summary>

@@ -74,7 +74,7 @@ public static class Pretrainer
         // The final model and ledger come after the last checkpoint: a run killed in between is finished by --resume.
         run.SaveModel(o.RunDir);
         ledger.RecordModelFolder(o.RunDir);
-        var entry = ledger.Finish();
+        var entry = run.Network is { } network ? ledger.Finish() with { Network = network } : ledger.Finish();
         entry.Write(Path.Combine(o.RunDir, "ledger.json"));
         var total = loop.State;
         return new PretrainResult(o.RunDir, tc.Steps, loop.FinalLoss, loop.FinalEval?.Loss,

@@ -173,6 +173,7 @@ public class CliTests : TempDirTest
             "seek bench diloco: --batch-size --compress --data --eval-batches --inner-steps --lr --no-fault --out --outer-lr --outer-momentum --outer-steps --port --precision --preset --seed --seq-len --threads --warmup --workers",
             "seek bench engine: --clients --device --group-prefill --json --max-batch --model --precision --preset --prompt-tokens --rounds --speculative --tokens",
             "seek bench llama: --json --model --prompt-tokens --rounds --threads --tokens --type",
+            "seek bench pipeline: --batch-size --data --max-memory --micro-batches --out --port --precision --preset --schedule --seq-len --stages --steps --threads",
             "seek bench quant: --json --m --rounds --shapes",
             "seek bench race: --batch-size --data --device --eval-every --hardware --lr --minutes --out --precision --presets --seed --seq-len --warmup",
             "seek bench serve: --api-key --clients --device --duration --max-batch --max-tokens --model --out --precision --requests --url",
