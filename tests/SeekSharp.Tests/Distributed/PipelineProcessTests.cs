@@ -87,4 +87,37 @@ public class PipelineProcessTests(TinyDataset data) : TempDirTest, IClassFixture
         Assert.True(code == 0, stdout + err);
         Assert.Equal(Enumerable.Range(1, 40), ResumeTests.Steps(run));
     }
+
+    [Fact]
+    public void StagesFromElsewhereJoinThroughRedisMembership()
+    {
+        int redisPort = DilocoRun.FreePort();
+        var server = File.Exists("/usr/bin/redis-server") ? "/usr/bin/redis-server"
+            : throw new InvalidOperationException("redis-server is not installed (apt-get install redis-server; .ci/run does it)");
+        var dir = Directory.CreateTempSubdirectory("seeksharp-redis-").FullName;
+        using var redis = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(server,
+            ["--port", $"{redisPort}", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir]) { RedirectStandardOutput = true, UseShellExecute = false })!;
+        try
+        {
+            var cluster = $"redis://127.0.0.1:{redisPort}";
+            var run = NewDir();
+            using var driver = new SeekProcess(Train(run, "--steps", "2", "--pipeline-stages", "2", "--cluster", cluster));
+            var token = driver.WaitForLine(@"join token: ([0-9a-f]+)").Groups[1].Value;
+            using var a = new SeekProcess("stage", "--cluster", cluster, "--token", token, "--preset", "tiny", "--name", "a", "--threads", "1");
+            using var b = new SeekProcess("stage", "--cluster", cluster, "--token", token, "--name", "b", "--threads", "1");
+            Assert.True(driver.WaitForExit(240) == 0, driver.Output);
+            Assert.Equal(0, a.WaitForExit(60));
+            Assert.Equal(0, b.WaitForExit(60));
+            Assert.Contains("stage 1 joined", driver.Stdout);
+            Assert.Equal([1, 2], ResumeTests.Steps(run));
+            var ledger = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(run, "ledger.json")))!;
+            Assert.True(ledger["network"]!["bytes_sent"]!.GetValue<long>() > 0);
+        }
+        finally
+        {
+            redis.Kill();
+            redis.WaitForExit();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
