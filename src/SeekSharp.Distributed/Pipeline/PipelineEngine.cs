@@ -97,7 +97,8 @@ public sealed class PipelineEngine : IPretrainEngine
     }
 
     /// <summary>Per step: the measured bubble (mean over stages of the time a stage waited for inputs and gradients over its
-    /// step time), the schedule's (S-1)/(M+S-1), payload bytes the stages sent, and each stage's peak RSS.</summary>
+    /// step time), the schedule's (S-1)/(M+S-1), payload bytes the stages sent, and per stage its peak RSS, idle fraction and
+    /// the most micro-batches whose activations it held at once.</summary>
     public IReadOnlyDictionary<string, double>? Extra(StepOutcome r, int step)
     {
         var d = new Dictionary<string, double>
@@ -111,6 +112,7 @@ public sealed class PipelineEngine : IPretrainEngine
         {
             d[$"stage{k}_peak_rss"] = last[k].PeakRss;
             d[$"stage{k}_idle"] = last[k].IdleSeconds / Math.Max(last[k].StepSeconds, 1e-9);
+            d[$"stage{k}_max_live"] = last[k].MaxLive;
         }
         return d;
     }

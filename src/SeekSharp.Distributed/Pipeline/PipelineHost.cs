@@ -71,7 +71,7 @@ public static class PipelineHost
         {
             say($"pipeline driver listening on {p.Cluster ?? $"{p.Host}:{p.Port}"}");
             say($"join token: {token}");
-            var link = new MailboxLink(mailbox, () => Check(mailbox, admission, children, p.LeaseSeconds));
+            var link = new MailboxLink(mailbox, () => Check(mailbox, admission, children, p.LeaseSeconds, o.RunDir));
             var opts = o with
             {
                 Engine = (cfg, tc, seqLen) =>
@@ -85,7 +85,7 @@ public static class PipelineHost
                             children.Add(new StageChild($"stage-{i}", ["stage", "--hub", $"{p.Host}:{p.Port}", "--name", $"stage-{i}", "--threads", $"{threads}"], token));
                             say($"started stage-{i} (pid {children[^1].Pid})");
                         }
-                    WaitForStages(admission, p, () => Check(mailbox, admission, children, p.LeaseSeconds));
+                    WaitForStages(admission, p, () => Check(mailbox, admission, children, p.LeaseSeconds, o.RunDir));
                     var plans = PipelineEngine.Plans(spans, cfg, tc, seqLen, micro, p.Schedule, p.MaxMemory, p.Threads);
                     foreach (var plan in plans) link.Send(Boxes.Plan(plan.Index), Wire.Json(plan));
                     return engine = new PipelineEngine(link, plans, cfg, tc, seqLen);
@@ -134,25 +134,27 @@ public static class PipelineHost
     }
 
     /// <summary>Throws, naming the stage, when one reported an error, exited, or stopped calling for a lease.</summary>
-    static void Check(Mailbox mailbox, Admission admission, List<StageChild> children, double lease)
+    static void Check(Mailbox mailbox, Admission admission, List<StageChild> children, double lease, string runDir)
     {
-        const string Hint = "the last checkpoint is intact; rerun with --resume to continue";
+        string Hint() => Checkpoints.TrainingCheckpoint.Latest(runDir) is { } latest
+            ? $"its last checkpoint ({Path.GetFileName(latest)}) is intact; rerun with --resume to continue"
+            : "no checkpoint had been written yet; start it again without --resume";
         var names = admission.Names;
         for (int k = 0; k < names.Count; k++)
             if (mailbox.Has(Boxes.Failure(k)))
             {
                 var why = Encoding.UTF8.GetString(mailbox.Take(Boxes.Failure(k), TimeSpan.Zero).GetAwaiter().GetResult() ?? []);
-                throw new SeekSharpException($"stage {k} ({names[k]}) failed: {why} The run stopped; {Hint}.");
+                throw new SeekSharpException($"stage {k} ({names[k]}) failed: {why} The run stopped; {Hint()}.");
             }
         foreach (var c in children)
             if (c.Exited is { } code)
             {
                 int k = names.ToList().IndexOf(c.Name);
-                throw new SeekSharpException($"stage {(k >= 0 ? k : "?")} ({c.Name}, pid {c.Pid}) exited with code {code}{c.LastError}. The run stopped; {Hint}.");
+                throw new SeekSharpException($"stage {(k >= 0 ? k : "?")} ({c.Name}, pid {c.Pid}) exited with code {code}{c.LastError}. The run stopped; {Hint()}.");
             }
         for (int k = 0; k < names.Count; k++)
             if (mailbox.LastSeen(k) is { } t && (DateTime.UtcNow - t).TotalSeconds > lease)
-                throw new SeekSharpException($"stage {k} ({names[k]}) has not called for {lease:G3} s. The run stopped; {Hint}.");
+                throw new SeekSharpException($"stage {k} ({names[k]}) has not called for {lease:G3} s. The run stopped; {Hint()}.");
     }
 
     /// <summary>A `seek stage` process this driver started; its output is kept for the error that names it.</summary>

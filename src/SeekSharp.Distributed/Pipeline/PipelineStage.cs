@@ -173,10 +173,11 @@ public sealed class PipelineStage : IDisposable
         };
         link.Send(Boxes.Report(span.Index, cmd.Step), Wire.Json(report));
         var clip = Wire.Json<ClipMessage>(link.Receive(Boxes.Clip(span.Index, cmd.Step)));
-        using (no_grad())
-            if (clip.Coef < 1)
+        if (clip.Coef < 1)
+            using (no_grad())
+            using (Scalar coef = clip.Coef.ToScalar()) // alive through every call (Native/Scalars.cs says why)
                 foreach (var p in optimizer.Parameters)
-                    p.grad?.mul_(clip.Coef);
+                    p.grad?.mul_(coef);
         optimizer.Update(cmd.Lr);
         optimizer.ZeroGrad();
         foreach (var (_, g) in gates) g.UpdateBias(tc.BiasUpdateSpeed);

@@ -177,6 +177,9 @@ public class PipelineTests(TinyDataset data) : TempDirTest, IClassFixture<TinyDa
         Train(f, 2, micro: 4, "1f1b");
         Train(g, 2, micro: 4, "gpipe");
         Assert.Equal(ResumeTests.Losses(f), ResumeTests.Losses(g));
+        // What the stages held: 1F1B at most S - k micro-batches' activations on stage k, GPipe all M.
+        Assert.Equal([2.0, 1.0], [Column(f, "stage0_max_live").Max(), Column(f, "stage1_max_live").Max()]);
+        Assert.Equal([4.0, 4.0], [Column(g, "stage0_max_live").Max(), Column(g, "stage1_max_live").Max()]);
     }
 
     [Fact]
