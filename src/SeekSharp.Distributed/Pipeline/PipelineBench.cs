@@ -57,6 +57,7 @@ public static class PipelineBench
                     if (line.StartsWith("stage ", StringComparison.Ordinal) && line.Contains("layers")) spans.Add(line);
                     say(line);
                 });
+                Reports.RunReport.Write(run, $"Pipeline, {s} stage(s)");
                 rows.Add(Row(s, string.Join("; ", spans), run, r.FinalLoss, null));
             }
             catch (SeekSharpException e)

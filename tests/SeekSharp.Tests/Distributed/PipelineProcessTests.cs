@@ -49,6 +49,17 @@ public class PipelineProcessTests(TinyDataset data) : TempDirTest, IClassFixture
         Assert.Equal(1, code);
         Assert.Contains("--micro-batches: 3 does not divide --batch-size 4", OneErrorLine(err));
         Assert.False(Directory.Exists(Path.Combine(run, "checkpoints")));
+        (code, _, err) = SeekProcess.Run(120, Train(run, "--pipeline-stages", "1", "--max-memory", "lots"));
+        Assert.Equal(1, code);
+        Assert.Contains("--max-memory: expected a size like 800M or 2G, found 'lots'", OneErrorLine(err));
+
+        // A stage past --max-memory stops the run after its step, naming the stage and the limit.
+        (code, _, err) = SeekProcess.Run(180, Train(run, "--steps", "3", "--pipeline-stages", "1", "--max-memory", "1M"));
+        Assert.Equal(1, code);
+        var line = OneErrorLine(err);
+        Assert.Contains("stage 0 (stage-0) failed: stage 0: peak RSS", line);
+        Assert.Contains("passed --max-memory 1,048,576 B", line);
+        Assert.Contains("no checkpoint had been written yet", line);
 
     }
 
