@@ -50,6 +50,7 @@ public static class PipelineHost
             throw new SeekSharpException($"--micro-batches: {m} does not divide --batch-size {tc.BatchSize} into equal micro-batches.");
         if (tc.GradAccum != 1) throw new SeekSharpException("--grad-accum: a pipeline accumulates over its --micro-batches; leave --grad-accum at 1.");
         if (model.NumNextnPredictLayers > 0) throw new SeekSharpException("--mtp-depth: pipeline stages train the main model only; use --mtp-depth 0.");
+        if (tc.Device != "cpu") throw new SeekSharpException($"--device: pipeline stages run on the CPU (their payloads are host tensors); found '{tc.Device}'.");
         if (!PipelinePlan.Schedules.Contains(p.Schedule)) throw new SeekSharpException($"--schedule: expected 1f1b or gpipe, found '{p.Schedule}'.");
         if (p.Balance is not ("time" or "layers")) throw new SeekSharpException($"--pipeline-balance: expected time or layers, found '{p.Balance}'.");
         return m;

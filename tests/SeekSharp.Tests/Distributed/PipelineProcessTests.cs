@@ -49,6 +49,9 @@ public class PipelineProcessTests(TinyDataset data) : TempDirTest, IClassFixture
         Assert.Equal(1, code);
         Assert.Contains("--micro-batches: 3 does not divide --batch-size 4", OneErrorLine(err));
         Assert.False(Directory.Exists(Path.Combine(run, "checkpoints")));
+        (code, _, err) = SeekProcess.Run(120, Train(run, "--pipeline-stages", "2", "--device", "cuda"));
+        Assert.Equal(1, code);
+        Assert.Contains("--device: pipeline stages run on the CPU", OneErrorLine(err));
         (code, _, err) = SeekProcess.Run(120, Train(run, "--pipeline-stages", "1", "--max-memory", "lots"));
         Assert.Equal(1, code);
         Assert.Contains("--max-memory: expected a size like 800M or 2G, found 'lots'", OneErrorLine(err));

@@ -9,6 +9,7 @@ namespace SeekSharp.Tests.Distributed;
 
 /// <summary>Pipeline stages in one process (each stage on its own thread, all on the driver's mailbox): the split, the
 /// schedules, and the same tiny fp32 run with 1, 2 and 4 stages giving the same losses step for step.</summary>
+[Collection("DilocoProcesses")] // their stage threads would load the two cores under the process tests' leases
 public class PipelineTests(TinyDataset data) : TempDirTest, IClassFixture<TinyDataset>
 {
     static readonly TrainConfig Fast = TinyDataset.Fast with { Steps = 6, BatchSize = 4, CheckpointEvery = 3 };
