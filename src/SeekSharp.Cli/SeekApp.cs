@@ -27,6 +27,7 @@ public static class SeekApp
         root.Add(HubCommand.Create());
         root.Add(DistillCommand.Create());
         root.Add(HubCommand.CreateWorker());
+        root.Add(StageCommand.Create());
         root.Add(RecipeCommand.Create());
         root.Add(BenchCommand.Create());
         root.Add(ExportCommand.Create());

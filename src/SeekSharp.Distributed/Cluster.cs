@@ -57,11 +57,15 @@ public static class Cluster
         }
     }
 
-    public static IHost BuildSilo(IPAddress address, int port, string? cluster, Coordinator coordinator)
+    public static IHost BuildSilo(IPAddress address, int port, string? cluster, Coordinator coordinator) =>
+        BuildSilo(address, port, cluster, services => services.AddSingleton(coordinator));
+
+    /// <param name="services">Registers the state the silo's grains are given (the DiLoCo coordinator, the pipeline's mailbox).</param>
+    public static IHost BuildSilo(IPAddress address, int port, string? cluster, Action<IServiceCollection> services)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         Quiet(builder.Logging);
-        builder.Services.AddSingleton(coordinator);
+        services(builder.Services);
         // --host 0.0.0.0 listens on every address and advertises this machine's first non-loopback IPv4 (the address
         // other silos and Redis readers are told); a concrete --host is both.
         bool any = address.Equals(IPAddress.Any);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SeekSharp.Distributed.Pipeline;
 using SeekSharp.Modeling;
 using SeekSharp.Reports;
 using SeekSharp.Training;
@@ -34,8 +35,19 @@ public static class BaseCommand
         var selectRatio = new Option<int>("--select-ratio") { Description = "With --select: score R x batch-size candidate windows, train on the top 1/R.", DefaultValueFactory = _ => 4 };
         var device = Options.Device();
         var hardware = Options.Hardware();
+        var stages = new Option<int>("--pipeline-stages") { Description = "Split the model's layers over S stage processes (pipeline parallelism; 0 = one process)." };
+        var micro = new Option<int>("--micro-batches") { Description = "Micro-batches per step in a pipeline (0 = as many as stages); must divide --batch-size." };
+        var schedule = new Option<string>("--schedule") { Description = "Pipeline schedule: 1f1b (at most S micro-batches alive per stage) or gpipe.", DefaultValueFactory = _ => "1f1b" };
+        schedule.AcceptOnlyFromAmong(PipelinePlan.Schedules);
+        var balance = new Option<string>("--pipeline-balance") { Description = "Split by profiled per-layer time, or equal layer counts.", DefaultValueFactory = _ => "time" };
+        balance.AcceptOnlyFromAmong("time", "layers");
+        var cluster = new Option<string?>("--cluster") { Description = "Pipeline stages join from other machines through Redis membership: redis://HOST:PORT." };
+        var host = new Option<string>("--host") { Description = "Address the pipeline driver listens on.", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "Port pipeline stages connect to (the silo also takes PORT + 1).", DefaultValueFactory = _ => 30200 };
+        var maxMemory = new Option<string?>("--max-memory") { Description = "Peak RSS each pipeline stage may reach, e.g. 800M or 2G (1024-based); a stage past it stops the run." };
         var train = new Command("train", "Pretrain a model from scratch (or --resume).")
-            { data, preset, output, steps, resume, batch, accum, seqLen, lr, warmup, precision, evalEvery, ckptEvery, seed, mtpDepth, mtpWeight, select, reference, selectRatio, device, hardware };
+            { data, preset, output, steps, resume, batch, accum, seqLen, lr, warmup, precision, evalEvery, ckptEvery, seed, mtpDepth, mtpWeight, select, reference, selectRatio, device, hardware,
+              stages, micro, schedule, balance, cluster, host, port, maxMemory };
         train.SetAction(p => SeekApp.Guard(() =>
         {
             var tc = new TrainConfig
@@ -52,12 +64,39 @@ public static class BaseCommand
                 throw new SeekSharpException($"--mtp-weight: expected a number of 0 or more, or a schedule like 0.3@0.7,0.1 (fractions rising in (0, 1)), found '{tc.MtpWeight}'.");
             var model = Presets.Get(p.GetValue(preset)!) with { NumNextnPredictLayers = depth };
             var opts = new PretrainOptions(p.GetValue(data)!, p.GetValue(output)!, model, tc, p.GetValue(resume), p.GetValue(hardware), p.GetValue(reference));
-            var result = new TrainingProgress().Run("pretraining", obs => Pretrainer.Run(opts, obs));
+            int s = p.GetValue(stages);
+            if (s < 0) throw new SeekSharpException($"--pipeline-stages: expected 0 (one process) or more, found {s}.");
+            if (s > 0 && tc.Select != "none")
+                throw new SeekSharpException("--select: online selection scores candidates with the whole model in one process; it does not combine with --pipeline-stages.");
+            PretrainResult result;
+            if (s == 0) result = new TrainingProgress().Run("pretraining", obs => Pretrainer.Run(opts, obs));
+            else
+            {
+                var po = new PipelineOptions
+                {
+                    Stages = s, MicroBatches = p.GetValue(micro), Schedule = p.GetValue(schedule)!, Balance = p.GetValue(balance)!, Cluster = p.GetValue(cluster),
+                    Host = p.GetValue(host)!, Port = p.GetValue(port), MaxMemory = ParseBytes(p.GetValue(maxMemory), "--max-memory"),
+                };
+                PipelineHost.MicroBatches(po, model, tc);
+                result = new TrainingProgress().Run($"pipeline of {s}", obs => PipelineHost.Train(opts, po, obs, obs.OnMessage));
+            }
             RunReport.Write(result.RunDir, "Pretraining");
             Print(result);
             return 0;
         }));
         return new Command("base", "Base-model (pretraining) commands.") { train };
+    }
+
+    /// <summary>A byte count: digits with an optional K, M or G (powers of 1024); null or empty is 0 (no limit).</summary>
+    public static long ParseBytes(string? text, string flag)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return 0;
+        var t = text.Trim().ToUpperInvariant();
+        long unit = t[^1] switch { 'K' => 1L << 10, 'M' => 1L << 20, 'G' => 1L << 30, _ => 1 };
+        if (unit > 1) t = t[..^1];
+        if (!double.TryParse(t, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) || v <= 0)
+            throw new SeekSharpException($"{flag}: expected a size like 800M or 2G, found '{text}'.");
+        return (long)(v * unit);
     }
 
     public static void Print(PretrainResult r)

@@ -67,7 +67,7 @@ public static class BenchCommand
             }
             return 0;
         }));
-        return new Command("bench", "Benchmarks.") { train, BenchDataCommand.Create(), BenchEngineCommand.Create(), BenchLlamaCommand.Create(), BenchQuantCommand.Create(), BenchRaceCommand.Create(), BenchSelectCommand.Create(), BenchServeCommand.Create(), BenchDilocoCommand.Create() };
+        return new Command("bench", "Benchmarks.") { train, BenchDataCommand.Create(), BenchEngineCommand.Create(), BenchLlamaCommand.Create(), BenchQuantCommand.Create(), BenchRaceCommand.Create(), BenchSelectCommand.Create(), BenchServeCommand.Create(), BenchDilocoCommand.Create(), BenchPipelineCommand.Create() };
     }
 
     static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };

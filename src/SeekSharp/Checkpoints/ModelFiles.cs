@@ -30,8 +30,18 @@ public static class ModelFiles
     /// <param name="tokenizerFrom">Folder (or tokenizer.json) whose tokenizer files are copied in first.</param>
     public static void Save(string dir, Transformer model, IReadOnlyDictionary<string, string>? metadata = null, string? tokenizerFrom = null)
     {
-        Directory.CreateDirectory(dir);
         var (tensors, dtypes) = QuantizedFolder.Tensors(model);
+        Save(dir, model.Config, tensors, dtypes, QuantizedFolder.ConfigOf(model), metadata, tokenizerFrom);
+    }
+
+    /// <summary>A full-precision model folder from its state_dict tensors by name (a pipeline's stages gathered).</summary>
+    public static void Save(string dir, ModelConfig config, IReadOnlyDictionary<string, Tensor> tensors, string? tokenizerFrom = null) =>
+        Save(dir, config, tensors, null, null, null, tokenizerFrom);
+
+    static void Save(string dir, ModelConfig config, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? dtypes,
+        QuantizationConfig? quantization, IReadOnlyDictionary<string, string>? metadata, string? tokenizerFrom)
+    {
+        Directory.CreateDirectory(dir);
         var meta = new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "SeekSharp" };
         if (metadata is not null) foreach (var (k, v) in metadata) meta[k] = v;
         Safetensors.Save(Path.Combine(dir, WeightsFile), tensors, meta, dtypes);
@@ -40,7 +50,7 @@ public static class ModelFiles
         if (tokenizer is not null)
             AtomicFile.WriteAllText(Path.Combine(dir, GenerationConfigFile), TokenIds(new JsonObject(), tokenizer).ToJsonString(ModelConfig.Json));
         // config.json last: it is what makes the folder a model folder.
-        AtomicFile.WriteAllText(Path.Combine(dir, ConfigFile), ConfigJson(model.Config, tokenizer, QuantizedFolder.ConfigOf(model)));
+        AtomicFile.WriteAllText(Path.Combine(dir, ConfigFile), ConfigJson(config, tokenizer, quantization));
     }
 
     /// <summary>config.json text: the config, the tokenizer's special ids where it is known, and the quantization_config

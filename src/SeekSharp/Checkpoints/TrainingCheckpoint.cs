@@ -38,24 +38,31 @@ public sealed record TrainerState
 public static class TrainingCheckpoint
 {
     const string StateFile = "trainer_state.json";
-    const string OptimizerFile = "optimizer.safetensors";
+    public const string OptimizerFile = "optimizer.safetensors";
 
     public static string Folder(string runDir, int step) => Path.Combine(runDir, "checkpoints", $"step_{step:D6}");
 
     /// <param name="tokenizerDir">Folder whose tokenizer files are copied in, making the checkpoint a model folder.</param>
     /// <param name="extra">Writes further files into the (temporary) checkpoint folder before it is renamed into place.</param>
     public static string Save(string runDir, Transformer model, AdamW optimizer, TrainerState state,
-        string? tokenizerDir = null, Action<string>? extra = null)
+        string? tokenizerDir = null, Action<string>? extra = null) =>
+        Save(runDir, state, tmp => { ModelFiles.Save(tmp, model, tokenizerFrom: tokenizerDir); extra?.Invoke(tmp); },
+            optimizer.StateTensors(), optimizer.Step, optimizer.StartedCount);
+
+    /// <summary>The same checkpoint from parts: <paramref name="writeModel"/> writes the model folder's files into the
+    /// temporary folder; <paramref name="moments"/> are the optimizer's tensors by "name.exp_avg" / "name.exp_avg_sq"
+    /// (pipeline stages' state gathered by the driver).</summary>
+    public static string Save(string runDir, TrainerState state, Action<string> writeModel, IReadOnlyDictionary<string, TorchSharp.torch.Tensor> moments,
+        long optimizerStep, int started)
     {
         var final = Folder(runDir, state.Step);
         var tmp = Path.Combine(runDir, "checkpoints", $".tmp-step_{state.Step:D6}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(tmp);
         try
         {
-            ModelFiles.Save(tmp, model, tokenizerFrom: tokenizerDir);
-            extra?.Invoke(tmp);
-            Safetensors.Save(Path.Combine(tmp, OptimizerFile), optimizer.StateTensors(),
-                new Dictionary<string, string> { ["step"] = optimizer.Step.ToString(), ["started"] = optimizer.StartedCount.ToString() });
+            writeModel(tmp);
+            Safetensors.Save(Path.Combine(tmp, OptimizerFile), moments,
+                new Dictionary<string, string> { ["step"] = optimizerStep.ToString(), ["started"] = started.ToString() });
             AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, TrainConfig.Json));
             if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
             Directory.Move(tmp, final);

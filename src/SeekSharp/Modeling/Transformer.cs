@@ -86,7 +86,7 @@ public sealed class DecoderStack : nn.Module
 }
 
 /// <summary>A DeepSeek-V3-style causal language model.</summary>
-public sealed class Transformer : nn.Module
+public sealed partial class Transformer : nn.Module
 {
     readonly DecoderStack model;
     readonly Linear? lm_head;
@@ -300,12 +300,20 @@ public sealed class Transformer : nn.Module
         return this;
     }
 
-    void InitWeights(double std, long seed)
+    /// <param name="keep">Null: every parameter. Otherwise only the parameters it accepts are written; the others' draws
+    /// are still taken from the generator (into a temporary), so a pipeline stage's weights equal the whole model's.</param>
+    void InitWeights(double std, long seed, Func<string, bool>? keep = null)
     {
         using var _ = no_grad();
         using var generator = new Generator((ulong)seed);
         foreach (var (name, p) in named_parameters())
         {
+            if (keep is not null && !keep(name))
+            {
+                if (!(name.EndsWith("layernorm.weight") || name.EndsWith("norm.weight")))
+                    using (NewDisposeScope()) normal(0, std, p.shape, generator: generator);
+                continue;
+            }
             if (name.EndsWith("layernorm.weight") || name.EndsWith("norm.weight")) p.fill_(Scalars.Of(1.0));   // a cached Scalar: an implicit one can be finalized mid-call (Native/Scalars.cs)
             // Not nn.init.normal_: in TorchSharp 0.107 it ignores its generator argument (two models
             // built with one seed came out different); torch.normal honours it.

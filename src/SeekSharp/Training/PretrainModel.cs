@@ -1,4 +1,5 @@
 using TorchSharp;
+using SeekSharp.Checkpoints;
 using SeekSharp.Data;
 using SeekSharp.Modeling;
 using static TorchSharp.torch;
@@ -11,8 +12,30 @@ namespace SeekSharp.Training;
 // `seek bench race` alternates the steps of several, which therefore see the same batches and train exactly
 // as `seek base train` would train each.
 
+/// <summary>What runs pretraining's steps for <see cref="Pretrainer.Run"/>: one process (<see cref="PretrainModel"/>) or
+/// pipeline stages in other processes. Checkpoints and the final model are ordinary model folders either way.</summary>
+public interface IPretrainEngine : IDisposable
+{
+    /// <summary>The model config the run trains (the one written into every checkpoint).</summary>
+    ModelConfig Config { get; }
+    int TokensPerStep { get; }
+    /// <summary>Optimizer step <paramref name="step"/> (0-based) at learning rate <paramref name="lr"/>.</summary>
+    StepOutcome Run(TokenBatchSampler train, int step, double lr);
+    /// <summary>Further figures for the step's metrics record, or null.</summary>
+    IReadOnlyDictionary<string, double>? Extra(StepOutcome r, int step);
+    double Evaluate(TokenBatchSampler val);
+    /// <summary>Loads weights and optimizer state from a checkpoint folder; returns its counters.</summary>
+    TrainerState Restore(string checkpoint);
+    /// <summary>Writes a resumable checkpoint (a model folder) of <paramref name="state"/>; returns its folder.</summary>
+    string SaveCheckpoint(string runDir, TrainerState state, string tokenizerDir);
+    /// <summary>Writes the model files (weights and config) into <paramref name="dir"/>.</summary>
+    void SaveModel(string dir);
+    /// <summary>Payload bytes this process's steps moved between processes (the ledger's network resource); null in one process.</summary>
+    Ledger.LedgerNetwork? Network => null;
+}
+
 /// <summary>A Transformer, its optimizer and the pretraining step.</summary>
-public sealed class PretrainModel : IDisposable
+public sealed class PretrainModel : IPretrainEngine
 {
     readonly TrainStep stepper;
     readonly TrainConfig tc;
@@ -53,6 +76,14 @@ public sealed class PretrainModel : IDisposable
             onBatch?.Invoke(stepper.Inputs);
         });
     }
+
+    public ModelConfig Config => Model.Config;
+    StepOutcome IPretrainEngine.Run(TokenBatchSampler train, int step, double lr) => Run(train, step, lr);
+    public IReadOnlyDictionary<string, double>? Extra(StepOutcome r, int step) => MtpExtra(r, step);
+    public TrainerState Restore(string checkpoint) => TrainingCheckpoint.Restore(checkpoint, Model, Optimizer);
+    public string SaveCheckpoint(string runDir, TrainerState state, string tokenizerDir) =>
+        TrainingCheckpoint.Save(runDir, Model, Optimizer, state, tokenizerDir: tokenizerDir);
+    public void SaveModel(string dir) => ModelFiles.Save(dir, Model);
 
     /// <summary>The metrics record's MTP figures of a step: mtp_loss_k per depth and mtp_weight; null without MTP.</summary>
     public IReadOnlyDictionary<string, double>? MtpExtra(StepOutcome r, int step)

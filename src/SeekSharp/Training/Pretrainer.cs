@@ -18,8 +18,10 @@ namespace SeekSharp.Training;
 
 /// <summary>What to pretrain, on what, and where.</summary>
 /// <param name="ReferenceDir">The reference model of online selection by excess loss (TrainConfig.Select), same tokenizer as the data.</param>
+/// <param name="Engine">Builds what runs the steps from the run's model config (vocabulary set from the data), train config
+/// and sequence length; null: one process (<see cref="PretrainModel"/>). Pipeline stages across processes plug in here.</param>
 public sealed record PretrainOptions(string DataDir, string RunDir, ModelConfig Model, TrainConfig Train, bool Resume = false,
-    string? HardwareProfilePath = null, string? ReferenceDir = null);
+    string? HardwareProfilePath = null, string? ReferenceDir = null, Func<ModelConfig, TrainConfig, int, IPretrainEngine>? Engine = null);
 
 /// <summary>What a finished run reports.</summary>
 /// <param name="FinalMtpLosses">The last step's MTP cross-entropy per depth; null without MTP.</param>
@@ -50,16 +52,19 @@ public static class Pretrainer
         if (seqLen > cfg.MaxPositionEmbeddings)
             throw new SeekSharpException($"seq_len {seqLen} exceeds the model's max_position_embeddings ({cfg.MaxPositionEmbeddings}).");
 
-        using var run = new PretrainModel(cfg, tc, seqLen);
+        if (!o.Resume) TrainingCheckpoint.RefuseExisting(o.RunDir);
+        using var run = o.Engine?.Invoke(cfg, tc, seqLen) ?? new PretrainModel(cfg, tc, seqLen);
         if (tc.Select != "none")
-            run.Selection = new Selection.OnlineSelection(tc.Select, tc.SelectRatio,
-                reference is null ? null : Selection.DataSelection.Load(reference, tc.Precision == "fp32" ? "fp32" : "bf16", run.Device), run.Device);
-        var (model, optimizer) = (run.Model, run.Optimizer);
+        {
+            if (run is not PretrainModel one)
+                throw new SeekSharpException("--select: online selection scores candidates with the whole model in one process; it does not combine with --pipeline-stages.");
+            one.Selection = new Selection.OnlineSelection(tc.Select, tc.SelectRatio,
+                reference is null ? null : Selection.DataSelection.Load(reference, tc.Precision == "fp32" ? "fp32" : "bf16", one.Device), one.Device);
+        }
 
         var state = new TrainerState { Train = tc };
         string? resumedFrom = null;
-        if (o.Resume) (state, resumedFrom) = ResumeFrom(o.RunDir, model, optimizer, tc, observer);
-        else TrainingCheckpoint.RefuseExisting(o.RunDir);
+        if (o.Resume) (state, resumedFrom) = ResumeFrom(o.RunDir, run, tc, observer);
         WriteRunFiles(o, cfg, tc);
 
         using var metrics = StepLoop.OpenMetrics(o.RunDir, state.Step);
@@ -72,19 +77,20 @@ public static class Pretrainer
 
         var checkpoints = new LoopCheckpoints(state, s =>
         {
-            ledger.RecordStorage(TrainingCheckpoint.Save(o.RunDir, model, optimizer, s, tokenizerDir: o.RunDir), StorageKind.Checkpoint);
+            ledger.RecordStorage(run.SaveCheckpoint(o.RunDir, s, o.RunDir), StorageKind.Checkpoint);
             TrainingCheckpoint.Prune(o.RunDir, tc.KeepCheckpoints);
         });
         double[]? lastMtp = null;
-        SelectionTotals? selected = run.Selection is null ? null : new SelectionTotals(tc.Select, tc.SelectRatio, 0, 0, 0);
+        var selection = (run as PretrainModel)?.Selection;
+        SelectionTotals? selected = selection is null ? null : new SelectionTotals(tc.Select, tc.SelectRatio, 0, 0, 0);
         var loop = StepLoop.Run(tc, metrics, ledger, cost.PretrainingFlopsPerToken, observer,
             (step, lr) =>
             {
                 var r = run.Run(train, step, lr);
                 lastMtp = r.MtpLosses;
-                var extra = run.MtpExtra(r, step);
-                if (run.Selection is not { } sel) return new LoopStep(r, run.TokensPerStep, extra);
-                var (flops, figures) = sel.TakeStep();
+                var extra = run.Extra(r, step);
+                if (selection is null) return new LoopStep(r, run.TokensPerStep, extra);
+                var (flops, figures) = selection.TakeStep();
                 selected = selected! with
                 {
                     ScoredTokens = selected.ScoredTokens + (long)figures["select_scored_tokens"], TrainedTokens = selected.TrainedTokens + run.TokensPerStep,
@@ -95,9 +101,9 @@ public static class Pretrainer
             val is null ? null : () => new LoopEval(run.Evaluate(val)), checkpoints);
 
         // The final model and ledger come after the last checkpoint: a run killed in between is finished by --resume.
-        ModelFiles.Save(o.RunDir, model);
+        run.SaveModel(o.RunDir);
         ledger.RecordModelFolder(o.RunDir);
-        var entry = ledger.Finish();
+        var entry = run.Network is { } network ? ledger.Finish() with { Network = network } : ledger.Finish();
         entry.Write(Path.Combine(o.RunDir, "ledger.json"));
         var total = loop.State;
         return new PretrainResult(o.RunDir, tc.Steps, loop.FinalLoss, loop.FinalEval?.Loss,
@@ -126,13 +132,13 @@ public static class Pretrainer
         return o.ReferenceDir;
     }
 
-    static (TrainerState State, string Checkpoint) ResumeFrom(string runDir, Transformer model, AdamW optimizer, TrainConfig tc, ITrainingObserver? observer)
+    static (TrainerState State, string Checkpoint) ResumeFrom(string runDir, IPretrainEngine run, TrainConfig tc, ITrainingObserver? observer)
     {
         var ckpt = TrainingCheckpoint.LatestForResume(runDir);
         var saved = ModelConfig.Load(Path.Combine(ckpt, ModelFiles.ConfigFile));
-        if (saved.ToJson() != model.Config.ToJson())
+        if (saved.ToJson() != run.Config.ToJson())
             throw new SeekSharpException($"{ckpt}: the checkpoint's model config differs from the requested one (use the same --preset).");
-        var state = TrainingCheckpoint.Restore(ckpt, model, optimizer);
+        var state = run.Restore(ckpt);
         StepLoop.CheckResumable(runDir, ckpt, state, tc);
         observer?.OnMessage(state.Step == tc.Steps
             ? $"finishing from {Path.GetFileName(ckpt)} (step {state.Step}, the last): writing the final model."
