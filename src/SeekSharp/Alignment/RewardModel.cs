@@ -1,3 +1,4 @@
+using SeekSharp.Native;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using SeekSharp.Checkpoints;
@@ -51,7 +52,7 @@ public sealed class RewardModel : IDisposable
         using (no_grad())
         using (var g = new Generator((ulong)seed))
         {
-            score.weight!.copy_(normal(0, backbone.Config.InitializerRange, score.weight.shape, generator: g));
+            score.weight!.copy_(Scalars.Normal(0, backbone.Config.InitializerRange, score.weight.shape, g));
             score.bias!.zero_();
         }
         score.to(device);

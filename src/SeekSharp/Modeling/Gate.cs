@@ -30,7 +30,7 @@ public sealed class Gate : nn.Module
         useBias = cfg.TopkMethod == "noaux_tc";
         scale = cfg.RoutedScalingFactor;
         alpha = cfg.AuxLossAlpha;
-        weight = new Parameter(normal(0, 0.02, [experts, cfg.HiddenSize]));
+        weight = new Parameter(Scalars.Normal(0, 0.02, [experts, cfg.HiddenSize]));
         e_score_correction_bias = zeros(experts);
         routed = new long[experts];
         RegisterComponents();

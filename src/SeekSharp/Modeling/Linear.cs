@@ -79,7 +79,7 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
     {
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
-        weight = new Parameter(Uninitialized ? empty([outFeatures, inFeatures]) : normal(0, 0.02, [outFeatures, inFeatures]));
+        weight = new Parameter(Uninitialized ? empty([outFeatures, inFeatures]) : Scalars.Normal(0, 0.02, [outFeatures, inFeatures]));
         RegisterComponents();
     }
 

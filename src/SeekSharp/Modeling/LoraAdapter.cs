@@ -26,7 +26,7 @@ public sealed class LoraAdapter : nn.Module
         Rank = rank;
         Scale = alpha / rank;
         double bound = 1.0 / Math.Sqrt(inFeatures);
-        lora_A = new Parameter((rand([rank, inFeatures], generator: generator) * (2 * bound) - bound).to(device ?? CPU));
+        lora_A = new Parameter(Scalars.Uniform(-bound, bound, [rank, inFeatures], generator).to(device ?? CPU));
         lora_B = new Parameter(zeros([outFeatures, rank], device: device ?? CPU));
         RegisterComponents();
     }

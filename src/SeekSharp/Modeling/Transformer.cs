@@ -311,7 +311,7 @@ public sealed partial class Transformer : nn.Module
             if (keep is not null && !keep(name))
             {
                 if (!(name.EndsWith("layernorm.weight") || name.EndsWith("norm.weight")))
-                    using (NewDisposeScope()) normal(0, std, p.shape, generator: generator);
+                    using (NewDisposeScope()) Scalars.Normal(0, std, p.shape, generator);
                 continue;
             }
             if (name.EndsWith("layernorm.weight") || name.EndsWith("norm.weight")) p.fill_(Scalars.Of(1.0));   // a cached Scalar: an implicit one can be finalized mid-call (Native/Scalars.cs)
@@ -319,7 +319,7 @@ public sealed partial class Transformer : nn.Module
             // built with one seed came out different); torch.normal honours it.
             else
                 using (NewDisposeScope()) // normal()'s result stays referenced while copy_ reads it (Native/Finite.cs)
-                    p.copy_(normal(0, std, p.shape, generator: generator));
+                    p.copy_(Scalars.Normal(0, std, p.shape, generator));
         }
     }
 

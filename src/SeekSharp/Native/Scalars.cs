@@ -30,6 +30,29 @@ public static class Scalars
     /// alpha of 1 for every call, which is exposed the same way (<c>a - b</c> takes no alpha).</summary>
     public static Scalar One { get; } = Of(1L);
 
+    /// <summary>Samples of N(mean, std²) in fp32, like <c>torch.normal(mean, std, shape)</c>, whose TorchSharp 0.107 body is
+    /// <c>randn(shape) * std + mean</c>: two implicit Scalars and a temporary, each finalizable while the next op reads it
+    /// (seen as "Unknown scalar type" from Linear's constructor under a loaded test run). Here the temporary lives in a
+    /// scope and the Scalars are cached.</summary>
+    public static torch.Tensor Normal(double mean, double std, long[] shape, torch.Generator? generator = null)
+    {
+        using var scope = torch.NewDisposeScope();
+        var t = torch.randn(shape, generator: generator);
+        t.mul_(Of(std)).add_(Of(mean), One);
+        GC.KeepAlive(generator);
+        return t.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Uniform samples in [lo, hi) in fp32, like <c>rand(shape) * (hi - lo) + lo</c> without its implicit Scalars.</summary>
+    public static torch.Tensor Uniform(double lo, double hi, long[] shape, torch.Generator? generator = null)
+    {
+        using var scope = torch.NewDisposeScope();
+        var t = torch.rand(shape, generator: generator);
+        t.mul_(Of(hi - lo)).add_(Of(lo), One);
+        GC.KeepAlive(generator);
+        return t.MoveToOuterDisposeScope();
+    }
+
     /// <summary>The integers [start, stop) as int64, like <c>torch.arange(start, stop)</c>, whose long overloads make
     /// implicit Scalars for start, stop and step.</summary>
     public static torch.Tensor Arange(long start, long stop, torch.Device? device = null)
