@@ -110,4 +110,13 @@ public sealed class SeekProcess : IDisposable
     }
 
     public static (int Code, string Out, string Err) Run(params string[] args) => Run(120, args);
+
+    /// <summary>The one `error: ...` line a refused command printed on stderr (asserts there is exactly one).</summary>
+    public static string OneErrorLine(string stderr)
+    {
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("error: ", lines[0]);
+        return lines[0];
+    }
 }

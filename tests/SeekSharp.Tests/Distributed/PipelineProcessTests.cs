@@ -12,14 +12,6 @@ public class PipelineProcessTests(TinyDataset data) : TempDirTest, IClassFixture
         ["base", "train", "--data", data.DataDir, "--preset", "tiny", "--out", run, "--batch-size", "4", "--seq-len", "32", "--precision", "fp32",
          "--warmup", "1", "--eval-every", "2", "--checkpoint-every", "2", "--port", $"{DilocoRun.FreePort()}", .. extra];
 
-    static string OneErrorLine(string stderr)
-    {
-        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Single(lines);
-        Assert.StartsWith("error: ", lines[0]);
-        return lines[0];
-    }
-
     [Fact]
     public void TwoStageProcessesTrainAsOneProcessDoes()
     {
@@ -44,25 +36,25 @@ public class PipelineProcessTests(TinyDataset data) : TempDirTest, IClassFixture
         var run = NewDir();
         var (code, _, err) = SeekProcess.Run(120, Train(run, "--pipeline-stages", "5"));
         Assert.Equal(1, code);
-        Assert.Contains("--pipeline-stages: 5 stages for 4 layers", OneErrorLine(err));
+        Assert.Contains("--pipeline-stages: 5 stages for 4 layers", SeekProcess.OneErrorLine(err));
         (code, _, err) = SeekProcess.Run(120, Train(run, "--pipeline-stages", "2", "--micro-batches", "3"));
         Assert.Equal(1, code);
-        Assert.Contains("--micro-batches: 3 does not divide --batch-size 4", OneErrorLine(err));
+        Assert.Contains("--micro-batches: 3 does not divide --batch-size 4", SeekProcess.OneErrorLine(err));
         Assert.False(Directory.Exists(Path.Combine(run, "checkpoints")));
         (code, _, err) = SeekProcess.Run(120, Train(run, "--pipeline-stages", "2", "--device", "cuda"));
         Assert.Equal(1, code);
-        Assert.Contains("--device: pipeline stages run on the CPU", OneErrorLine(err));
+        Assert.Contains("--device: pipeline stages run on the CPU", SeekProcess.OneErrorLine(err));
         (code, _, err) = SeekProcess.Run(120, Train(run, "--pipeline-stages", "1", "--max-memory", "lots"));
         Assert.Equal(1, code);
-        Assert.Contains("--max-memory: expected a size like 800M or 2G, found 'lots'", OneErrorLine(err));
+        Assert.Contains("--max-memory: expected a size like 800M or 2G, found 'lots'", SeekProcess.OneErrorLine(err));
         (code, _, err) = SeekProcess.Run(120, Train(run, "--pipeline-stages", "2", "--select", "loss"));
         Assert.Equal(1, code);
-        Assert.Contains("--select: online selection scores candidates with the whole model in one process", OneErrorLine(err));
+        Assert.Contains("--select: online selection scores candidates with the whole model in one process", SeekProcess.OneErrorLine(err));
 
         // A stage past --max-memory stops the run after its step, naming the stage and the limit.
         (code, _, err) = SeekProcess.Run(180, Train(run, "--steps", "3", "--pipeline-stages", "1", "--max-memory", "1M"));
         Assert.Equal(1, code);
-        var line = OneErrorLine(err);
+        var line = SeekProcess.OneErrorLine(err);
         Assert.Contains("stage 0 (stage-0) failed: stage 0: peak RSS", line);
         Assert.Contains("passed --max-memory 1,048,576 B", line);
         Assert.Contains("no checkpoint had been written yet", line);
@@ -83,16 +75,16 @@ public class PipelineProcessTests(TinyDataset data) : TempDirTest, IClassFixture
 
         var (code, _, err) = SeekProcess.Run(120, "stage", "--hub", $"127.0.0.1:{port}", "--token", token, "--preset", "small", "--name", "foreign");
         Assert.Equal(1, code);
-        Assert.Contains("refused by the driver: stage foreign: --preset small is not the run's model (tiny)", OneErrorLine(err));
+        Assert.Contains("refused by the driver: stage foreign: --preset small is not the run's model (tiny)", SeekProcess.OneErrorLine(err));
         (code, _, err) = SeekProcess.Run(120, "stage", "--hub", $"127.0.0.1:{port}", "--token", "0123", "--name", "guesser");
         Assert.Equal(1, code);
-        Assert.Contains("join token", OneErrorLine(err));
+        Assert.Contains("join token", SeekProcess.OneErrorLine(err));
 
         var first = Path.Combine(TrainingCheckpoint.Folder(run, 2), "trainer_state.json");
         Assert.True(driver.WaitUntil(() => File.Exists(first), 180), driver.Output);
         System.Diagnostics.Process.GetProcessById(pid).Kill();
         Assert.Equal(1, driver.WaitForExit(120));
-        var line = OneErrorLine(driver.Stderr);
+        var line = SeekProcess.OneErrorLine(driver.Stderr);
         Assert.Contains("stage 0 (stage-0", line);
         Assert.Contains("--resume", line);
         Assert.False(File.Exists(Path.Combine(run, "ledger.json")));
