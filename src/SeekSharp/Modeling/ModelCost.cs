@@ -56,14 +56,15 @@ public sealed record ModelCost(
         // plus the output head (the tied embedding matrix is used as a matmul there).
         long matmulWeights = active - embed - head - d - cfg.NumHiddenLayers * norms + cfg.VocabSize * d;
         long t = context ?? cfg.MaxPositionEmbeddings;
-        double attnFlops = 2.0 * t * (cfg.QkHeadDim + cfg.VHeadDim) * h * cfg.NumHiddenLayers;
+        double attnPerLayer = 2.0 * t * (cfg.QkHeadDim + cfg.VHeadDim) * h;
+        double attnFlops = attnPerLayer * cfg.NumHiddenLayers;
         double fwd = 2.0 * matmulWeights + attnFlops;
 
         int depth = cfg.NumNextnPredictLayers;
         bool mtpMoe = cfg.IsMoeLayer(cfg.NumHiddenLayers - 1);
         long mtpBlockMatmuls = attn - (cfg.IsMla ? cfg.QLoraRank + cfg.KvLoraRank : 0) + (mtpMoe ? moeActive : dense) + 2 * d * d;   // MLA's two norms are no matmul
         long mtpParams = depth * (attn + norms + (mtpMoe ? moeTotal : dense) + 2 * d * d + 3 * d);
-        double mtpFwd = depth * (2.0 * (mtpBlockMatmuls + cfg.VocabSize * d) + 2.0 * t * (cfg.QkHeadDim + cfg.VHeadDim) * h);
+        double mtpFwd = depth * (2.0 * (mtpBlockMatmuls + cfg.VocabSize * d) + attnPerLayer);
         return new ModelCost(total, active, embed + head, fwd, 3 * fwd,
             KvCache.BytesPerToken(cfg, cacheElementBytes)) { MtpParams = mtpParams, MtpTrainingFlopsPerToken = 3 * mtpFwd };
     }

@@ -185,12 +185,15 @@ public sealed partial class Transformer : nn.Module
         var (h, _) = model.Forward(ids, pos, rope, cache);
         Tensor last;
         if (lastIndex is null) last = h.narrow(1, h.shape[1] - 1, 1).squeeze(1);
-        else
-        {
-            var at = tensor(lastIndex.Select(i => (long)i).ToArray(), device: h.device).view(-1, 1, 1).expand(h.shape[0], 1, h.shape[2]);
-            last = h.gather(1, at).squeeze(1);                                     // (B, D)
-        }
+        else last = AtPositions(h, lastIndex);
         return Head(last).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Row b of (B, T, D) <paramref name="h"/> at its position <paramref name="index"/>[b] in T: (B, D).</summary>
+    static Tensor AtPositions(Tensor h, IReadOnlyList<int> index)
+    {
+        var at = tensor(index.Select(i => (long)i).ToArray(), device: h.device).view(-1, 1, 1).expand(h.shape[0], 1, h.shape[2]);
+        return h.gather(1, at).squeeze(1);
     }
 
     /// <summary>MTP depth (1-based) that the model has (config num_nextn_predict_layers).</summary>
@@ -244,9 +247,7 @@ public sealed partial class Transformer : nn.Module
         bool fused = model.Fused && block.Fusable && Bf16Gemm.Available && !is_grad_enabled() && next.numel() <= Bf16Gemm.MaxRows
             && next.device_type == DeviceType.CPU && layer.A.dtype == ScalarType.BFloat16;
         var (_, normed, _) = block.ForwardMtp(h, model.Embed(next), pos, rope, layer, fused);
-        if (pick is null) return null;
-        var at = tensor(pick.Select(i => (long)i).ToArray(), device: normed.device).view(-1, 1, 1).expand(normed.shape[0], 1, normed.shape[2]);
-        return Head(normed.gather(1, at).squeeze(1)).MoveToOuterDisposeScope();
+        return pick is null ? null : Head(AtPositions(normed, pick)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Output head: (..., D) → fp32 logits (..., V), through lm_head or the tied embedding matrix.</summary>
