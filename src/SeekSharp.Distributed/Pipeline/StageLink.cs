@@ -82,8 +82,8 @@ public static class Wire
 {
     public static byte[] Floats(Tensor t)
     {
-        using var c = t.detach().to_type(ScalarType.Float32).cpu().contiguous();
-        return MemoryMarshal.AsBytes(c.data<float>().ToArray().AsSpan()).ToArray();
+        using var d = t.detach();
+        return MemoryMarshal.AsBytes(Kernels.TensorPointer.Floats(d).AsSpan()).ToArray();   // one memcpy, not TorchSharp's element-wise copy
     }
 
     public static Tensor Floats(byte[] b, long[] shape) => tensor(MemoryMarshal.Cast<byte, float>(b).ToArray(), shape);
