@@ -15,11 +15,26 @@ namespace SeekSharp.Compression;
 // holding one is refused at load (QuantizedFolder checks every fp8 weight decodes finite). Products with the fp32
 // activations are summed per 128-block of K and each block's sum is scaled by its scale_inv; a tile of four activation
 // rows decodes each weight once. Decoding a whole weight per call, the libtorch route, read 4x the bytes and made fp8
-// the slowest format to decode.
+// the slowest format to decode. Where K is a multiple of 32 and x comes in Bf16Gemm's kernel order too (the fused decode
+// path holds both), 32 codes widen at once to 16 bits (sign-extend, shift by 4, mask: the bf16 pattern of the value
+// times 2^-120) and unpack against zero into two fp32 vectors, the elements in kernel order: 7 ops a 32 weights
+// instead of 8, 10-15 % faster per call in a microbenchmark on a real model's fp8 weights.
 public static unsafe partial class QuantKernels
 {
     static readonly Vector512<float> Two120 = Vector512.Create(BitConverter.UInt32BitsToSingle((127u + 120) << 23));
     const float Two64 = 18446744073709551616f, Two56 = 72057594037927936f, Two60 = 1152921504606846976f;
+
+    static readonly Vector512<short> Mask16 = Vector512.Create(unchecked((short)0x87F0));
+
+    /// <summary>32 codes as their values times 2^-120, in Bf16Gemm's kernel order: <paramref name="lo"/> holds elements
+    /// 0-3, 8-11, 16-19, 24-27, <paramref name="hi"/> the others (see the header).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Fp8x32(byte* w, out Vector512<float> lo, out Vector512<float> hi)
+    {
+        var v = Avx512BW.ShiftLeftLogical(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)w)), 4) & Mask16;
+        lo = Avx512BW.UnpackLow(Vector512<short>.Zero, v).AsSingle();
+        hi = Avx512BW.UnpackHigh(Vector512<short>.Zero, v).AsSingle();
+    }
 
     /// <summary>16 codes as their values times 2^-120 (see the header).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -28,9 +43,12 @@ public static unsafe partial class QuantKernels
 
     /// <summary>y (m × n, fp32) = x · Wᵀ for m fp32 rows of x (natural order, k apart, k a multiple of 16) against fp8 codes
     /// (rows <paramref name="rowStride"/> bytes apart) with scale_inv (ceil(n/128) × ceil(k/128), rows
-    /// <paramref name="scaleStride"/> floats apart). Each output's sum runs in one fixed order, whatever m is.</summary>
-    internal static void GemmFp8(float* x, int m, int k, byte* w, long rowStride, float* scaleInv, long scaleStride, int n, float* y)
+    /// <paramref name="scaleStride"/> floats apart). <paramref name="xk"/>: the same rows in Bf16Gemm's kernel order, or null;
+    /// with it and k a multiple of 32 the 32-wide decode runs. Each output's sum runs in one fixed order, whatever m is.</summary>
+    internal static void GemmFp8(float* x, float* xk, int m, int k, byte* w, long rowStride, float* scaleInv, long scaleStride, int n, float* y)
     {
+        bool wide = xk is not null && k % 32 == 0;
+        if (wide) x = xk;
         using var arena = Kernels.Arena.Open();
         float* xs = arena.Floats((long)m * k);
         var big = Vector512.Create(Two60);
@@ -45,6 +63,18 @@ public static unsafe partial class QuantKernels
         float* src = scaled ? xs : x;
         float post = scaled ? Two56 : 1f;
         int r = 0;
+        if (wide)
+        {
+            for (; r + 4 <= m; r += 4)
+                for (int j = 0; j < n; j++)
+                    Fp8Dot4Wide(src + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride, y + (long)r * n + j, n, scaled, post);
+            for (; r < m; r++)
+                for (int j = 0; j < n; j++)
+                    y[(long)r * n + j] = scaled
+                        ? Fp8DotWide(src + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride, post)
+                        : Fp8DotWideExact(src + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride);
+            return;
+        }
         for (; r + 4 <= m; r += 4)
             for (int j = 0; j < n; j++)
                 Fp8Dot4(src + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride, y + (long)r * n + j, n, scaled, post);
@@ -125,6 +155,76 @@ public static unsafe partial class QuantKernels
                 b0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x1 + c), b0);
                 c0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x2 + c), c0);
                 d0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x3 + c), d0);
+            }
+            float s = scale[b] * post;
+            t0 += Vector512.Sum(a0 + a1) * s; t1 += Vector512.Sum(b0 + b1) * s;
+            t2 += Vector512.Sum(c0 + c1) * s; t3 += Vector512.Sum(d0 + d1) * s;
+        }
+        y[0] = t0; y[ys] = t1; y[2 * ys] = t2; y[3 * ys] = t3;
+    }
+
+    /// <summary>Fp8Dot over kernel-order x (k a multiple of 32): per 128-block two accumulators (the low and high unpack
+    /// halves), then the block's sum times its scale, added in block order. Fp8Dot4Wide repeats exactly this per row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static float Fp8DotWide(float* x, int k, byte* w, float* scale, float post)
+    {
+        float total = 0;
+        for (int lo = 0, b = 0; lo < k; lo += Fp8E4M3.Block, b++)
+        {
+            int hi = Math.Min(k, lo + Fp8E4M3.Block);
+            Vector512<float> a0 = default, a1 = default;
+            for (int c = lo; c < hi; c += 32)
+            {
+                Fp8x32(w + c, out var u, out var v);
+                a0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x + c), a0);
+                a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x + c + 16), a1);
+            }
+            total += Vector512.Sum(a0 + a1) * (scale[b] * post);
+        }
+        return total;
+    }
+
+    /// <summary>Fp8DotWide with each decoded weight multiplied by 2^120, for activations the scaling could overflow.</summary>
+    static float Fp8DotWideExact(float* x, int k, byte* w, float* scale)
+    {
+        float total = 0;
+        for (int lo = 0, b = 0; lo < k; lo += Fp8E4M3.Block, b++)
+        {
+            int hi = Math.Min(k, lo + Fp8E4M3.Block);
+            Vector512<float> a0 = default, a1 = default;
+            for (int c = lo; c < hi; c += 32)
+            {
+                Fp8x32(w + c, out var u, out var v);
+                a0 = Avx512F.FusedMultiplyAdd(u * Two120, Vector512.Load(x + c), a0);
+                a1 = Avx512F.FusedMultiplyAdd(v * Two120, Vector512.Load(x + c + 16), a1);
+            }
+            total += Vector512.Sum(a0 + a1) * scale[b];
+        }
+        return total;
+    }
+
+    /// <summary>Four kernel-order rows of x (k apart) against one weight row, each decoded weight read once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Fp8Dot4Wide(float* x, int k, byte* w, float* scale, float* y, int ys, bool scaled, float post)
+    {
+        if (!scaled)
+        {
+            for (int i = 0; i < 4; i++) y[i * ys] = Fp8DotWideExact(x + (long)i * k, k, w, scale);
+            return;
+        }
+        float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+        float* x1 = x + k, x2 = x + 2 * k, x3 = x + 3 * k;
+        for (int lo = 0, b = 0; lo < k; lo += Fp8E4M3.Block, b++)
+        {
+            int hi = Math.Min(k, lo + Fp8E4M3.Block);
+            Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default;
+            for (int c = lo; c < hi; c += 32)
+            {
+                Fp8x32(w + c, out var u, out var v);
+                a0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x + c), a0); a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x + c + 16), a1);
+                b0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x1 + c), b0); b1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x1 + c + 16), b1);
+                c0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x2 + c), c0); c1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x2 + c + 16), c1);
+                d0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x3 + c), d0); d1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x3 + c + 16), d1);
             }
             float s = scale[b] * post;
             t0 += Vector512.Sum(a0 + a1) * s; t1 += Vector512.Sum(b0 + b1) * s;

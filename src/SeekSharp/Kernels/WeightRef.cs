@@ -4,7 +4,7 @@ namespace SeekSharp.Kernels;
 
 // One weight matrix as the fused decode path reads it: bf16 rows (Bf16Gemm, x in kernel order) or q8_0/q4_0 block rows
 // (QuantKernels, x in natural order, quantized to int8 per 32-block as llama.cpp does) or fp8 codes with 128 x 128
-// block scales (QuantKernels.Fp8.cs, fp32 x), possibly a view into
+// block scales (QuantKernels.Fp8.cs, fp32 x, kernel order where K is a multiple of 32), possibly a view into
 // side-by-side weights (one expert's rows or columns). Raw pointers: valid while the frozen model that owns the tensors
 // is, which is the length of one forward.
 
@@ -38,16 +38,16 @@ public readonly unsafe struct WeightRef
     public void Gemm(float* x, float* xk, int m, float* y, long ldy)
     {
         if (bf16 is not null) { Bf16Gemm.Gemm(xk, m, K, bf16, stride, N, y, ldy); return; }
-        if (ldy == N) { Blocks(x, m, y); return; }
+        if (ldy == N) { Blocks(x, xk, m, y); return; }
         using var arena = Arena.Open();
         float* t = arena.Floats((long)m * N);
-        Blocks(x, m, t);
+        Blocks(x, xk, m, t);
         for (int r = 0; r < m; r++) Buffer.MemoryCopy(t + (long)r * N, y + r * ldy, 4L * N, 4L * N);
     }
 
-    void Blocks(float* x, int m, float* y)
+    void Blocks(float* x, float* xk, int m, float* y)
     {
-        if (scaleInv is not null) QuantKernels.GemmFp8(x, m, K, blocks, stride, scaleInv, scaleStride, N, y);
+        if (scaleInv is not null) QuantKernels.GemmFp8(x, xk, m, K, blocks, stride, scaleInv, scaleStride, N, y);
         else QuantKernels.Gemm(x, m, K, blocks, stride, type, N, y);
     }
 }
