@@ -93,6 +93,7 @@ public static class GrpoTrainer
 
         var used = new List<SyntheticProblem>();
         for (int s = 0; s < state.Step; s++) used.AddRange(Next(prompts, cfg.PromptsPerStep)); // the prompts the checkpoint has seen
+        long drawn = used.Count * (curriculum is null ? 1L : Curriculum.Candidates);
         var rewardHistory = resumed?.Rewards ?? [];
         var clock = Stopwatch.StartNew();
         double elapsedBefore = state.ElapsedSeconds;
@@ -113,6 +114,7 @@ public static class GrpoTrainer
             int skippedNow = 0;
             if (curriculum is null) problems = Next(prompts, cfg.PromptsPerStep);
             else (problems, skippedNow) = curriculum.Choose(Next(prompts, cfg.PromptsPerStep * Curriculum.Candidates), cfg.PromptsPerStep, step);
+            drawn += curriculum is null ? problems.Count : cfg.PromptsPerStep * Curriculum.Candidates;
             used.AddRange(problems);
             long decodedBefore = sampler.DecodedTokens;
             var rollouts = sampler.Sample(problems, cfg.GroupSize, cfg.MaxTokens, new SamplingOptions(cfg.Temperature, 1.0),
@@ -186,6 +188,7 @@ public static class GrpoTrainer
 
         ModelFiles.Save(cfg.OutDir, policy, tokenizerFrom: cfg.ModelDir);
         TrainingPrompts.WriteLineage(cfg.OutDir, cfg.ModelDir, used, "grpo");
+        ledger.RecordData(TaskSource.LedgerOf(cfg.Task, drawn, used.Count, used.Sum(p => (long)sampler.EncodePrompt(p).Length)));
         ledger.RecordModelFolder(cfg.OutDir);
         var entry = ledger.Finish();
         entry.Write(Path.Combine(cfg.OutDir, "ledger.json"));

@@ -1,4 +1,5 @@
 using SeekSharp.Data.Synthetic;
+using SeekSharp.Ledger;
 
 namespace SeekSharp.Reasoning;
 
@@ -44,6 +45,21 @@ public static class TaskSource
         var list = SyntheticData.Read(task).Select(r => r.Problem).Take(count).ToList();
         if (list.Count == 0) throw new SeekSharpException($"{task}: no problems to evaluate.");
         return list;
+    }
+
+    /// <summary>The data side of a stage that trained on prompts of <paramref name="task"/>: <paramref name="drawn"/>
+    /// problems read from the source, <paramref name="used"/> of them rolled out and trained on, their prompts
+    /// <paramref name="promptTokens"/> tokens. A synthetic task's problems are generated (origin synthetic, no bytes read);
+    /// a file's origin is what its DataOrigin record says.</summary>
+    public static LedgerData LedgerOf(string task, long drawn, long used, long promptTokens)
+    {
+        bool file = IsFile(task);
+        return new LedgerData
+        {
+            Dataset = task, Treatment = LedgerData.AsGiven,
+            Sources = [new LedgerDataSource(file ? Path.GetFileName(task) : Name(task) + " (generated)", drawn, used,
+                file ? new FileInfo(task).Length : null, promptTokens, 0, file ? DataOrigin.Read(task) : DataOrigin.Synthetic)],
+        };
     }
 
     /// <summary>A short id for file names and report titles.</summary>

@@ -112,6 +112,10 @@ public class CurriculumGrpoTests(ChatModelFolder folder) : IClassFixture<ChatMod
         Assert.Equal(saved, LedgerEntry.Read(Path.Combine(outDir, "ledger.json")).RolloutsSaved);
         Assert.Equal(12 * 2 * 4, r.Rollouts);   // the same rollouts per step as without it
         Assert.Equal(12 * 2, File.ReadAllLines(Path.Combine(outDir, TrainingPrompts.FileName)).Length);
+        // The data side: every candidate drawn was read from the file, only the chosen ones were trained on.
+        var source = Assert.Single(LedgerEntry.Read(Path.Combine(outDir, "ledger.json")).Data!.Sources);
+        Assert.Equal((Path.GetFileName(task), 12L * 2 * Curriculum.Candidates, 12L * 2, new FileInfo(task).Length),
+            (source.Name, source.DocumentsRead, source.DocumentsKept, source.BytesRead!.Value));
 
         var off = GrpoTrainer.Run(cfg with { OutDir = folder.NewDir(), Curriculum = false }, rewardOverride: new RewardSet([(new AdditionsRight(), 1.0)]));
         Assert.Null(off.RolloutsSaved);

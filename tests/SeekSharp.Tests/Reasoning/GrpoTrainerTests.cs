@@ -52,6 +52,13 @@ public class GrpoTrainerTests(ChatModelFolder folder) : IClassFixture<ChatModelF
         Assert.True(File.Exists(Path.Combine(outDir, "tokenizer.json")));
         Assert.True(File.Exists(Path.Combine(outDir, "reward.png")));
         Assert.Equal(Steps * 2, File.ReadAllLines(Path.Combine(outDir, TrainingPrompts.FileName)).Length);
+        // The prompts are the stage's data: generated problems, each read once and trained on, with their prompt tokens.
+        var data = LedgerEntry.Read(Path.Combine(outDir, "ledger.json")).Data!;
+        var source = Assert.Single(data.Sources);
+        Assert.Equal(("arithmetic (generated)", 2L * Steps, 2L * Steps, DataOrigin.Synthetic), (source.Name, source.DocumentsRead, source.DocumentsKept, source.Origin));
+        Assert.Null(source.BytesRead);
+        Assert.InRange(source.TrainTokens, 2L * Steps * 5, 2L * Steps * 200);
+        Assert.Equal(1.0, data.ShareOf(DataOrigin.Synthetic));
     }
 
     [Fact]
