@@ -40,9 +40,16 @@ public sealed class ApiKeyGate(RequestDelegate next, KeyRing ring, UsageLedger l
         bool adminOnly = endpoint?.Metadata.GetMetadata<AdminOnly>() is not null;
         bool api = metered || adminOnly || ctx.Request.Path.StartsWithSegments("/v1")
             || (endpoint as RouteEndpoint)?.RoutePattern.RawText?.StartsWith("/v1", StringComparison.Ordinal) == true;
-        if (keys is null || !api)
+        if (keys is null)
         {
             ctx.Features.Set(ApiCaller.Anonymous);
+            await next(ctx);
+            return;
+        }
+        // With keys on, a path outside the API (/health, /metrics) names no caller: its bytes are the server's, not
+        // booked to a key (there is no "anonymous" key to show them under in /v1/usage).
+        if (!api)
+        {
             await next(ctx);
             return;
         }

@@ -69,8 +69,9 @@ public sealed record LedgerTotal
             Co2Grams = stages.Sum(s => s.Co2Grams),
             Usd = stages.Sum(s => s.Usd),
             Stages = [.. stages],
+            // The merged artifacts carry the stages' sequential peak too, so the total's storage says what its resource line says.
             Storage = stages.All(s => s.Storage is null) ? null
-                : LedgerStorage.Merge(stages.Select((s, i) => (folders?[i] ?? "", s.Storage))),
+                : LedgerStorage.Merge(stages.Select((s, i) => (folders?[i] ?? "", s.Storage))) with { PeakBytes = LedgerTotalResources.SequentialPeakBytes(stages) },
         };
     }
 

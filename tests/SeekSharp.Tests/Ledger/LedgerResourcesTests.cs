@@ -131,9 +131,11 @@ public class LedgerResourcesTests
         var b = Entry(storage: Kept(1000, 1000));
         Assert.Equal(2000, Line(LedgerTotalResources.Of(LedgerTotal.Sum("r", [a, b])), "storage", "peak disk use").Value); // max(2000, 500 + 1000)
         Assert.Equal(3000, Line(LedgerTotalResources.Of(LedgerTotal.Sum("r", [b, a])), "storage", "peak disk use").Value); // max(1000, 1000 kept + 2000)
+        Assert.Equal((2000L, 3000L), (LedgerTotal.Sum("r", [a, b]).Storage!.PeakBytes!.Value, LedgerTotal.Sum("r", [b, a]).Storage!.PeakBytes!.Value)); // the merged storage says the same
         var older = Entry(storage: LedgerStorage.Of([])); // a v2 ledger written before the peak was kept
         Assert.Equal(Provenance.Unknown, Line(older.Resources, "storage", "peak disk use").Method);
         Assert.Null(Line(LedgerTotalResources.Of(LedgerTotal.Sum("r", [a, older])), "storage", "peak disk use").Value);
+        Assert.Null(LedgerTotal.Sum("r", [a, older]).Storage!.PeakBytes);
         Assert.Equal(0, Line(Entry().Resources, "storage", "peak disk use").Value); // a current ledger that wrote nothing
     }
 }

@@ -40,6 +40,7 @@ public class ServingLedgerTests : TempDirTest
         await Ask("alice", alice, "a longer question with more words in it", """, "n": 2""");
         await Ask("bob", bob, "hi");
         Assert.Equal(401, (int)(await http.PostJson("/v1/chat/completions", Chat(), "sk-wrong")).StatusCode); // no key: server totals only
+        Assert.True((await http.GetAsync("/health")).IsSuccessStatusCode);                                  // no key asked: server totals only
 
         var usageBytes = await (await http.GetAsync("/v1/usage", alice)).Content.ReadAsByteArrayAsync();
         var u = JsonDocument.Parse(usageBytes).RootElement.GetProperty("resources"); // written before its own bytes were counted
@@ -72,6 +73,7 @@ public class ServingLedgerTests : TempDirTest
         var entry = LedgerEntry.Read(ledgerPath);
         Assert.Equal("serve", entry.Kind);
         Assert.Equal(2, entry.Serving!.Keys["alice"].Requests);
+        Assert.Equal(["alice", "bob"], entry.Serving.Keys.Keys.Order());                                  // no "anonymous" for the /health poll
         Assert.Equal(aliceResponse + usageBytes.Length, entry.Serving.Keys["alice"].BytesSent);
         Assert.Equal(entry.Serving.Keys.Values.Sum(k => k.PromptTokens + k.CompletionTokens), entry.Tokens);
         Assert.Equal(entry.Serving.Keys.Values.Sum(k => k.ModelFlops), entry.ModelFlops, 1e-6 * entry.ModelFlops);
