@@ -116,7 +116,9 @@ public static class ChatData
             var name = Path.GetFileName(g.Key.File) + (alone ? "" : $" ({g.Key.Origin ?? "origin unknown"})");
             var k = keptOf[g.Key].ToList();
             long? bytes = alone && File.Exists(g.Key.File) ? new FileInfo(g.Key.File).Length : null;
-            return new LedgerDataSource(name, g.Count(), k.Count, bytes, k.Sum(x => (long)x.Ids.Length), 0, g.Key.Origin);
+            // The file's declared acquisition cost goes with the part its record describes (all of it when alone).
+            double? usd = File.Exists(g.Key.File) && (alone || g.Key.Origin == FileOrigin(g.Key.File)) ? DataOrigin.AcquisitionUsd(g.Key.File) : null;
+            return new LedgerDataSource(name, g.Count(), k.Count, bytes, k.Sum(x => (long)x.Ids.Length), 0, g.Key.Origin, usd);
         }).ToList();
         return new LedgerData { Dataset = dataset, Treatment = LedgerData.AsGiven, Sources = sources };
     }

@@ -111,7 +111,8 @@ public static class RewardTrainer
         {
             Dataset = config.DataPath, Treatment = LedgerData.AsGiven,
             Sources = [new LedgerDataSource(Path.GetFileName(config.DataPath), records.Count, records.Count, new FileInfo(config.DataPath).Length,
-                encoded.Sum(e => (long)e.First.Length + (e.Second?.Length ?? 0)), 0, DataOrigin.Read(config.DataPath))],
+                encoded.Sum(e => (long)e.First.Length + (e.Second?.Length ?? 0)), 0, DataOrigin.Read(config.DataPath),
+                DataOrigin.AcquisitionUsd(config.DataPath))],
         });
         var cost = ModelCost.Of(rm.Backbone.Config);
         var checkpoints = tc.CheckpointEvery == 0 ? null : new LoopCheckpoints(start, s =>

@@ -2,7 +2,8 @@
 // cannot say: SeekSharp writes "synthetic" beside what its task generators and samplers produce; a person declares
 // "human-labelled" (or "collected") for their own files the same way. The ledger reads it when a run reads the file
 // (LedgerData), so the data resource can say what share of the tokens was synthetic, curated or human-labelled. A file
-// without one has an unknown origin, and shares that need it are unknown, never guessed.
+// without one has an unknown origin, and shares that need it are unknown, never guessed. The same file may declare what
+// the data cost to acquire (`acquisition_usd`: bought, licensed, paid to label), which the run reading it is billed.
 
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -24,11 +25,14 @@ public static class DataOrigin
 
     public static string SidecarOf(string dataPath) => dataPath + ".origin.json";
 
-    /// <summary>Records <paramref name="origin"/> beside <paramref name="dataPath"/>; <paramref name="note"/> says what made it.</summary>
-    public static void Write(string dataPath, string origin, string note)
+    /// <summary>Records <paramref name="origin"/> beside <paramref name="dataPath"/>; <paramref name="note"/> says what made it,
+    /// <paramref name="acquisitionUsd"/> what it cost to acquire, if that is declared.</summary>
+    public static void Write(string dataPath, string origin, string note, double? acquisitionUsd = null)
     {
         if (!All.Contains(origin)) throw new ArgumentException($"origin '{origin}' is not one of {string.Join(", ", All)}", nameof(origin));
-        AtomicFile.WriteAllText(SidecarOf(dataPath), new JsonObject { ["origin"] = origin, ["note"] = note }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        var o = new JsonObject { ["origin"] = origin, ["note"] = note };
+        if (acquisitionUsd is { } usd) o["acquisition_usd"] = usd;
+        AtomicFile.WriteAllText(SidecarOf(dataPath), o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 
     /// <summary>The recorded origin of <paramref name="dataPath"/>; null without a sidecar. A malformed one is an error naming it and the field.</summary>
@@ -42,6 +46,31 @@ public static class DataOrigin
         if (root is not JsonObject o || o["origin"] is not JsonValue v || !v.TryGetValue<string>(out var origin) || !All.Contains(origin))
             throw new SeekSharpException($"{path}: field 'origin': expected one of {string.Join(", ", All.Select(a => $"\"{a}\""))}");
         return origin;
+    }
+
+    /// <summary>What acquiring <paramref name="dataPath"/> cost, in US dollars, as its sidecar declares it
+    /// (`"acquisition_usd"`: bought, licensed or paid to label); null when it declares none. A value that is not a
+    /// non-negative number is an error naming the file and the field.</summary>
+    public static double? AcquisitionUsd(string dataPath)
+    {
+        var path = SidecarOf(dataPath);
+        if (!File.Exists(path)) return null;
+        Read(dataPath); // the same checks of the file and its origin first
+        var node = (JsonNode.Parse(File.ReadAllText(path)) as JsonObject)!["acquisition_usd"];
+        if (node is null) return null;
+        if (node is not JsonValue v || !v.TryGetValue<double>(out var usd) || !(usd >= 0) || double.IsInfinity(usd))
+            throw new SeekSharpException($"{path}: field 'acquisition_usd': expected a non-negative number of US dollars");
+        return usd;
+    }
+
+    /// <summary>The summed declared acquisition cost of several files; null when any declares none.</summary>
+    public static double? AcquisitionUsd(IEnumerable<string> dataPaths)
+    {
+        double sum = 0;
+        foreach (var p in dataPaths)
+            if (AcquisitionUsd(p) is { } usd) sum += usd;
+            else return null;
+        return sum;
     }
 
     /// <summary>The common origin of several files, or null when any is unknown or they differ.</summary>

@@ -3,8 +3,10 @@
 // `seek data prepare`, else dataset.json of `seek data tokenize`), so the ledger says what the data was without
 // re-reading it. "curated" means the documents passed `seek data prepare`'s filters and deduplication; "as given" that
 // they were tokenized as they came. Each source's origin (synthetic, human-labelled, collected) is what its maker
-// recorded beside it (DataOrigin); without that record it is unknown, and so is any share that needs it. What the
-// data cost to acquire is not recorded anywhere and stays unknown.
+// recorded beside it (DataOrigin); without that record it is unknown, and so is any share that needs it. What the data
+// cost to acquire is what the same record declares (`acquisition_usd`); a synthetic source made by a program cost
+// nothing beyond the compute of the run that made it (billed in that run's ledger), and any other source without a
+// declaration leaves the run's acquisition cost unknown.
 
 using System.Text.Json.Serialization;
 using SeekSharp.Data;
@@ -32,8 +34,13 @@ public sealed record LedgerData
     public static LedgerData Of(CurationManifest m, string dataset) => new()
     {
         Dataset = dataset, Treatment = Curated,
-        Sources = [.. m.Sources.Select(s => new LedgerDataSource(s.Name, s.In, s.Kept, s.BytesIn, s.TrainTokens, s.ValTokens, DataOrigin.Read(s.Path)))],
+        Sources = [.. m.Sources.Select(s => new LedgerDataSource(s.Name, s.In, s.Kept, s.BytesIn, s.TrainTokens, s.ValTokens, DataOrigin.Read(s.Path),
+            File.Exists(s.Path) ? DataOrigin.AcquisitionUsd(s.Path) : null))],
     };
+
+    /// <summary>What acquiring the sources cost, declared; null when any non-synthetic source declares nothing.</summary>
+    [JsonIgnore] public double? AcquisitionUsd =>
+        Sources.All(s => s.AcquisitionUsd is not null || s.Origin == DataOrigin.Synthetic) ? Sources.Sum(s => s.AcquisitionUsd ?? 0) : null;
 
     /// <summary>Tokens in the dataset, both splits.</summary>
     [JsonIgnore] public long Tokens => Sources.Sum(s => s.TrainTokens + s.ValTokens);
@@ -62,12 +69,12 @@ public sealed record LedgerData
         {
             Dataset = dataDir, Treatment = AsGiven,
             Sources = [new LedgerDataSource(name, null, d.Train.Documents + d.Val.Documents, null, d.Train.Tokens, d.Val.Tokens,
-                d.Inputs.Count == 0 ? null : DataOrigin.Common(d.Inputs))],
+                d.Inputs.Count == 0 ? null : DataOrigin.Common(d.Inputs), d.Inputs.Count == 0 ? null : DataOrigin.AcquisitionUsd(d.Inputs))],
         };
     }
 }
 
-/// <summary>One source of a dataset: documents read and kept, bytes read, tokens in each split.</summary>
+/// <summary>One source of a dataset: documents read and kept, bytes read, tokens in each split, origin and declared acquisition cost.</summary>
 public sealed record LedgerDataSource(
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("documents_read")] long? DocumentsRead,
@@ -75,4 +82,5 @@ public sealed record LedgerDataSource(
     [property: JsonPropertyName("bytes_read")] long? BytesRead,
     [property: JsonPropertyName("train_tokens")] long TrainTokens,
     [property: JsonPropertyName("val_tokens")] long ValTokens,
-    [property: JsonPropertyName("origin")] string? Origin = null);
+    [property: JsonPropertyName("origin")] string? Origin = null,
+    [property: JsonPropertyName("acquisition_usd"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] double? AcquisitionUsd = null);

@@ -48,6 +48,7 @@ public static class LedgerResources
             : attended > 0 ? declared > 0 ? LedgerTotal.MixedMethod : Provenance.Measured : Provenance.Declared;
         double? storageGb = e.Storage is { } s ? s.KeptBytes / 1e9 : v2 ? 0 : null;
         double? sentGb = e.Network is { } n ? n.BytesSent / 1e9 : v2 ? 0 : null;
+        double? acquisition = e.Data is { } d ? d.AcquisitionUsd : v2 ? 0 : null;
         var lines = new List<ResourceLine>
         {
             new("compute", "model FLOPs", e.ModelFlops, "FLOP", Provenance.Estimated, null),
@@ -62,6 +63,8 @@ public static class LedgerResources
             Share("synthetic share", e.Data?.ShareOf(DataOrigin.Synthetic), Provenance.Declared),
             Share("human-labelled share", e.Data?.ShareOf(DataOrigin.HumanLabelled), Provenance.Declared),
             Share("curated share", e.Data?.CuratedShare, Provenance.Measured),
+            // Declared beside the data (DataOrigin); a run that read no dataset acquired none.
+            new("data", "acquisition cost", acquisition, "USD", acquisition is null ? Provenance.Unknown : e.Data is null ? Provenance.Measured : Provenance.Declared, acquisition),
             new("people", "person-hours", people, "h", peopleMethod, people * hw.UsdPerPersonHour),
             new("people", "declared hours", declared, "h", declared is null ? Provenance.Unknown : Provenance.Declared, null),
             new("people", "attended hours", attended, "h", attended is null ? Provenance.Unknown : Provenance.Measured, null),

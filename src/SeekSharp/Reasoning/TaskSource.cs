@@ -58,7 +58,8 @@ public static class TaskSource
         {
             Dataset = task, Treatment = LedgerData.AsGiven,
             Sources = [new LedgerDataSource(file ? Path.GetFileName(task) : Name(task) + " (generated)", drawn, used,
-                file ? new FileInfo(task).Length : null, promptTokens, 0, file ? DataOrigin.Read(task) : DataOrigin.Synthetic)],
+                file ? new FileInfo(task).Length : null, promptTokens, 0, file ? DataOrigin.Read(task) : DataOrigin.Synthetic,
+                file ? DataOrigin.AcquisitionUsd(task) : null)],
         };
     }
 

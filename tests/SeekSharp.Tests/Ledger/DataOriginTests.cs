@@ -48,6 +48,34 @@ public class DataOriginTests(ChatModelFolder folder) : TempDirTest, IClassFixtur
     }
 
     [Fact]
+    public void TheDeclaredAcquisitionCostIsBilledAndUnknownWhereASourceDeclaresNone()
+    {
+        static LedgerData Costed(params (string Origin, double? Usd)[] sources) => new()
+        {
+            Dataset = "d", Treatment = LedgerData.AsGiven,
+            Sources = [.. sources.Select((s, i) => new LedgerDataSource($"s{i}", null, 1, null, 10, 0, s.Origin, s.Usd))],
+        };
+        var lines = Entry(Costed((DataOrigin.HumanLabelled, 120), (DataOrigin.Synthetic, null)), 20).Resources;
+        var cost = Line(lines, "acquisition cost");
+        Assert.Equal((120.0, Provenance.Declared, 120.0), (cost.Value!.Value, cost.Method, cost.Usd!.Value)); // generated data cost nothing more
+        Assert.Equal(lines.Where(l => l.Resource != "money" && l.Usd is not null).Sum(l => l.Usd!.Value), Line(lines, "US dollars").Usd!.Value, 9);
+        Assert.True(Line(lines, "US dollars").Usd > 120);
+        var unknown = Line(Entry(Costed((DataOrigin.HumanLabelled, 120), (DataOrigin.Collected, null)), 20).Resources, "acquisition cost");
+        Assert.Equal((null, Provenance.Unknown, null), (unknown.Value, unknown.Method, unknown.Usd));
+        Assert.Equal(0, Line(Entry(null, 10).Resources, "acquisition cost").Value);            // read no dataset: acquired none
+
+        var dir = NewDir();
+        Directory.CreateDirectory(dir);
+        var data = Path.Combine(dir, "labels.jsonl");
+        DataOrigin.Write(data, DataOrigin.HumanLabelled, "paid annotators", acquisitionUsd: 42.5);
+        Assert.Equal(42.5, DataOrigin.AcquisitionUsd(data));
+        File.WriteAllText(DataOrigin.SidecarOf(data), """{"origin": "human-labelled", "acquisition_usd": -3}""");
+        var e = Assert.Throws<SeekSharpException>(() => DataOrigin.AcquisitionUsd(data));
+        Assert.Contains(DataOrigin.SidecarOf(data), e.Message);
+        Assert.Contains("'acquisition_usd'", e.Message);
+    }
+
+    [Fact]
     public void AMalformedOriginRecordNamesItsFileAndField()
     {
         var dir = NewDir();
@@ -69,7 +97,7 @@ public class DataOriginTests(ChatModelFolder folder) : TempDirTest, IClassFixtur
         Assert.Equal(DataOrigin.Synthetic, DataOrigin.Read(synth.Path)); // the generator says so
         var data = Path.Combine(dir, "mixed.jsonl");
         File.WriteAllLines(data, [.. File.ReadAllLines(folder.PingPong(4)), .. File.ReadAllLines(synth.Path)]);
-        DataOrigin.Write(data, DataOrigin.HumanLabelled, "written by the test's people");
+        DataOrigin.Write(data, DataOrigin.HumanLabelled, "written by the test's people", acquisitionUsd: 12.5);
         var outDir = Path.Combine(dir, "sft");
         var train = SftConfig.DefaultTrain with { Steps = 1, BatchSize = 2, Precision = "fp32", WarmupSteps = 0, EvalEvery = 0, CheckpointEvery = 0 };
         var r = SftTrainer.Run(new SftConfig { ModelDir = folder.ModelDir, DataPath = data, OutDir = outDir, ValFraction = 0, Train = train });
@@ -88,6 +116,10 @@ public class DataOriginTests(ChatModelFolder folder) : TempDirTest, IClassFixtur
         Assert.Equal(Tokens(all.Skip(4)), bySource["mixed.jsonl (synthetic)"].TrainTokens);
         Assert.Equal(ChatData.Encode(tok, [.. all.Skip(4)], max).Kept.Count, bySource["mixed.jsonl (synthetic)"].DocumentsKept);
         Assert.True(Tokens(all.Skip(4)) > 0, "no synthetic problem fits the test model's context");
+        // The file's declared cost goes with its people's part; the generated problems cost nothing more.
+        Assert.Equal(12.5, bySource["mixed.jsonl (human-labelled)"].AcquisitionUsd);
+        Assert.Null(bySource["mixed.jsonl (synthetic)"].AcquisitionUsd);
+        Assert.Equal(12.5, r.Ledger.Resources.Single(l => l.Quantity == "acquisition cost").Value);
         var share = r.Ledger.Resources.Single(l => l.Quantity == "synthetic share");
         Assert.Equal((double)Tokens(all.Skip(4)) / Tokens(all), share.Value!.Value, 12);
     }
