@@ -29,7 +29,7 @@ public static class Quantizer
         using var model = ModelFiles.Load(modelDir);
         if (model.IsQuantized)
             throw new SeekSharpException($"{modelDir}: is already quantized ({QuantizedFolder.ConfigOf(model)!.Name}); quantize its full-precision parent instead.");
-        var before = Safetensors.ReadHeader(Path.Combine(modelDir, ModelFiles.WeightsFile)).Entries.ToDictionary(e => e.Name, e => e.End - e.Begin);
+        var before = ModelWeights.OfFolder(modelDir).Entries.ToDictionary(e => e.Name, e => e.End - e.Begin);
 
         var kept = new SortedSet<string>(StringComparer.Ordinal);
         var quantized = new HashSet<string>(StringComparer.Ordinal);
@@ -55,7 +55,7 @@ public static class Quantizer
         try
         {
             ModelFiles.Save(tmp, model, new Dictionary<string, string> { ["quantization"] = QuantizationConfig.NameOf(type) }, tokenizerFrom: modelDir);
-            var after = Safetensors.ReadHeader(Path.Combine(tmp, ModelFiles.WeightsFile)).Entries;
+            var after = ModelWeights.OfFolder(tmp).Entries;
             var kinds = Tally(before, after, quantized);
             if (Directory.Exists(outDir)) Directory.Delete(outDir); // empty, checked above
             Directory.Move(tmp, outDir);

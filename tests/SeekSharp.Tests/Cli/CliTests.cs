@@ -167,7 +167,7 @@ public class CliTests : TempDirTest
         string[] expected =
         [
             "seek base: ",
-            "seek base train: --batch-size --checkpoint-every --cluster --data --device --eval-every --grad-accum --hardware --host --lr --max-memory --micro-batches --mtp-depth --mtp-weight --out --pipeline-balance --pipeline-stages --port --precision --preset --reference --resume --schedule --seed --select --select-ratio --seq-len --steps --warmup",
+            "seek base train: --batch-size --checkpoint-every --cluster --data --device --eval-every --grad-accum --hardware --host --lr --max-memory --max-shard-size --micro-batches --mtp-depth --mtp-weight --out --pipeline-balance --pipeline-stages --port --precision --preset --reference --resume --schedule --seed --select --select-ratio --seq-len --steps --warmup",
             "seek bench: ",
             "seek bench data: --corpora --json --tokenizer",
             "seek bench diloco: --batch-size --compress --data --eval-batches --inner-steps --lr --no-fault --out --outer-lr --outer-momentum --outer-steps --port --precision --preset --seed --seq-len --shards --threads --warmup --workers",
