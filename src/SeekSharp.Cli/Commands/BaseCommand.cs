@@ -115,6 +115,7 @@ public static class BaseCommand
             AnsiConsole.MarkupLineInterpolated($"selection ({sel.Score}, 1 of {sel.Ratio}): scored {sel.ScoredTokens:N0} candidate tokens for {sel.TrainedTokens:N0} trained, {sel.Flops / 1e9:F1} GFLOP ({100 * sel.Flops / Math.Max(l.ModelFlops, 1e-9):F0}% of the run's), inside tokens/s");
         if (l.Storage is { } storage) AnsiConsole.MarkupLineInterpolated($"storage: {storage.Summary()}");
         AnsiConsole.MarkupLineInterpolated($"resources: {SeekSharp.Reports.RunReport.ResourcesLine(l.Resources)}");
-        AnsiConsole.MarkupLineInterpolated($"run folder: [bold]{r.RunDir}[/] (model.safetensors, config.json, metrics.jsonl, ledger.json, report.md, loss.png)");
+        var weights = File.Exists(Path.Combine(r.RunDir, ModelFiles.IndexFile)) ? $"model-*-of-*.safetensors + {ModelFiles.IndexFile}" : ModelFiles.WeightsFile;
+        AnsiConsole.MarkupLineInterpolated($"run folder: [bold]{r.RunDir}[/] ({weights}, config.json, metrics.jsonl, ledger.json, report.md, loss.png)");
     }
 }

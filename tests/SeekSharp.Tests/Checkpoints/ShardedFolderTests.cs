@@ -156,6 +156,7 @@ public class ShardedTrainingTests(SeekSharp.Tests.Training.TinyDataset data) : I
         string[] common = ["base", "train", "--data", data.DataDir, "--out", run, "--batch-size", "2", "--seq-len", "16", "--checkpoint-every", "1", "--max-shard-size", "200KB"];
         var (code, output) = CliTests.Run([.. common, "--steps", "1"]);
         Assert.True(code == 0, output);
+        Assert.Contains(ModelFiles.IndexFile, output);
         var ckpt = TrainingCheckpoint.Folder(run, 1);
         foreach (var dir in new[] { run, ckpt })
         {
