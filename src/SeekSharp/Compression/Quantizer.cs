@@ -21,7 +21,8 @@ public sealed record QuantizeResult(string OutDir, QuantType Type, IReadOnlyList
 /// <summary>Writes a quantized copy of a model folder.</summary>
 public static class Quantizer
 {
-    public static QuantizeResult Run(string modelDir, QuantType type, string outDir)
+    /// <param name="maxShardBytes">The written weights past this size are Hugging Face shards with an index (decision 0027).</param>
+    public static QuantizeResult Run(string modelDir, QuantType type, string outDir, long maxShardBytes = ModelFiles.DefaultMaxShardBytes)
     {
         if (Path.GetFullPath(modelDir).TrimEnd('/') == Path.GetFullPath(outDir).TrimEnd('/'))
             throw new SeekSharpException($"{outDir}: --out must differ from --model.");
@@ -54,7 +55,7 @@ public static class Quantizer
         var tmp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outDir))!, $".tmp-{Path.GetFileName(Path.GetFullPath(outDir))}-{Guid.NewGuid():N}");
         try
         {
-            ModelFiles.Save(tmp, model, new Dictionary<string, string> { ["quantization"] = QuantizationConfig.NameOf(type) }, tokenizerFrom: modelDir);
+            ModelFiles.Save(tmp, model, new Dictionary<string, string> { ["quantization"] = QuantizationConfig.NameOf(type) }, tokenizerFrom: modelDir, maxShardBytes: maxShardBytes);
             var after = ModelWeights.OfFolder(tmp).Entries;
             var kinds = Tally(before, after, quantized);
             if (Directory.Exists(outDir)) Directory.Delete(outDir); // empty, checked above

@@ -203,7 +203,7 @@ public class CliTests : TempDirTest
             "seek hub: --batch-size --cluster --compress --data --eval-batches --hardware --host --inner-steps --lease --lr --min-workers --model --out --outer-lr --outer-momentum --outer-steps --port --precision --preset --resume --round-timeout --seed --seq-len --start-workers --warmup",
             "seek prune: ",
             "seek prune experts: --calibration --hardware --keep-fraction --model --out --split --tokens",
-            "seek quantize: --hardware --model --out --type",
+            "seek quantize: --hardware --max-shard-size --model --out --type",
             "seek quickstart: --device --documents --out --steps",
             "seek recipe: ",
             "seek recipe finance: --companies --days --lexicon --out --seed",
