@@ -56,7 +56,8 @@ internal sealed class ModelWeights
 
     static ModelWeights Sharded(string dir, string index)
     {
-        var bytes = CheckedFile.ReadAllBytes(index, "shard index not found.", CheckedFile.MaxConfigBytes);
+        // Not the 1 MiB config limit: DeepSeek-V3's index names ~91,000 tensors (~9 MB); the cap is the safetensors header's.
+        var bytes = CheckedFile.ReadAllBytes(index, "shard index not found.", SafetensorsHeader.MaxHeaderBytes);
         JsonObject? map;
         try { map = (JsonNode.Parse(bytes) as JsonObject)?["weight_map"] as JsonObject; }
         catch (JsonException e) { throw new SeekSharpException($"{index}: malformed JSON: {e.Message}"); }

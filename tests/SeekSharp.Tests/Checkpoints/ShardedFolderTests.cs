@@ -124,6 +124,22 @@ public class ShardedFolderTests : TempDirTest
         Assert.Contains(index, e.Message);
     }
 
+    [Fact]
+    public void AnIndexWithNewerHuggingFaceMetadataLoads()
+    {
+        // Recent transformers releases also write metadata.total_parameters (and a metadata may carry more); the reader takes only the weight_map.
+        var dir = NewDir();
+        using var model = new Transformer(TestModels.Mla(), seed: 6);
+        ModelFiles.Save(dir, model, maxShardBytes: Shard);
+        var obj = Index(dir);
+        obj["metadata"]!["total_parameters"] = model.parameters().Sum(p => p.numel());
+        File.WriteAllText(Path.Combine(dir, ModelFiles.IndexFile), obj.ToJsonString());
+        using var loaded = ModelFiles.Load(dir);
+        using var want = Logits(model);
+        using var got = Logits(loaded);
+        Assert.True(want.allclose(got, rtol: 0, atol: 0));
+    }
+
     [Theory]
     [InlineData("5GB", 5_000_000_000L)]
     [InlineData("500MB", 500_000_000L)]
