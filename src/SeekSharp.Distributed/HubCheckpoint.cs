@@ -83,7 +83,7 @@ public static class HubCheckpoint
         HubState state;
         try { state = JsonSerializer.Deserialize<HubState>(File.ReadAllText(statePath), Json) ?? throw new SeekSharpException($"{statePath}: empty."); }
         catch (JsonException e) { throw new SeekSharpException($"{statePath}: malformed hub state: {e.Message}"); }
-        ModelFiles.LoadWeights(model, Path.Combine(folder, ModelFiles.WeightsFile));
+        ModelFiles.LoadWeights(model, folder);
         var tensors = Safetensors.Load(Path.Combine(folder, OuterFile));
         try
         {

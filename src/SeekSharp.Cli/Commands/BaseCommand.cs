@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SeekSharp.Checkpoints;
 using SeekSharp.Distributed.Pipeline;
 using SeekSharp.Modeling;
 using SeekSharp.Reports;
@@ -45,9 +46,10 @@ public static class BaseCommand
         var host = new Option<string>("--host") { Description = "Address the pipeline driver listens on.", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port pipeline stages connect to (the silo also takes PORT + 1).", DefaultValueFactory = _ => 30200 };
         var maxMemory = new Option<string?>("--max-memory") { Description = "Peak RSS each pipeline stage may reach, e.g. 800M or 2G (1024-based); a stage past it stops the run." };
+        var maxShard = new Option<string>("--max-shard-size") { Description = "Checkpoints and the final model folder whose weights pass this size are written as Hugging Face shards with model.safetensors.index.json: 5GB, 500MB, 2GiB.", DefaultValueFactory = _ => "5GB" };
         var train = new Command("train", "Pretrain a model from scratch (or --resume).")
             { data, preset, output, steps, resume, batch, accum, seqLen, lr, warmup, precision, evalEvery, ckptEvery, seed, mtpDepth, mtpWeight, select, reference, selectRatio, device, hardware,
-              stages, micro, schedule, balance, cluster, host, port, maxMemory };
+              stages, micro, schedule, balance, cluster, host, port, maxMemory, maxShard };
         train.SetAction(p => SeekApp.Guard(() =>
         {
             var tc = new TrainConfig
@@ -56,6 +58,7 @@ public static class BaseCommand
                 LearningRate = p.GetValue(lr), WarmupSteps = p.GetValue(warmup), Precision = p.GetValue(precision)!,
                 EvalEvery = p.GetValue(evalEvery), CheckpointEvery = p.GetValue(ckptEvery), Seed = p.GetValue(seed), Device = p.GetValue(device)!,
                 MtpWeight = p.GetValue(mtpWeight)!, Select = p.GetValue(select)!, SelectRatio = p.GetValue(selectRatio),
+                MaxShardBytes = ModelFiles.ParseShardSize(p.GetValue(maxShard)!, "--max-shard-size"),
             };
             int depth = p.GetValue(mtpDepth);
             if (depth < 0 || depth > ModelConfig.MaxMtpDepth)
@@ -112,6 +115,7 @@ public static class BaseCommand
             AnsiConsole.MarkupLineInterpolated($"selection ({sel.Score}, 1 of {sel.Ratio}): scored {sel.ScoredTokens:N0} candidate tokens for {sel.TrainedTokens:N0} trained, {sel.Flops / 1e9:F1} GFLOP ({100 * sel.Flops / Math.Max(l.ModelFlops, 1e-9):F0}% of the run's), inside tokens/s");
         if (l.Storage is { } storage) AnsiConsole.MarkupLineInterpolated($"storage: {storage.Summary()}");
         AnsiConsole.MarkupLineInterpolated($"resources: {SeekSharp.Reports.RunReport.ResourcesLine(l.Resources)}");
-        AnsiConsole.MarkupLineInterpolated($"run folder: [bold]{r.RunDir}[/] (model.safetensors, config.json, metrics.jsonl, ledger.json, report.md, loss.png)");
+        var weights = File.Exists(Path.Combine(r.RunDir, ModelFiles.IndexFile)) ? $"model-*-of-*.safetensors + {ModelFiles.IndexFile}" : ModelFiles.WeightsFile;
+        AnsiConsole.MarkupLineInterpolated($"run folder: [bold]{r.RunDir}[/] ({weights}, config.json, metrics.jsonl, ledger.json, report.md, loss.png)");
     }
 }

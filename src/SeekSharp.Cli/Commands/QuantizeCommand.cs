@@ -15,12 +15,14 @@ public static class QuantizeCommand
         var type = new Option<string>("--type") { Description = "q8_0 or q4_0 (llama.cpp's 32-value blocks, one fp16 scale each) or fp8 (E4M3, one fp32 scale per 128x128 block, DeepSeek-V3's layout).", Required = true };
         var output = Options.Out("Output model folder (new or empty; written under a temporary name, then renamed).");
         var hardware = Options.Hardware();
-        var cmd = new Command("quantize", "Write a quantized copy of a model folder (embeddings, norms and router stay full precision).") { model, type, output, hardware };
+        var maxShard = new Option<string>("--max-shard-size") { Description = "Weights past this size are written as Hugging Face shards with model.safetensors.index.json: 5GB, 500MB, 2GiB.", DefaultValueFactory = _ => "5GB" };
+        var cmd = new Command("quantize", "Write a quantized copy of a model folder (embeddings, norms and router stay full precision).") { model, type, output, hardware, maxShard };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
             var qtype = QuantizationConfig.ParseType(p.GetValue(type)!);
+            var shardBytes = ModelFiles.ParseShardSize(p.GetValue(maxShard)!, "--max-shard-size");
             using var ledger = RunLedger.Start("quantize", HardwareProfile.Resolve(p.GetValue(hardware)), runDir: Path.GetFullPath(p.GetValue(output)!));
-            var r = Quantizer.Run(p.GetValue(model)!, qtype, p.GetValue(output)!);
+            var r = Quantizer.Run(p.GetValue(model)!, qtype, p.GetValue(output)!, shardBytes);
             // The source's weights as read beside the folder's as written: the saving shows in ledger.json.
             ledger.RecordSourceModel(p.GetValue(model)!);
             ledger.RecordModelFolder(r.OutDir);

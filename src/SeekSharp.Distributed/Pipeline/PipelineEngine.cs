@@ -165,7 +165,7 @@ public sealed class PipelineEngine : IPretrainEngine
         var (weights, moments, step) = Gather();
         try
         {
-            return TrainingCheckpoint.Save(runDir, state, tmp => ModelFiles.Save(tmp, Config, weights, tokenizerDir), moments, step,
+            return TrainingCheckpoint.Save(runDir, state, tmp => ModelFiles.Save(tmp, Config, weights, tokenizerDir, tc.MaxShardBytes), moments, step,
                 moments.Count(kv => kv.Key.EndsWith(".exp_avg", StringComparison.Ordinal)));
         }
         finally { foreach (var t in weights.Values.Concat(moments.Values)) t.Dispose(); }
@@ -174,7 +174,7 @@ public sealed class PipelineEngine : IPretrainEngine
     public void SaveModel(string dir)
     {
         var (weights, moments, _) = Gather();
-        try { ModelFiles.Save(dir, Config, weights); }
+        try { ModelFiles.Save(dir, Config, weights, maxShardBytes: tc.MaxShardBytes); }
         finally { foreach (var t in weights.Values.Concat(moments.Values)) t.Dispose(); }
     }
 
@@ -182,7 +182,7 @@ public sealed class PipelineEngine : IPretrainEngine
     public TrainerState Restore(string checkpoint)
     {
         var state = TrainingCheckpoint.ReadState(checkpoint);
-        var weights = Safetensors.Load(Path.Combine(checkpoint, ModelFiles.WeightsFile));
+        var weights = ModelFiles.LoadTensors(checkpoint);
         var (moments, meta) = Safetensors.LoadWithMetadata(Path.Combine(checkpoint, TrainingCheckpoint.OptimizerFile));
         try
         {

@@ -20,7 +20,7 @@ public static class FineTuneResume
             TrainingCheckpoint.RefuseExisting(outDir);
             // A run that died before its first checkpoint left only its metrics: a fresh start replaces them, as in pretraining.
             var metrics = Path.Combine(outDir, MetricsLog.FileName);
-            if (File.Exists(metrics) && !File.Exists(Path.Combine(outDir, ModelFiles.WeightsFile))) File.Delete(metrics);
+            if (File.Exists(metrics) && !ModelFiles.HasWeights(outDir)) File.Delete(metrics);
             FineTuning.PrepareOutput(modelDir, outDir);
             return null;
         }

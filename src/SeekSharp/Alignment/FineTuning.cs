@@ -11,7 +11,7 @@ public static class FineTuning
     {
         if (Path.GetFullPath(modelDir).TrimEnd('/') == Path.GetFullPath(outDir).TrimEnd('/'))
             throw new SeekSharpException($"{outDir}: --out must differ from --model (the base model would be overwritten).");
-        foreach (var f in new[] { ModelFiles.WeightsFile, MetricsLog.FileName })
+        foreach (var f in new[] { ModelFiles.WeightsFile, ModelFiles.IndexFile, MetricsLog.FileName })
             if (File.Exists(Path.Combine(outDir, f)))
                 throw new SeekSharpException($"{outDir}: already holds {f}; choose another --out.");
         Directory.CreateDirectory(outDir);

@@ -21,6 +21,8 @@ public static class ModelFiles
 {
     public const string ConfigFile = "config.json";
     public const string WeightsFile = "model.safetensors";
+    /// <summary>The index of a sharded folder's weights (Hugging Face's name); see ModelWeights.cs.</summary>
+    public const string IndexFile = ModelWeights.IndexFile;
 
     public const string GenerationConfigFile = "generation_config.json";
 
@@ -28,23 +30,29 @@ public static class ModelFiles
     /// or already in <paramref name="dir"/>) also its bos/eos/pad ids into config.json and generation_config.json,
     /// so that transformers' generate stops at &lt;|eos|&gt; as SeekSharp does.</summary>
     /// <param name="tokenizerFrom">Folder (or tokenizer.json) whose tokenizer files are copied in first.</param>
-    public static void Save(string dir, Transformer model, IReadOnlyDictionary<string, string>? metadata = null, string? tokenizerFrom = null)
+    /// <param name="maxShardBytes">Weights past this many bytes are written as shards with an index (ModelWeights.cs).</param>
+    public static void Save(string dir, Transformer model, IReadOnlyDictionary<string, string>? metadata = null, string? tokenizerFrom = null,
+        long maxShardBytes = DefaultMaxShardBytes)
     {
         var (tensors, dtypes) = QuantizedFolder.Tensors(model);
-        Save(dir, model.Config, tensors, dtypes, QuantizedFolder.ConfigOf(model), metadata, tokenizerFrom);
+        Save(dir, model.Config, tensors, dtypes, QuantizedFolder.ConfigOf(model), metadata, tokenizerFrom, maxShardBytes);
     }
 
     /// <summary>A full-precision model folder from its state_dict tensors by name (a pipeline's stages gathered).</summary>
-    public static void Save(string dir, ModelConfig config, IReadOnlyDictionary<string, Tensor> tensors, string? tokenizerFrom = null) =>
-        Save(dir, config, tensors, null, null, null, tokenizerFrom);
+    public static void Save(string dir, ModelConfig config, IReadOnlyDictionary<string, Tensor> tensors, string? tokenizerFrom = null,
+        long maxShardBytes = DefaultMaxShardBytes) =>
+        Save(dir, config, tensors, null, null, null, tokenizerFrom, maxShardBytes);
+
+    /// <summary>Hugging Face's default max_shard_size (5GB): a folder's weights up to this size stay one file.</summary>
+    public const long DefaultMaxShardBytes = ModelWeights.DefaultMaxShardBytes;
 
     static void Save(string dir, ModelConfig config, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? dtypes,
-        QuantizationConfig? quantization, IReadOnlyDictionary<string, string>? metadata, string? tokenizerFrom)
+        QuantizationConfig? quantization, IReadOnlyDictionary<string, string>? metadata, string? tokenizerFrom, long maxShardBytes)
     {
         Directory.CreateDirectory(dir);
         var meta = new Dictionary<string, string> { ["format"] = "pt", ["producer"] = "SeekSharp" };
         if (metadata is not null) foreach (var (k, v) in metadata) meta[k] = v;
-        Safetensors.Save(Path.Combine(dir, WeightsFile), tensors, meta, dtypes);
+        ModelWeights.Save(dir, tensors, meta, dtypes, maxShardBytes);
         if (tokenizerFrom is not null && !SameFolder(tokenizerFrom, dir)) BpeTokenizer.CopyFiles(tokenizerFrom, dir);
         var tokenizer = File.Exists(Path.Combine(dir, BpeTokenizer.FileNames[0])) ? BpeTokenizer.Load(dir) : null;
         if (tokenizer is not null)
@@ -90,7 +98,7 @@ public static class ModelFiles
         var cfgPath = Path.Combine(dir, ConfigFile);
         var cfg = ModelConfig.Load(cfgPath, out var interleaved);
         var quant = QuantizedFolder.ReadConfig(cfgPath);
-        var weights = ReadWeightsHeader(Path.Combine(dir, WeightsFile));
+        var weights = ModelWeights.OfFolder(dir);
         // A config asking for MTP modules whose weights are not in the file (a transformers conversion of DeepSeek-V3
         // drops layer 61) loads as the main model alone: the modules only ever draft tokens. Decision 0021.
         if (cfg.NumNextnPredictLayers > 0 && !weights.Entries.Any(e => e.Name.StartsWith($"model.layers.{cfg.NumHiddenLayers}.", StringComparison.Ordinal)))
@@ -150,19 +158,41 @@ public static class ModelFiles
         }
     }
 
-    public static void LoadWeights(Transformer model, string path) => LoadWeights(model, ReadWeightsHeader(path), []);
+    /// <summary>Reads the weights of model folder <paramref name="dir"/> (one file or shards) into <paramref name="model"/>.</summary>
+    public static void LoadWeights(Transformer model, string dir) => LoadWeights(model, ModelWeights.OfFolder(dir), []);
 
-    static SafetensorsFile ReadWeightsHeader(string path)
+    /// <summary>Every tensor of model folder <paramref name="dir"/>'s weights (one file or shards), by name; the caller disposes them.</summary>
+    public static Dictionary<string, Tensor> LoadTensors(string dir)
     {
-        CheckedFile.Check(path, "weights not found (expected model.safetensors).");
-        return Safetensors.ReadHeader(path);
+        var weights = ModelWeights.OfFolder(dir);
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        using var reader = weights.Open();
+        try { foreach (var e in weights.Entries) result.Add(e.Name, reader.Read(e)); }
+        catch { foreach (var t in result.Values) t.Dispose(); throw; }
+        return result;
     }
+
+    /// <summary>Bytes of model folder <paramref name="dir"/>'s weight files (one file or every shard).</summary>
+    public static long WeightBytes(string dir) => ModelWeights.OfFolder(dir).Files.Sum(f => f.FileLength);
+
+    /// <summary>Paths of model folder <paramref name="dir"/>'s weight files: model.safetensors, or the index and its shards in order.</summary>
+    public static IReadOnlyList<string> WeightFiles(string dir)
+    {
+        var weights = ModelWeights.OfFolder(dir);
+        return weights.Files.Count == 1 && weights.Path == weights.Files[0].Path ? [weights.Path] : [weights.Path, .. weights.Files.Select(f => f.Path)];
+    }
+
+    /// <summary>A --max-shard-size value: bytes, or a number with KB/MB/GB (powers of 1000, as Hugging Face) or KiB/MiB/GiB.</summary>
+    public static long ParseShardSize(string text, string flag) => ModelWeights.ParseSize(text, flag);
+
+    /// <summary>Whether <paramref name="dir"/> holds weights (model.safetensors or a shard index).</summary>
+    public static bool HasWeights(string dir) => ModelWeights.Exist(dir);
 
     // Every name, shape and dtype is checked against the model before the first tensor is read; then the
     // tensors are read one at a time (memory: the model plus its largest tensor) and each must be finite,
     // since one NaN in a weight makes every later logit NaN.
     /// <param name="consumed">Tensors already read into quantized Linears (their emptied masters are not targets).</param>
-    static void LoadWeights(Transformer model, SafetensorsFile file, HashSet<string> consumed)
+    static void LoadWeights(Transformer model, ModelWeights file, HashSet<string> consumed)
     {
         var path = file.Path;
         var target = model.state_dict().Where(kv => !consumed.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
@@ -194,15 +224,15 @@ public static class ModelFiles
             if (!is_floating_point(src.Type))
                 throw new SeekSharpException($"{path}: tensor '{name}' has dtype {src.Type}, expected a floating-point type (F32, F16, BF16 or F64).");
         }
-        using var fs = Safetensors.OpenData(path);
+        using var reader = file.Open();
         using var _ = no_grad();
         foreach (var (name, dst) in target)
         {
-            using var src = Safetensors.ReadTensor(fs, file, loaded[name]);
+            using var src = reader.Read(loaded[name]);
             dst.copy_(src);
             // After the copy: an F64 value too large for fp32 turns infinite only there.
             if (!Finite.All(dst))
-                throw new SeekSharpException($"{path}: tensor '{name}' holds NaN or infinite values; the weights are corrupt (or training diverged).");
+                throw new SeekSharpException($"{file.PathOf(name)}: tensor '{name}' holds NaN or infinite values; the weights are corrupt (or training diverged).");
         }
     }
 
@@ -221,7 +251,7 @@ public static class ModelFiles
 
     /// <summary>The config fields a weights header shows directly: embedding rows and width, the layer count and the
     /// experts per layer; then the parameter count, which can only be at most the values the file holds.</summary>
-    static void CheckConfigAgainstWeights(ModelConfig cfg, string cfgPath, SafetensorsFile file)
+    static void CheckConfigAgainstWeights(ModelConfig cfg, string cfgPath, ModelWeights file)
     {
         var weights = file.Path;
         void Need(bool ok, string field, object value, string found)

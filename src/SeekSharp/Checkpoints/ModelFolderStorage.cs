@@ -23,7 +23,7 @@ public static class ModelFolderStorage
             ledger.RecordStorage(f, StorageKind.Weights);
         var adapter = Path.Combine(dir, AdapterFolder);
         if (Directory.Exists(adapter)) ledger.RecordStorage(adapter, StorageKind.Weights);
-        foreach (var name in new[] { ModelFiles.ConfigFile, ModelFiles.GenerationConfigFile }.Concat(BpeTokenizer.FileNames))
+        foreach (var name in new[] { ModelFiles.ConfigFile, ModelFiles.IndexFile, ModelFiles.GenerationConfigFile }.Concat(BpeTokenizer.FileNames))
             if (File.Exists(Path.Combine(dir, name))) ledger.RecordStorage(Path.Combine(dir, name), StorageKind.Other);
         return dir;
     }

@@ -45,8 +45,8 @@ public static class TrainingCheckpoint
     /// <param name="tokenizerDir">Folder whose tokenizer files are copied in, making the checkpoint a model folder.</param>
     /// <param name="extra">Writes further files into the (temporary) checkpoint folder before it is renamed into place.</param>
     public static string Save(string runDir, Transformer model, AdamW optimizer, TrainerState state,
-        string? tokenizerDir = null, Action<string>? extra = null) =>
-        Save(runDir, state, tmp => { ModelFiles.Save(tmp, model, tokenizerFrom: tokenizerDir); extra?.Invoke(tmp); },
+        string? tokenizerDir = null, Action<string>? extra = null, long maxShardBytes = ModelFiles.DefaultMaxShardBytes) =>
+        Save(runDir, state, tmp => { ModelFiles.Save(tmp, model, tokenizerFrom: tokenizerDir, maxShardBytes: maxShardBytes); extra?.Invoke(tmp); },
             optimizer.StateTensors(), optimizer.Step, optimizer.StartedCount);
 
     /// <summary>The same checkpoint from parts: <paramref name="writeModel"/> writes the model folder's files into the
@@ -126,7 +126,7 @@ public static class TrainingCheckpoint
     /// <summary>Restores weights and optimizer moments into an already-built model and optimizer.</summary>
     public static TrainerState Restore(string checkpointDir, Transformer model, AdamW optimizer)
     {
-        ModelFiles.LoadWeights(model, Path.Combine(checkpointDir, ModelFiles.WeightsFile));
+        ModelFiles.LoadWeights(model, checkpointDir);
         return RestoreOptimizer(checkpointDir, optimizer);
     }
 

@@ -89,8 +89,8 @@ public static class ExpertPruning
             try { if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true); } catch (IOException) { }
             throw;
         }
-        long before = new FileInfo(Path.Combine(modelDir, ModelFiles.WeightsFile)).Length;
-        long after = new FileInfo(Path.Combine(outDir, ModelFiles.WeightsFile)).Length;
+        long before = ModelFiles.WeightBytes(modelDir);
+        long after = ModelFiles.WeightBytes(outDir);
         return new ExpertPruningResult(outDir, experts, keep, layers, o.Tokens, before, after);
     }
 

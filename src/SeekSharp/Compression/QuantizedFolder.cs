@@ -28,14 +28,14 @@ internal static class QuantizedFolder
     static bool IsQuantizedDType(string dtype) => dtype is "U8" or SafetensorsDType.Fp8E4M3;
 
     /// <summary>A full-precision config beside quantized tensors: the bytes cannot be read without knowing their format.</summary>
-    public static void RefuseWithoutConfig(SafetensorsFile file, string cfgPath)
+    public static void RefuseWithoutConfig(ModelWeights file, string cfgPath)
     {
         if (file.Entries.FirstOrDefault(e => IsQuantizedDType(e.DType)) is { } e)
-            throw new SeekSharpException($"{file.Path}: tensor '{e.Name}' is {e.DType} (quantized), but {cfgPath} has no '{QuantizationConfig.Key}' saying its format.");
+            throw new SeekSharpException($"{file.PathOf(e.Name)}: tensor '{e.Name}' is {e.DType} (quantized), but {cfgPath} has no '{QuantizationConfig.Key}' saying its format.");
     }
 
     /// <summary>Fills every Linear whose weight the file stores quantized; returns the tensor names it consumed.</summary>
-    public static HashSet<string> Load(Transformer model, SafetensorsFile file, QuantizationConfig quant)
+    public static HashSet<string> Load(Transformer model, ModelWeights file, QuantizationConfig quant)
     {
         var path = file.Path;
         var byName = file.Entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
@@ -68,12 +68,12 @@ internal static class QuantizedFolder
             plan.Add((lin, e, scale));
         }
         var consumed = new HashSet<string>(StringComparer.Ordinal);
-        using var fs = Safetensors.OpenData(path);
+        using var reader = file.Open();
         using var _ = no_grad();
         foreach (var (lin, e, s) in plan)
         {
-            var data = Safetensors.ReadTensor(fs, file, e);
-            var scale = s is null ? null : Safetensors.ReadTensor(fs, file, s);
+            var data = reader.Read(e);
+            var scale = s is null ? null : reader.Read(s);
             var q = new QuantizedWeight(quant.Type, lin.OutFeatures, lin.InFeatures, data, scale);
             if (!Finite(q)) { q.Dispose(); throw new SeekSharpException($"{path}: tensor '{e.Name}' decodes to NaN or infinite values; the weights are corrupt."); }
             lin.SetQuantized(q);

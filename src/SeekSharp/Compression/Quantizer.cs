@@ -21,7 +21,8 @@ public sealed record QuantizeResult(string OutDir, QuantType Type, IReadOnlyList
 /// <summary>Writes a quantized copy of a model folder.</summary>
 public static class Quantizer
 {
-    public static QuantizeResult Run(string modelDir, QuantType type, string outDir)
+    /// <param name="maxShardBytes">The written weights past this size are Hugging Face shards with an index (decision 0027).</param>
+    public static QuantizeResult Run(string modelDir, QuantType type, string outDir, long maxShardBytes = ModelFiles.DefaultMaxShardBytes)
     {
         if (Path.GetFullPath(modelDir).TrimEnd('/') == Path.GetFullPath(outDir).TrimEnd('/'))
             throw new SeekSharpException($"{outDir}: --out must differ from --model.");
@@ -29,7 +30,7 @@ public static class Quantizer
         using var model = ModelFiles.Load(modelDir);
         if (model.IsQuantized)
             throw new SeekSharpException($"{modelDir}: is already quantized ({QuantizedFolder.ConfigOf(model)!.Name}); quantize its full-precision parent instead.");
-        var before = Safetensors.ReadHeader(Path.Combine(modelDir, ModelFiles.WeightsFile)).Entries.ToDictionary(e => e.Name, e => e.End - e.Begin);
+        var before = ModelWeights.OfFolder(modelDir).Entries.ToDictionary(e => e.Name, e => e.End - e.Begin);
 
         var kept = new SortedSet<string>(StringComparer.Ordinal);
         var quantized = new HashSet<string>(StringComparer.Ordinal);
@@ -54,8 +55,8 @@ public static class Quantizer
         var tmp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outDir))!, $".tmp-{Path.GetFileName(Path.GetFullPath(outDir))}-{Guid.NewGuid():N}");
         try
         {
-            ModelFiles.Save(tmp, model, new Dictionary<string, string> { ["quantization"] = QuantizationConfig.NameOf(type) }, tokenizerFrom: modelDir);
-            var after = Safetensors.ReadHeader(Path.Combine(tmp, ModelFiles.WeightsFile)).Entries;
+            ModelFiles.Save(tmp, model, new Dictionary<string, string> { ["quantization"] = QuantizationConfig.NameOf(type) }, tokenizerFrom: modelDir, maxShardBytes: maxShardBytes);
+            var after = ModelWeights.OfFolder(tmp).Entries;
             var kinds = Tally(before, after, quantized);
             if (Directory.Exists(outDir)) Directory.Delete(outDir); // empty, checked above
             Directory.Move(tmp, outDir);

@@ -41,9 +41,9 @@ public static class TeacherCache
     public static string TeacherHash(string dir)
     {
         using var sha = SHA256.Create();
-        foreach (var f in new[] { ModelFiles.ConfigFile, ModelFiles.WeightsFile })
+        foreach (var f in new[] { ModelFiles.ConfigFile }.Concat(ModelFiles.WeightFiles(dir)))
         {
-            using var s = File.OpenRead(Path.Combine(dir, f));
+            using var s = File.OpenRead(f == ModelFiles.ConfigFile ? Path.Combine(dir, f) : f);
             var buf = new byte[1 << 20];
             int n;
             while ((n = s.Read(buf)) > 0) sha.TransformBlock(buf, 0, n, null, 0);

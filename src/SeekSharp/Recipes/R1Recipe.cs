@@ -255,7 +255,7 @@ public static class R1Recipe
     static LedgerEntry? Finished(string dir, StageSettings now, Action<string> say)
     {
         var ledger = Path.Combine(dir, "ledger.json");
-        if (!File.Exists(ledger) || !File.Exists(Path.Combine(dir, ModelFiles.WeightsFile))) return null;
+        if (!File.Exists(ledger) || !ModelFiles.HasWeights(dir)) return null;
         var made = StageSettings.Read(Path.Combine(dir, StageSettings.FileName));
         if (made is null) say($"{dir}: a finished {now.Stage} stage from before the recipe recorded its settings; reused as it is");
         else if (made.Differences(now) is { Count: > 0 } diff)

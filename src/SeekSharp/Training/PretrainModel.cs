@@ -82,8 +82,8 @@ public sealed class PretrainModel : IPretrainEngine
     public IReadOnlyDictionary<string, double>? Extra(StepOutcome r, int step) => MtpExtra(r, step);
     public TrainerState Restore(string checkpoint) => TrainingCheckpoint.Restore(checkpoint, Model, Optimizer);
     public string SaveCheckpoint(string runDir, TrainerState state, string tokenizerDir) =>
-        TrainingCheckpoint.Save(runDir, Model, Optimizer, state, tokenizerDir: tokenizerDir);
-    public void SaveModel(string dir) => ModelFiles.Save(dir, Model);
+        TrainingCheckpoint.Save(runDir, Model, Optimizer, state, tokenizerDir: tokenizerDir, maxShardBytes: tc.MaxShardBytes);
+    public void SaveModel(string dir) => ModelFiles.Save(dir, Model, maxShardBytes: tc.MaxShardBytes);
 
     /// <summary>The metrics record's MTP figures of a step: mtp_loss_k per depth and mtp_weight; null without MTP.</summary>
     public IReadOnlyDictionary<string, double>? MtpExtra(StepOutcome r, int step)

@@ -55,6 +55,8 @@ public sealed record TrainConfig
     [JsonPropertyName("select_ratio")] public int SelectRatio { get; init; } = 4;
     /// <summary>Torch device: "cpu" (or "cuda" with a CUDA build of TorchSharp).</summary>
     [JsonPropertyName("device")] public string Device { get; init; } = "cpu";
+    /// <summary>Model folders whose weights pass this many bytes are written as shards with an index (decision 0027).</summary>
+    [JsonPropertyName("max_shard_size")] public long MaxShardBytes { get; init; } = Checkpoints.ModelFiles.DefaultMaxShardBytes;
 
     public TrainConfig Validate(string source = "train config")
     {

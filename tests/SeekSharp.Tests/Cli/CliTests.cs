@@ -167,7 +167,7 @@ public class CliTests : TempDirTest
         string[] expected =
         [
             "seek base: ",
-            "seek base train: --batch-size --checkpoint-every --cluster --data --device --eval-every --grad-accum --hardware --host --lr --max-memory --micro-batches --mtp-depth --mtp-weight --out --pipeline-balance --pipeline-stages --port --precision --preset --reference --resume --schedule --seed --select --select-ratio --seq-len --steps --warmup",
+            "seek base train: --batch-size --checkpoint-every --cluster --data --device --eval-every --grad-accum --hardware --host --lr --max-memory --max-shard-size --micro-batches --mtp-depth --mtp-weight --out --pipeline-balance --pipeline-stages --port --precision --preset --reference --resume --schedule --seed --select --select-ratio --seq-len --steps --warmup",
             "seek bench: ",
             "seek bench data: --corpora --json --tokenizer",
             "seek bench diloco: --batch-size --compress --data --eval-batches --inner-steps --lr --no-fault --out --outer-lr --outer-momentum --outer-steps --port --precision --preset --seed --seq-len --shards --threads --warmup --workers",
@@ -203,7 +203,7 @@ public class CliTests : TempDirTest
             "seek hub: --batch-size --cluster --compress --data --eval-batches --hardware --host --inner-steps --lease --lr --min-workers --model --out --outer-lr --outer-momentum --outer-steps --port --precision --preset --resume --round-timeout --seed --seq-len --start-workers --warmup",
             "seek prune: ",
             "seek prune experts: --calibration --hardware --keep-fraction --model --out --split --tokens",
-            "seek quantize: --hardware --model --out --type",
+            "seek quantize: --hardware --max-shard-size --model --out --type",
             "seek quickstart: --device --documents --out --steps",
             "seek recipe: ",
             "seek recipe finance: --companies --days --lexicon --out --seed",

@@ -50,6 +50,28 @@ public class QuantizeCliTests : TempDirTest
     }
 
     [Fact]
+    public void AShardedParentQuantizesIntoShardsAndTheBytesCountEveryShard()
+    {
+        var single = QuantizedModels.Save(NewDir());
+        var parent = NewDir();
+        using (var m = ModelFiles.Load(single)) ModelFiles.Save(parent, m, tokenizerFrom: single, maxShardBytes: 30_000);
+        Assert.True(File.Exists(Path.Combine(parent, ModelFiles.IndexFile)));
+        var q8 = Path.Combine(NewDir(), "q8");
+        var (code, output) = CliTests.Run("quantize", "--model", parent, "--type", "q8_0", "--out", q8, "--max-shard-size", "20KB");
+        Assert.True(code == 0, output);
+        Assert.True(File.Exists(Path.Combine(q8, ModelFiles.IndexFile)), output);
+        Assert.False(File.Exists(Path.Combine(q8, ModelFiles.WeightsFile)));
+        using (var q = ModelFiles.Load(q8)) Assert.True(q.IsQuantized);
+        var storage = SeekSharp.Ledger.LedgerEntry.Read(Path.Combine(q8, "ledger.json")).Storage!;
+        Assert.Equal(ModelFiles.WeightBytes(parent), storage.Sources!.Sum(a => a.Bytes));
+        Assert.Equal(ModelFiles.WeightBytes(q8), storage.ByKind[SeekSharp.Ledger.StorageKind.Weights].WrittenBytes);
+
+        (code, output) = CliTests.Run("quantize", "--model", parent, "--type", "q8_0", "--out", Path.Combine(NewDir(), "x"), "--max-shard-size", "0");
+        Assert.Equal(1, code);
+        Assert.Contains("error: --max-shard-size:", output);
+    }
+
+    [Fact]
     public void BadArgumentsAndANonEmptyOutAreRefused()
     {
         var parent = QuantizedModels.Save(NewDir());

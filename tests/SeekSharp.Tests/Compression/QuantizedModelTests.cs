@@ -191,7 +191,7 @@ public class QuantizedModelTests : TempDirTest
         var e = Assert.Throws<SeekSharpException>(() => model.RefuseQuantizedTraining("full fine-tuning", qdir));
         Assert.Contains("quantized", e.Message);
         using var fresh = new Transformer(QuantizedModels.Config);
-        e = Assert.Throws<SeekSharpException>(() => ModelFiles.LoadWeights(fresh, Path.Combine(qdir, ModelFiles.WeightsFile)));
+        e = Assert.Throws<SeekSharpException>(() => ModelFiles.LoadWeights(fresh, qdir));
         Assert.Contains("(quantized)", e.Message);
         Assert.Contains("--resume", e.Message);
         e = Assert.Throws<SeekSharpException>(() => Quantizer.Run(qdir, QuantType.Q4_0, Path.Combine(NewDir(), "again")));
