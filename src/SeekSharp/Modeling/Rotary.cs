@@ -15,8 +15,11 @@ public sealed class Rotary : IDisposable
     public Rotary(int dim, int maxPositions, double theta)
     {
         using var scope = NewDisposeScope();
-        var inv = 1.0 / pow(theta, arange(0, dim, 2, dtype: ScalarType.Float64) / dim);
-        var freqs = outer(arange(maxPositions, dtype: ScalarType.Float64), inv);
+        // arange's bounds and the divisor as cached Scalars: implicit ones are temporaries a finalizer can free while the
+        // native op reads them ("Unknown scalar type", Native/Scalars.cs). The values are the same ops' as before.
+        var steps = arange(Scalars.Of(0L), Scalars.Of((long)dim), Scalars.Of(2L), dtype: ScalarType.Float64);
+        var inv = 1.0 / pow(theta, steps / Scalars.Of((long)dim));
+        var freqs = outer(arange(Scalars.Of((long)maxPositions), dtype: ScalarType.Float64), inv);
         cos = freqs.cos().to_type(ScalarType.Float32).DetachFromDisposeScope();
         sin = freqs.sin().to_type(ScalarType.Float32).DetachFromDisposeScope();
     }
