@@ -26,17 +26,34 @@ public static unsafe partial class QuantKernels
 
     static readonly Vector512<short> Mask16 = Vector512.Create(unchecked((short)0x87F0));
 
-    /// <summary>32 codes as their values times 2^-120, in Bf16Gemm's kernel order: <paramref name="lo"/> holds elements
-    /// 0-3, 8-11, 16-19, 24-27, <paramref name="hi"/> the others (see the header).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Fp8x32(byte* w, out Vector512<float> lo, out Vector512<float> hi)
+    /// <summary>How 32 codes become two vectors of their values times 2^-120; x must be held in the matching order. The
+    /// kernels below are generic over it, so the JIT compiles each route with its decode inlined.</summary>
+    interface IFp8Decode
     {
-        var v = Avx512BW.ShiftLeftLogical(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)w)), 4) & Mask16;
-        lo = Avx512BW.UnpackLow(Vector512<short>.Zero, v).AsSingle();
-        hi = Avx512BW.UnpackHigh(Vector512<short>.Zero, v).AsSingle();
+        static abstract void Decode(byte* w, out Vector512<float> lo, out Vector512<float> hi);
     }
 
-    /// <summary>16 codes as their values times 2^-120 (see the header).</summary>
+    /// <summary>x in natural order: two 16-code decodes (elements 0-15, then 16-31).</summary>
+    struct NaturalOrder : IFp8Decode
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Decode(byte* w, out Vector512<float> lo, out Vector512<float> hi) { lo = Fp8x16(w); hi = Fp8x16(w + 16); }
+    }
+
+    /// <summary>x in Bf16Gemm's kernel order: one 32-code decode through 16 bits; <paramref name="lo"/> holds elements
+    /// 0-3, 8-11, 16-19, 24-27, <paramref name="hi"/> the others.</summary>
+    struct KernelOrder : IFp8Decode
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Decode(byte* w, out Vector512<float> lo, out Vector512<float> hi)
+        {
+            var v = Avx512BW.ShiftLeftLogical(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)w)), 4) & Mask16;
+            lo = Avx512BW.UnpackLow(Vector512<short>.Zero, v).AsSingle();
+            hi = Avx512BW.UnpackHigh(Vector512<short>.Zero, v).AsSingle();
+        }
+    }
+
+    /// <summary>16 codes as their values times 2^-120 (see the header); natural order's decode and its 16-wide K tail.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector512<float> Fp8x16(byte* w) =>
         Avx512F.And(Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector128.Load((sbyte*)w)), 20), Vector512.Create(unchecked((int)0x87F0_0000))).AsSingle();
@@ -47,8 +64,12 @@ public static unsafe partial class QuantKernels
     /// with it and k a multiple of 32 the 32-wide decode runs. Each output's sum runs in one fixed order, whatever m is.</summary>
     internal static void GemmFp8(float* x, float* xk, int m, int k, byte* w, long rowStride, float* scaleInv, long scaleStride, int n, float* y)
     {
-        bool wide = xk is not null && k % 32 == 0;
-        if (wide) x = xk;
+        if (xk is not null && k % 32 == 0) GemmFp8<KernelOrder>(xk, m, k, w, rowStride, scaleInv, scaleStride, n, y);
+        else GemmFp8<NaturalOrder>(x, m, k, w, rowStride, scaleInv, scaleStride, n, y);
+    }
+
+    static void GemmFp8<D>(float* x, int m, int k, byte* w, long rowStride, float* scaleInv, long scaleStride, int n, float* y) where D : struct, IFp8Decode
+    {
         using var arena = Kernels.Arena.Open();
         float* xs = arena.Floats((long)m * k);
         var big = Vector512.Create(Two60);
@@ -63,32 +84,22 @@ public static unsafe partial class QuantKernels
         float* src = scaled ? xs : x;
         float post = scaled ? Two56 : 1f;
         int r = 0;
-        if (wide)
-        {
-            for (; r + 4 <= m; r += 4)
-                for (int j = 0; j < n; j++)
-                    Fp8Dot4Wide(src + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride, y + (long)r * n + j, n, scaled, post);
-            for (; r < m; r++)
-                for (int j = 0; j < n; j++)
-                    y[(long)r * n + j] = scaled
-                        ? Fp8DotWide(src + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride, post)
-                        : Fp8DotWideExact(src + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride);
-            return;
-        }
         for (; r + 4 <= m; r += 4)
             for (int j = 0; j < n; j++)
-                Fp8Dot4(src + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride, y + (long)r * n + j, n, scaled, post);
+                Fp8Dot4<D>(src + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride, y + (long)r * n + j, n, scaled, post);
         for (; r < m; r++)
             for (int j = 0; j < n; j++)
-                y[(long)r * n + j] = Fp8Dot(src + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride, scaled, post);
+                y[(long)r * n + j] = scaled
+                    ? Fp8Dot<D>(src + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride, post)
+                    : Fp8DotExact<D>(src + (long)r * k, k, w + j * rowStride, scaleInv + (j / Fp8E4M3.Block) * scaleStride);
     }
 
-    /// <summary>One weight row against one activation row: per 128-block, two accumulators (even and odd 16s), then
-    /// the block's sum times its scale, added in block order. Fp8Dot4 repeats exactly this per row.</summary>
+    /// <summary>One weight row against one activation row: per 128-block, two accumulators (the decode's two halves), then
+    /// the block's sum times its scale, added in block order. A 16-wide tail (natural order only) goes to the first.
+    /// Fp8Dot4 repeats exactly this per row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static float Fp8Dot(float* x, int k, byte* w, float* scale, bool scaled, float post)
+    static float Fp8Dot<D>(float* x, int k, byte* w, float* scale, float post) where D : struct, IFp8Decode
     {
-        if (!scaled) return Fp8DotExact(x, k, w, scale);
         float total = 0;
         for (int lo = 0, b = 0; lo < k; lo += Fp8E4M3.Block, b++)
         {
@@ -96,8 +107,9 @@ public static unsafe partial class QuantKernels
             Vector512<float> a0 = default, a1 = default;
             for (; c + 32 <= hi; c += 32)
             {
-                a0 = Avx512F.FusedMultiplyAdd(Fp8x16(w + c), Vector512.Load(x + c), a0);
-                a1 = Avx512F.FusedMultiplyAdd(Fp8x16(w + c + 16), Vector512.Load(x + c + 16), a1);
+                D.Decode(w + c, out var u, out var v);
+                a0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x + c), a0);
+                a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x + c + 16), a1);
             }
             if (c < hi) a0 = Avx512F.FusedMultiplyAdd(Fp8x16(w + c), Vector512.Load(x + c), a0);
             total += Vector512.Sum(a0 + a1) * (scale[b] * post);
@@ -106,7 +118,7 @@ public static unsafe partial class QuantKernels
     }
 
     /// <summary>Fp8Dot with each decoded weight multiplied by 2^120, for activations the scaling could overflow.</summary>
-    static float Fp8DotExact(float* x, int k, byte* w, float* scale)
+    static float Fp8DotExact<D>(float* x, int k, byte* w, float* scale) where D : struct, IFp8Decode
     {
         float total = 0;
         for (int lo = 0, b = 0; lo < k; lo += Fp8E4M3.Block, b++)
@@ -115,8 +127,9 @@ public static unsafe partial class QuantKernels
             Vector512<float> a0 = default, a1 = default;
             for (; c + 32 <= hi; c += 32)
             {
-                a0 = Avx512F.FusedMultiplyAdd(Fp8x16(w + c) * Two120, Vector512.Load(x + c), a0);
-                a1 = Avx512F.FusedMultiplyAdd(Fp8x16(w + c + 16) * Two120, Vector512.Load(x + c + 16), a1);
+                D.Decode(w + c, out var u, out var v);
+                a0 = Avx512F.FusedMultiplyAdd(u * Two120, Vector512.Load(x + c), a0);
+                a1 = Avx512F.FusedMultiplyAdd(v * Two120, Vector512.Load(x + c + 16), a1);
             }
             if (c < hi) a0 = Avx512F.FusedMultiplyAdd(Fp8x16(w + c) * Two120, Vector512.Load(x + c), a0);
             total += Vector512.Sum(a0 + a1) * scale[b];
@@ -124,13 +137,13 @@ public static unsafe partial class QuantKernels
         return total;
     }
 
-    /// <summary>Four activation rows (k apart) against one weight row: y[0], y[ys], y[2ys], y[3ys].</summary>
+    /// <summary>Four activation rows (k apart) against one weight row, each weight decoded once: y[0], y[ys], y[2ys], y[3ys].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Fp8Dot4(float* x, int k, byte* w, float* scale, float* y, int ys, bool scaled, float post)
+    static void Fp8Dot4<D>(float* x, int k, byte* w, float* scale, float* y, int ys, bool scaled, float post) where D : struct, IFp8Decode
     {
         if (!scaled)
         {
-            for (int i = 0; i < 4; i++) y[i * ys] = Fp8DotExact(x + (long)i * k, k, w, scale);
+            for (int i = 0; i < 4; i++) y[i * ys] = Fp8DotExact<D>(x + (long)i * k, k, w, scale);
             return;
         }
         float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
@@ -141,8 +154,7 @@ public static unsafe partial class QuantKernels
             Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default;
             for (; c + 32 <= hi; c += 32)
             {
-                var u = Fp8x16(w + c);
-                var v = Fp8x16(w + c + 16);
+                D.Decode(w + c, out var u, out var v);
                 a0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x + c), a0); a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x + c + 16), a1);
                 b0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x1 + c), b0); b1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x1 + c + 16), b1);
                 c0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x2 + c), c0); c1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x2 + c + 16), c1);
@@ -155,76 +167,6 @@ public static unsafe partial class QuantKernels
                 b0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x1 + c), b0);
                 c0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x2 + c), c0);
                 d0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x3 + c), d0);
-            }
-            float s = scale[b] * post;
-            t0 += Vector512.Sum(a0 + a1) * s; t1 += Vector512.Sum(b0 + b1) * s;
-            t2 += Vector512.Sum(c0 + c1) * s; t3 += Vector512.Sum(d0 + d1) * s;
-        }
-        y[0] = t0; y[ys] = t1; y[2 * ys] = t2; y[3 * ys] = t3;
-    }
-
-    /// <summary>Fp8Dot over kernel-order x (k a multiple of 32): per 128-block two accumulators (the low and high unpack
-    /// halves), then the block's sum times its scale, added in block order. Fp8Dot4Wide repeats exactly this per row.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static float Fp8DotWide(float* x, int k, byte* w, float* scale, float post)
-    {
-        float total = 0;
-        for (int lo = 0, b = 0; lo < k; lo += Fp8E4M3.Block, b++)
-        {
-            int hi = Math.Min(k, lo + Fp8E4M3.Block);
-            Vector512<float> a0 = default, a1 = default;
-            for (int c = lo; c < hi; c += 32)
-            {
-                Fp8x32(w + c, out var u, out var v);
-                a0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x + c), a0);
-                a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x + c + 16), a1);
-            }
-            total += Vector512.Sum(a0 + a1) * (scale[b] * post);
-        }
-        return total;
-    }
-
-    /// <summary>Fp8DotWide with each decoded weight multiplied by 2^120, for activations the scaling could overflow.</summary>
-    static float Fp8DotWideExact(float* x, int k, byte* w, float* scale)
-    {
-        float total = 0;
-        for (int lo = 0, b = 0; lo < k; lo += Fp8E4M3.Block, b++)
-        {
-            int hi = Math.Min(k, lo + Fp8E4M3.Block);
-            Vector512<float> a0 = default, a1 = default;
-            for (int c = lo; c < hi; c += 32)
-            {
-                Fp8x32(w + c, out var u, out var v);
-                a0 = Avx512F.FusedMultiplyAdd(u * Two120, Vector512.Load(x + c), a0);
-                a1 = Avx512F.FusedMultiplyAdd(v * Two120, Vector512.Load(x + c + 16), a1);
-            }
-            total += Vector512.Sum(a0 + a1) * scale[b];
-        }
-        return total;
-    }
-
-    /// <summary>Four kernel-order rows of x (k apart) against one weight row, each decoded weight read once.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Fp8Dot4Wide(float* x, int k, byte* w, float* scale, float* y, int ys, bool scaled, float post)
-    {
-        if (!scaled)
-        {
-            for (int i = 0; i < 4; i++) y[i * ys] = Fp8DotWideExact(x + (long)i * k, k, w, scale);
-            return;
-        }
-        float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-        float* x1 = x + k, x2 = x + 2 * k, x3 = x + 3 * k;
-        for (int lo = 0, b = 0; lo < k; lo += Fp8E4M3.Block, b++)
-        {
-            int hi = Math.Min(k, lo + Fp8E4M3.Block);
-            Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default, c0 = default, c1 = default, d0 = default, d1 = default;
-            for (int c = lo; c < hi; c += 32)
-            {
-                Fp8x32(w + c, out var u, out var v);
-                a0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x + c), a0); a1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x + c + 16), a1);
-                b0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x1 + c), b0); b1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x1 + c + 16), b1);
-                c0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x2 + c), c0); c1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x2 + c + 16), c1);
-                d0 = Avx512F.FusedMultiplyAdd(u, Vector512.Load(x3 + c), d0); d1 = Avx512F.FusedMultiplyAdd(v, Vector512.Load(x3 + c + 16), d1);
             }
             float s = scale[b] * post;
             t0 += Vector512.Sum(a0 + a1) * s; t1 += Vector512.Sum(b0 + b1) * s;
