@@ -36,7 +36,10 @@ public static class DataOrigin
     }
 
     /// <summary>The recorded origin of <paramref name="dataPath"/>; null without a sidecar. A malformed one is an error naming it and the field.</summary>
-    public static string? Read(string dataPath)
+    public static string? Read(string dataPath) => Parse(dataPath)?.Origin;
+
+    /// <summary>The sidecar of <paramref name="dataPath"/>, its origin checked; null when there is none.</summary>
+    static (string Origin, JsonObject Record)? Parse(string dataPath)
     {
         var path = SidecarOf(dataPath);
         if (!File.Exists(path)) return null;
@@ -45,7 +48,7 @@ public static class DataOrigin
         catch (JsonException e) { throw new SeekSharpException($"{path}: invalid JSON ({e.Message})", e); }
         if (root is not JsonObject o || o["origin"] is not JsonValue v || !v.TryGetValue<string>(out var origin) || !All.Contains(origin))
             throw new SeekSharpException($"{path}: field 'origin': expected one of {string.Join(", ", All.Select(a => $"\"{a}\""))}");
-        return origin;
+        return (origin, o);
     }
 
     /// <summary>What acquiring <paramref name="dataPath"/> cost, in US dollars, as its sidecar declares it
@@ -53,13 +56,9 @@ public static class DataOrigin
     /// non-negative number is an error naming the file and the field.</summary>
     public static double? AcquisitionUsd(string dataPath)
     {
-        var path = SidecarOf(dataPath);
-        if (!File.Exists(path)) return null;
-        Read(dataPath); // the same checks of the file and its origin first
-        var node = (JsonNode.Parse(File.ReadAllText(path)) as JsonObject)!["acquisition_usd"];
-        if (node is null) return null;
+        if (Parse(dataPath)?.Record["acquisition_usd"] is not { } node) return null;
         if (node is not JsonValue v || !v.TryGetValue<double>(out var usd) || !(usd >= 0) || double.IsInfinity(usd))
-            throw new SeekSharpException($"{path}: field 'acquisition_usd': expected a non-negative number of US dollars");
+            throw new SeekSharpException($"{SidecarOf(dataPath)}: field 'acquisition_usd': expected a non-negative number of US dollars");
         return usd;
     }
 

@@ -136,6 +136,9 @@ public static class LedgerTotalResources
         return summed;
     }
 
+    /// <summary>SequentialPeak over the stages' ledgers, in bytes (LedgerTotal's merged storage).</summary>
+    internal static long? SequentialPeakBytes(IEnumerable<LedgerEntry> stages) => (long?)SequentialPeak([.. stages.Select(LedgerResources.Of)]);
+
     internal const string PeakQuantity = "peak disk use";
 
     /// <summary>A data share of several stages: each stage that read a dataset weighted by the tokens it trained on or
@@ -152,8 +155,6 @@ public static class LedgerTotalResources
     /// <summary>The peak disk use of stages run one after another, each keeping what it made: the largest of a stage's
     /// own peak plus what the stages before it kept (null if any of these is unknown). Summing the peaks would count a
     /// rotated-out checkpoint of one stage as on disk during another.</summary>
-    internal static long? SequentialPeakBytes(IEnumerable<LedgerEntry> stages) => (long?)SequentialPeak([.. stages.Select(LedgerResources.Of)]);
-
     static double? SequentialPeak(IReadOnlyList<IReadOnlyList<ResourceLine>> stages)
     {
         double before = 0, peak = 0;
