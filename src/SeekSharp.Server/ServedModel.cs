@@ -35,7 +35,7 @@ public sealed class ServedModel : IDisposable
 
     /// <summary>
     /// Loads a model folder (config.json, model.safetensors, tokenizer.json) onto <paramref name="device"/> with
-    /// matmuls in <paramref name="precision"/> (bf16 or fp32, the training convention; weights stay fp32) and
+    /// matmuls in <paramref name="precision"/> (bf16 or fp32; the weights are then held once, in that dtype: <see cref="Transformer.ReleaseMasters"/>) and
     /// starts a continuous-batching engine on it.
     /// </summary>
     /// <param name="id">the model name clients send; null = the folder's name</param>
@@ -53,6 +53,9 @@ public sealed class ServedModel : IDisposable
         try
         {
             model.SetComputeType(dtype);
+            // Served only, never trained: frozen once and the fp32 masters the frozen copies replace are released (a bf16
+            // model then holds 2 bytes a weight, not 4 + 2). The engine sees a frozen model and leaves it so.
+            model.Freeze().ReleaseMasters();
             var engine = new GenerationEngine(model, engineOptions);
             try
             {

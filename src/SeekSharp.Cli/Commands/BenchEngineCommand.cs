@@ -39,6 +39,7 @@ public static class BenchEngineCommand
             using var m = Model(p.GetValue(preset), p.GetValue(model), p.GetValue(device)!, out string what);
             var cfg = m.Config;
             m.SetComputeType(Transformer.ComputeTypeOf(p.GetValue(precision)!));
+            m.Freeze().ReleaseMasters(); // as `seek serve` holds it
             using var engine = new GenerationEngine(m, new EngineOptions { MaxBatchSize = p.GetValue(maxBatch), GroupPrefill = p.GetValue(groupPrefill), Speculative = p.GetValue(speculative) == "on" });
             var results = EngineBenchmark.Run(engine, counts, p.GetValue(tokens), p.GetValue(promptTokens), p.GetValue(rounds),
                 asJson ? null : m => AnsiConsole.MarkupLineInterpolated($"[grey]{m}...[/]"));

@@ -186,6 +186,22 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         frozen = ComputeWeight().detach().DetachFromDisposeScope();
     }
 
+    /// <summary>For a model that will only be served (<see cref="Transformer.ReleaseMasters"/>): drops the fp32 master once
+    /// nothing reads it, because the frozen copy in another dtype is what every forward reads, or (<paramref name="readElsewhere"/>)
+    /// because the owner holds the weight in a copy of its own (an MoE's stacked experts). Returns the bytes released.
+    /// An fp32 frozen weight may be the master itself, and a quantized or adapted one has no separate copy: those stay.</summary>
+    internal long ReleaseMaster(bool readElsewhere = false)
+    {
+        if (quantized is not null || adapter is not null || weight.numel() == 0) return 0;
+        if (!readElsewhere && (frozen is null || frozen.dtype == weight.dtype)) return 0;
+        long bytes = weight.numel() * weight.ElementSize;
+        using var _ = no_grad();
+        weight.requires_grad = false;
+        using var none = empty(0, dtype: weight.dtype, device: weight.device); // in a variable: see SetQuantized
+        weight.set_(none);
+        return bytes;
+    }
+
     public void Unfreeze()
     {
         frozen?.Dispose();

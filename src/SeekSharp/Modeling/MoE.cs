@@ -145,6 +145,17 @@ public sealed partial class MoE : nn.Module
         denseDown = cat(experts.Select(e => e.DownProj.ComputeWeight()).ToArray(), 1).DetachFromDisposeScope();
     }
 
+    /// <summary>While frozen in a dense dtype the experts run on the stacked copies (Expert, AllExperts and the fused path
+    /// read denseGateUp / denseDown), so their own masters are unread: released for serving (<see cref="Linear.ReleaseMaster"/>).</summary>
+    internal long ReleaseExpertMasters()
+    {
+        if (denseGateUp is null) return 0;
+        long bytes = 0;
+        foreach (var e in experts)
+            foreach (var l in new[] { e.GateProj, e.UpProj, e.DownProj }) bytes += l.ReleaseMaster(readElsewhere: true);
+        return bytes;
+    }
+
     public void Unfreeze()
     {
         shared_experts?.Unfreeze();

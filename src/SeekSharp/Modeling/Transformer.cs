@@ -289,9 +289,32 @@ public sealed partial class Transformer : nn.Module
         return this;
     }
 
+    /// <summary>True once <see cref="ReleaseMasters"/> ran: the model runs frozen only.</summary>
+    public bool MastersReleased { get; private set; }
+
+    /// <summary>For a model that is only served (`seek serve`, `seek bench engine`): after <see cref="Freeze"/>, releases the
+    /// fp32 masters no forward reads any more (each frozen Linear reads its copy in the compute dtype, an MoE's experts the
+    /// stacked copy), so a bf16 model holds its weights once in bf16 instead of fp32 + bf16 (4 + 2 bytes a parameter).
+    /// Embeddings, norms, the router and quantized weights stay. Irreversible: <see cref="Unfreeze"/> and
+    /// <see cref="SetComputeType"/> are refused afterwards. Returns the bytes released.</summary>
+    public long ReleaseMasters()
+    {
+        if (!Frozen) throw new InvalidOperationException("ReleaseMasters needs a frozen model (Freeze first).");
+        long bytes = 0;
+        using (no_grad())
+        {
+            foreach (var m in modules()) if (m is MoE moe) bytes += moe.ReleaseExpertMasters();
+            foreach (var m in modules()) if (m is Linear l) bytes += l.ReleaseMaster();
+        }
+        MastersReleased = true;
+        MallocTuning.ReturnFreedMemory();
+        return bytes;
+    }
+
     /// <summary>Drops the cast copies: forwards cast from the masters again (what training needs).</summary>
     public Transformer Unfreeze()
     {
+        if (MastersReleased) throw new InvalidOperationException("this model's fp32 masters were released for serving (ReleaseMasters): it can only run frozen.");
         model.Fused = false;
         foreach (var block in model.Layers.Concat(model.MtpLayers)) block.Unfreeze();
         lm_head?.Unfreeze();

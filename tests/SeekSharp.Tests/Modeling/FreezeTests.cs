@@ -69,4 +69,42 @@ public class FreezeTests
         model.Unfreeze();
         Assert.False(model.Forward(ids).Logits.allclose(before));
     }
+
+    [Theory]
+    [InlineData("mla", 4)]    // MoE on the all-experts path
+    [InlineData("mla", 40)]   // more than MoE.DenseMaxRows: the per-expert path, on the stacked copies
+    [InlineData("mha", 4)]
+    public void ReleasingTheMastersChangesNoLogitAndFreesTheirBytes(string kind, int t)
+    {
+        var cfg = (kind == "mla" ? TestModels.Mla() : TestModels.Mha(moe: true)) with { TieWordEmbeddings = false };
+        using var model = new Transformer(cfg, seed: 4);
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var ids = Ids(2, t, 1);
+        model.SetComputeType(ScalarType.BFloat16).Freeze();
+        var before = model.Forward(ids).Logits;
+        var linears = model.modules().OfType<Linear>().ToArray();
+        long masters = linears.Sum(l => l.weight.numel()) * 4;
+
+        long released = model.ReleaseMasters();
+
+        Assert.Equal(masters, released);                          // every projection's fp32 master, experts' included
+        Assert.All(linears, l => Assert.Equal(0, l.weight.numel()));
+        Assert.True(model.Forward(ids).Logits.allclose(before, rtol: 0, atol: 0)); // the frozen copies were all it read
+        Assert.Throws<InvalidOperationException>(() => model.Unfreeze());
+        Assert.Throws<InvalidOperationException>(() => model.SetComputeType(ScalarType.Float32));
+    }
+
+    [Fact]
+    public void AnFp32FrozenModelKeepsTheMastersItReads()
+    {
+        using var model = new Transformer(TestModels.Mla(), seed: 4);
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var ids = Ids(1, 6, 2);
+        model.Freeze();                                           // fp32: a frozen weight may be the master itself
+        var before = model.Forward(ids).Logits;
+        model.ReleaseMasters();
+        Assert.True(model.Forward(ids).Logits.allclose(before, rtol: 0, atol: 0));
+    }
 }
