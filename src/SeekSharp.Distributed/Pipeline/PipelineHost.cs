@@ -94,7 +94,7 @@ public static class PipelineHost
                         }
                     WaitForStages(admission, p, () => Check(mailbox, admission, children, p.LeaseSeconds, o.RunDir, p.Stages));
                     var plans = PipelineEngine.Plans(spans, cfg, tc, seqLen, micro, p.Schedule, p.MaxMemory, p.Threads, p.ExpertParallel);
-                    foreach (var plan in plans.Where(x => x.ExpertRange > 0)) say(plan.Span.ToString());
+                    foreach (var plan in plans.Where(x => x.ExpertRange > 0)) say($"{admission.Names[plan.Index]}: {plan.Span}");
                     foreach (var plan in plans) link.Send(Boxes.Plan(plan.Index), Wire.Json(plan));
                     return engine = new PipelineEngine(link, plans, cfg, tc, seqLen);
                 },
