@@ -88,7 +88,14 @@ public sealed class ExpertStage : IDisposable
                 link.Send(Boxes.ExpertReply(span.Index, stage, n), reply);
             }
         }
-        catch (Exception e) { failure = e; done.Add(-1); }
+        catch (Exception e)
+        {
+            // Told to the driver at once: the stage waiting for this call's reply would otherwise wait forever (during an
+            // evaluation nothing else would notice).
+            failure = e;
+            try { link.Send(Boxes.Failure(span.Index), System.Text.Encoding.UTF8.GetBytes($"serving stage {stage}'s expert calls: {e.Message}")); } catch (Exception) { }
+            done.Add(-1);
+        }
     }
 
     byte[] Forward(int stage, ExpertCall call, byte[] body)

@@ -65,7 +65,8 @@ public sealed partial class MoE
             if (r == 0) { pieces.Add(RunExperts(block, padded, capacity, batched, first, end)); continue; }
             var real = RealRows(counts[first..end], padded[first..end], grouped.device);
             var dispatch = new ExpertDispatch(counts[first..end], padded[first..end], capacity, batched);
-            var output = RemoteExpertsFunction.Run(block.index_select(0, real), exchange!, layer, r, dispatch);
+            // Back in the local experts' dtype (the wire is fp32), so the combine runs in the dtype it runs in with E = 1.
+            var output = RemoteExpertsFunction.Run(block.index_select(0, real), exchange!, layer, r, dispatch).to_type(experts[0].ComputeType);
             pieces.Add(zeros([rows, d], dtype: output.dtype, device: output.device).index_copy(0, real, output));
         }
         return cat(pieces, 0).MoveToOuterDisposeScope();
