@@ -42,6 +42,7 @@ public static class BaseCommand
         schedule.AcceptOnlyFromAmong(PipelinePlan.Schedules);
         var balance = new Option<string>("--pipeline-balance") { Description = "Split by profiled per-layer time, or equal layer counts.", DefaultValueFactory = _ => "time" };
         balance.AcceptOnlyFromAmong("time", "layers");
+        var expertParallel = new Option<int>("--expert-parallel") { Description = "Spread each MoE layer's routed experts over E processes (expert parallelism; ranges 1..E-1 in expert processes, alone or with --pipeline-stages).", DefaultValueFactory = _ => 1 };
         var cluster = new Option<string?>("--cluster") { Description = "Pipeline stages join from other machines through Redis membership: redis://HOST:PORT." };
         var host = new Option<string>("--host") { Description = "Address the pipeline driver listens on.", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port pipeline stages connect to (the silo also takes PORT + 1).", DefaultValueFactory = _ => 30200 };
@@ -49,7 +50,7 @@ public static class BaseCommand
         var maxShard = new Option<string>("--max-shard-size") { Description = "Checkpoints and the final model folder whose weights pass this size are written as Hugging Face shards with model.safetensors.index.json: 5GB, 500MB, 2GiB.", DefaultValueFactory = _ => "5GB" };
         var train = new Command("train", "Pretrain a model from scratch (or --resume).")
             { data, preset, output, steps, resume, batch, accum, seqLen, lr, warmup, precision, evalEvery, ckptEvery, seed, mtpDepth, mtpWeight, select, reference, selectRatio, device, hardware,
-              stages, micro, schedule, balance, cluster, host, port, maxMemory, maxShard };
+              stages, micro, schedule, balance, expertParallel, cluster, host, port, maxMemory, maxShard };
         train.SetAction(p => SeekApp.Guard(() =>
         {
             var tc = new TrainConfig
@@ -69,19 +70,22 @@ public static class BaseCommand
             var opts = new PretrainOptions(p.GetValue(data)!, p.GetValue(output)!, model, tc, p.GetValue(resume), p.GetValue(hardware), p.GetValue(reference));
             int s = p.GetValue(stages);
             if (s < 0) throw new SeekSharpException($"--pipeline-stages: expected 0 (one process) or more, found {s}.");
+            int e = p.GetValue(expertParallel);
+            PipelineEngine.CheckExpertParallel(e, model);
+            if (e > 1 && s == 0) s = 1;   // the experts' processes hang off a pipeline of one stage
             if (s > 0 && tc.Select != "none")
-                throw new SeekSharpException("--select: online selection scores candidates with the whole model in one process; it does not combine with --pipeline-stages.");
+                throw new SeekSharpException($"--select: online selection scores candidates with the whole model in one process; it does not combine with {(e > 1 ? "--expert-parallel" : "--pipeline-stages")}.");
             PretrainResult result;
             if (s == 0) result = new TrainingProgress().Run("pretraining", obs => Pretrainer.Run(opts, obs));
             else
             {
                 var po = new PipelineOptions
                 {
-                    Stages = s, MicroBatches = p.GetValue(micro), Schedule = p.GetValue(schedule)!, Balance = p.GetValue(balance)!, Cluster = p.GetValue(cluster),
+                    Stages = s, ExpertParallel = e, MicroBatches = p.GetValue(micro), Schedule = p.GetValue(schedule)!, Balance = p.GetValue(balance)!, Cluster = p.GetValue(cluster),
                     Host = p.GetValue(host)!, Port = p.GetValue(port), MaxMemory = ParseBytes(p.GetValue(maxMemory), "--max-memory"),
                 };
                 PipelineHost.MicroBatches(po, model, tc);
-                result = new TrainingProgress().Run($"pipeline of {s}", obs => PipelineHost.Train(opts, po, obs, obs.OnMessage));
+                result = new TrainingProgress().Run(e > 1 ? $"pipeline of {s}, {e} expert ranges" : $"pipeline of {s}", obs => PipelineHost.Train(opts, po, obs, obs.OnMessage));
             }
             RunReport.Write(result.RunDir, "Pretraining");
             Print(result);

@@ -26,17 +26,22 @@ public static class BenchPipelineCommand
         schedule.AcceptOnlyFromAmong(PipelinePlan.Schedules);
         var maxMemory = new Option<string?>("--max-memory") { Description = "Peak RSS each stage may reach (e.g. 900M); a run past it is reported as failed." };
         var port = new Option<int>("--port") { Description = "First driver port (each run takes the next two).", DefaultValueFactory = _ => 30300 };
+        var experts = new Option<string>("--expert-parallel") { Description = "Expert-parallel widths E to run each stage count with, comma-separated (1 = none).", DefaultValueFactory = _ => "1" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads per stage.", DefaultValueFactory = _ => 1 };
         var cmd = new Command("pipeline", "Pipeline parallelism on this machine: tokens/s, bubble, peak RSS per stage and bytes per step for each stage count.")
-            { preset, stages, micro, data, output, steps, batch, seqLen, precision, schedule, maxMemory, port, threads };
+            { preset, stages, micro, data, output, steps, batch, seqLen, precision, schedule, maxMemory, port, threads, experts };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
             var counts = p.GetValue(stages)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(x => int.TryParse(x, out var n) && n > 0 ? n : throw new SeekSharpException($"--stages: expected positive integers like 1,2,4, found '{x}'.")).ToList();
             if (counts.Count == 0) throw new SeekSharpException("--stages: expected at least one stage count.");
+            var widths = p.GetValue(experts)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(x => int.TryParse(x, out var n) && n > 0 ? n : throw new SeekSharpException($"--expert-parallel: expected positive integers like 1,2, found '{x}'.")).ToList();
+            if (widths.Count == 0) throw new SeekSharpException("--expert-parallel: expected at least one width.");
+            foreach (var w in widths) PipelineEngine.CheckExpertParallel(w, Presets.Get(p.GetValue(preset)!));
             var o = new PipelineBenchOptions
             {
-                Preset = p.GetValue(preset)!, DataDir = p.GetValue(data)!, OutDir = p.GetValue(output)!, Stages = counts, MicroBatches = p.GetValue(micro),
+                Preset = p.GetValue(preset)!, DataDir = p.GetValue(data)!, OutDir = p.GetValue(output)!, Stages = counts, MicroBatches = p.GetValue(micro), ExpertParallel = widths,
                 Train = new TrainConfig
                 {
                     Steps = p.GetValue(steps), BatchSize = p.GetValue(batch), SeqLen = p.GetValue(seqLen), Precision = p.GetValue(precision)!,
@@ -46,9 +51,9 @@ public static class BenchPipelineCommand
             };
             var line = "seek " + string.Join(' ', p.Tokens.Select(t => t.Value));
             var (rows, report) = PipelineBench.Run(o, line, s => AnsiConsole.MarkupLineInterpolated($"[grey]{s}[/]"));
-            var t = new Table().AddColumns("stages", "tokens/s", "s/step", "bubble", "theory", "peak RSS MB per stage", "bytes/step", "result");
+            var t = new Table().AddColumns("stages", "E", "tokens/s", "s/step", "bubble", "theory", "peak RSS MB per process", "bytes/step", "result");
             foreach (var r in rows)
-                t.AddRow($"{r.Stages}", r.Error is null ? $"{r.TokensPerSecond:F1}" : "-", r.Error is null ? $"{r.StepSeconds:F3}" : "-",
+                t.AddRow($"{r.Stages}", $"{r.Experts}", r.Error is null ? $"{r.TokensPerSecond:F1}" : "-", r.Error is null ? $"{r.StepSeconds:F3}" : "-",
                     r.Error is null ? $"{r.Bubble:P1}" : "-", $"{r.BubbleTheory:P1}", string.Join(" / ", r.PeakRss.Select(b => $"{b / 1048576.0:F0}")),
                     r.Error is null ? $"{r.BytesPerStep:N0}" : "-", r.Error is null ? $"loss {r.FinalLoss:F4}" : Markup.Escape($"failed: {r.Error}"));
             AnsiConsole.Write(t);

@@ -117,4 +117,7 @@ public static class Boxes
     public static string EvalReport(string tag) => $"eval/{tag}";
     public static string Load(int stage) => $"load/{stage}";
     public static string Failure(int stage) => $"fail/{stage}";
+    /// <summary>Call <paramref name="n"/> from <paramref name="stage"/> to the expert process <paramref name="worker"/>.</summary>
+    public static string ExpertCall(int worker, int stage, long n) => $"xc/{worker}/{stage}/{n}";
+    public static string ExpertReply(int worker, int stage, long n) => $"xr/{worker}/{stage}/{n}";
 }

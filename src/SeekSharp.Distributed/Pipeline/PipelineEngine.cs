@@ -20,7 +20,7 @@ public sealed class PipelineEngine : IPretrainEngine
     readonly IStageLink link;
     readonly StagePlan[] plans;
     readonly TrainConfig tc;
-    readonly int seqLen, micro, rows, stages;
+    readonly int seqLen, micro, rows, stages, pipeline, ranges;   // stages: every process (pipeline stages, then expert processes)
     readonly int[] commands;
     readonly long[] inputs, targets;
     int evals;
@@ -37,6 +37,8 @@ public sealed class PipelineEngine : IPretrainEngine
     {
         (this.link, this.plans, this.tc, this.seqLen, Config) = (link, plans.ToArray(), tc, seqLen, cfg);
         stages = plans.Count;
+        pipeline = plans.Count(p => p.ExpertRange == 0);
+        ranges = plans[0].ExpertParallel;
         micro = plans[0].MicroBatches;
         rows = tc.BatchSize / micro;
         commands = new int[stages];
@@ -45,13 +47,31 @@ public sealed class PipelineEngine : IPretrainEngine
     }
 
     /// <summary>The stages' plans: layer spans, with the run's configs.</summary>
-    public static StagePlan[] Plans(StageSpan[] spans, ModelConfig cfg, TrainConfig tc, int seqLen, int micro, string schedule, long maxMemory, int threads) =>
-        spans.Select(s => new StagePlan
+    /// <remarks>With <paramref name="expertParallel"/> E &gt; 1 the plans of the E - 1 expert processes follow the stages':
+    /// each holds one range of routed experts of every layer.</remarks>
+    public static StagePlan[] Plans(StageSpan[] spans, ModelConfig cfg, TrainConfig tc, int seqLen, int micro, string schedule, long maxMemory, int threads,
+        int expertParallel = 1)
+    {
+        StagePlan Plan(int index, int first, int end, int range) => new()
         {
-            Index = s.Index, Count = s.Count, FirstLayer = s.FirstLayer, EndLayer = s.EndLayer, ModelConfigJson = cfg.ToJson(),
+            Index = index, Count = spans.Length, FirstLayer = first, EndLayer = end, ModelConfigJson = cfg.ToJson(),
             TrainConfigJson = JsonSerializer.Serialize(tc, TrainConfig.Json), MicroBatches = micro, SeqLen = seqLen, Schedule = schedule,
-            MaxMemory = maxMemory, Threads = threads,
-        }).ToArray();
+            MaxMemory = maxMemory, Threads = threads, ExpertParallel = expertParallel, ExpertRange = range, RoutedExperts = cfg.NRoutedExperts,
+        };
+        return spans.Select(s => Plan(s.Index, s.FirstLayer, s.EndLayer, 0))
+            .Concat(Enumerable.Range(1, expertParallel - 1).Select(r => Plan(spans.Length + r - 1, 0, cfg.NumHiddenLayers, r))).ToArray();
+    }
+
+    /// <summary>Checks --expert-parallel against the model: one error naming the flag.</summary>
+    public static void CheckExpertParallel(int e, ModelConfig cfg)
+    {
+        if (e < 1) throw new SeekSharpException($"--expert-parallel: expected 1 or more, found {e}.");
+        if (e == 1) return;
+        if (cfg.NRoutedExperts == 0 || !Enumerable.Range(0, cfg.NumHiddenLayers).Any(cfg.IsMoeLayer))
+            throw new SeekSharpException($"--expert-parallel: {e} expert processes for a dense model (no MoE layers); use 1.");
+        if (cfg.NRoutedExperts % e != 0)
+            throw new SeekSharpException($"--expert-parallel: {e} does not divide the {cfg.NRoutedExperts} routed experts into equal ranges.");
+    }
 
     int Command(int stage, StageCommand cmd)
     {
@@ -74,9 +94,9 @@ public sealed class PipelineEngine : IPretrainEngine
         last = Enumerable.Range(0, stages).Select(k => Wire.Json<StageReport>(link.Receive(Boxes.Report(k, step)))).ToArray();
         for (int k = 0; k < stages; k++)
         {
-            var p = peers.GetValueOrDefault($"stage {k}") ?? new Ledger.LedgerNetworkPeer();
+            var p = peers.GetValueOrDefault(plans[k].ExpertRange > 0 ? $"experts {plans[k].ExpertRange}" : $"stage {k}") ?? new Ledger.LedgerNetworkPeer();
             // Seen from the driver, whose process relays every payload: what it sent the stage and received from it.
-            peers[$"stage {k}"] = p with
+            peers[plans[k].ExpertRange > 0 ? $"experts {plans[k].ExpertRange}" : $"stage {k}"] = p with
             {
                 BytesSent = p.BytesSent + last[k].BytesReceived, BytesReceived = p.BytesReceived + last[k].BytesSent, Rounds = p.Rounds + 1,
                 Tokens = p.Tokens + TokensPerStep, InnerSteps = p.InnerSteps + 1, Seconds = p.Seconds + last[k].StepSeconds,
@@ -103,18 +123,42 @@ public sealed class PipelineEngine : IPretrainEngine
     {
         var d = new Dictionary<string, double>
         {
-            ["pipeline_stages"] = stages,
-            ["bubble"] = last.Average(s => s.IdleSeconds / Math.Max(s.StepSeconds, 1e-9)),
-            ["bubble_theory"] = PipelinePlan.TheoreticalBubble(stages, micro),
+            ["pipeline_stages"] = pipeline,
+            ["bubble"] = last.Take(pipeline).Average(s => s.IdleSeconds / Math.Max(s.StepSeconds, 1e-9)),
+            ["bubble_theory"] = PipelinePlan.TheoreticalBubble(pipeline, micro),
             ["bytes_sent"] = last.Sum(s => s.BytesSent),
         };
-        for (int k = 0; k < last.Length; k++)
+        if (ranges > 1) ExpertMetrics(d);
+        for (int k = 0; k < pipeline; k++)
         {
             d[$"stage{k}_peak_rss"] = last[k].PeakRss;
             d[$"stage{k}_idle"] = last[k].IdleSeconds / Math.Max(last[k].StepSeconds, 1e-9);
             d[$"stage{k}_max_live"] = last[k].MaxLive;
         }
         return d;
+    }
+
+    /// <summary>Expert parallelism per MoE layer: the share of routed (token, expert) pairs each range got (ep_layerL_loadR)
+    /// and the bytes the layer's stage sent to and received from the expert processes (ep_layerL_sent, _received); per
+    /// expert process its peak RSS.</summary>
+    void ExpertMetrics(Dictionary<string, double> d)
+    {
+        d["expert_parallel"] = ranges;
+        int per = Config.NRoutedExperts / ranges;
+        foreach (var r in last.Take(pipeline))
+        {
+            foreach (var (layer, counts) in r.Load)
+            {
+                double sum = Math.Max(1, counts.Sum());
+                for (int g = 0; g < ranges; g++) d[$"ep_layer{layer}_load{g}"] = counts.Skip(g * per).Take(per).Sum() / sum;
+            }
+            foreach (var (layer, b) in r.ExpertBytes)
+            {
+                d[$"ep_layer{layer}_sent"] = b[0];
+                d[$"ep_layer{layer}_received"] = b[1];
+            }
+        }
+        for (int k = pipeline; k < stages; k++) d[$"experts{plans[k].ExpertRange}_peak_rss"] = last[k].PeakRss;
     }
 
     /// <summary>The training steps' payload bytes per stage (evaluation and checkpoint transfers are not in them).</summary>

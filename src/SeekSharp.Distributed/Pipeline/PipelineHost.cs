@@ -20,6 +20,11 @@ namespace SeekSharp.Distributed.Pipeline;
 public sealed record PipelineOptions
 {
     public required int Stages { get; init; }
+    /// <summary>Routed-expert ranges (--expert-parallel): ranges 1..E-1 of every MoE layer live in E - 1 expert processes,
+    /// which start (or join) as stages numbered after the pipeline's.</summary>
+    public int ExpertParallel { get; init; } = 1;
+    /// <summary>Every process the run needs: the stages and the expert processes.</summary>
+    public int Processes => Stages + Math.Max(0, ExpertParallel - 1);
     /// <summary>Micro-batches per step; 0 = as many as stages.</summary>
     public int MicroBatches { get; init; }
     public string Schedule { get; init; } = "1f1b";
@@ -53,6 +58,7 @@ public static class PipelineHost
         if (tc.Device != "cpu") throw new SeekSharpException($"--device: pipeline stages run on the CPU (their payloads are host tensors); found '{tc.Device}'.");
         if (!PipelinePlan.Schedules.Contains(p.Schedule)) throw new SeekSharpException($"--schedule: expected 1f1b or gpipe, found '{p.Schedule}'.");
         if (p.Balance is not ("time" or "layers")) throw new SeekSharpException($"--pipeline-balance: expected time or layers, found '{p.Balance}'.");
+        PipelineEngine.CheckExpertParallel(p.ExpertParallel, model);
         return m;
     }
 
@@ -62,7 +68,7 @@ public static class PipelineHost
         var address = IPAddress.Parse(p.Host);
         var token = Environment.GetEnvironmentVariable("SEEKSHARP_JOIN_TOKEN") is { Length: > 0 } given ? given : Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var mailbox = new Mailbox();
-        var admission = new Admission(Admission.Hash(token), p.Stages, o.Model, say);
+        var admission = new Admission(Admission.Hash(token), p.Processes, o.Model, say);
         Cluster.CheckPortsFree(p.Cluster is null ? address : IPAddress.Any, p.Port);
         using var silo = Cluster.BuildSilo(address, p.Port, p.Cluster, s => s.AddSingleton(mailbox).AddSingleton(admission));
         silo.StartAsync().GetAwaiter().GetResult();
@@ -72,22 +78,23 @@ public static class PipelineHost
         {
             say($"pipeline driver listening on {p.Cluster ?? $"{p.Host}:{p.Port}"}");
             say($"join token: {token}");
-            var link = new MailboxLink(mailbox, () => Check(mailbox, admission, children, p.LeaseSeconds, o.RunDir));
+            var link = new MailboxLink(mailbox, () => Check(mailbox, admission, children, p.LeaseSeconds, o.RunDir, p.Stages));
             var opts = o with
             {
                 Engine = (cfg, tc, seqLen) =>
                 {
                     // The profile first: stage processes starting beside it would slow what it measures.
-                    int threads = p.Threads > 0 ? p.Threads : Math.Max(1, Environment.ProcessorCount / p.Stages);
+                    int threads = p.Threads > 0 ? p.Threads : Math.Max(1, Environment.ProcessorCount / p.Processes);
                     var spans = Split(cfg, tc, seqLen, micro, p, threads, say);
                     if (p.Cluster is null)
-                        for (int i = 0; i < p.Stages; i++)
+                        for (int i = 0; i < p.Processes; i++)
                         {
                             children.Add(new StageChild($"stage-{i}", ["stage", "--hub", $"{p.Host}:{p.Port}", "--name", $"stage-{i}", "--threads", $"{threads}"], token));
-                            say($"started stage-{i} (pid {children[^1].Pid})");
+                            say($"started {children[^1].Name} (pid {children[^1].Pid})");
                         }
-                    WaitForStages(admission, p, () => Check(mailbox, admission, children, p.LeaseSeconds, o.RunDir));
-                    var plans = PipelineEngine.Plans(spans, cfg, tc, seqLen, micro, p.Schedule, p.MaxMemory, p.Threads);
+                    WaitForStages(admission, p, () => Check(mailbox, admission, children, p.LeaseSeconds, o.RunDir, p.Stages));
+                    var plans = PipelineEngine.Plans(spans, cfg, tc, seqLen, micro, p.Schedule, p.MaxMemory, p.Threads, p.ExpertParallel);
+                    foreach (var plan in plans.Where(x => x.ExpertRange > 0)) say($"{admission.Names[plan.Index]}: {plan.Span}");
                     foreach (var plan in plans) link.Send(Boxes.Plan(plan.Index), Wire.Json(plan));
                     return engine = new PipelineEngine(link, plans, cfg, tc, seqLen);
                 },
@@ -125,18 +132,20 @@ public static class PipelineHost
     static void WaitForStages(Admission admission, PipelineOptions p, Action check)
     {
         var deadline = DateTime.UtcNow.AddSeconds(p.JoinTimeoutSeconds);
-        while (admission.Names.Count < p.Stages)
+        while (admission.Names.Count < p.Processes)
         {
             check();
             if (DateTime.UtcNow > deadline)
-                throw new SeekSharpException($"--pipeline-stages: {admission.Names.Count} of {p.Stages} stages joined within {p.JoinTimeoutSeconds:G4} s.");
+                throw new SeekSharpException($"--pipeline-stages: {admission.Names.Count} of {p.Processes} stages{(p.ExpertParallel > 1 ? $" (expert processes included)" : "")} joined within {p.JoinTimeoutSeconds:G4} s.");
             Thread.Sleep(100);
         }
     }
 
     /// <summary>Throws, naming the stage, when one reported an error, exited, or stopped calling for a lease.</summary>
-    static void Check(Mailbox mailbox, Admission admission, List<StageChild> children, double lease, string runDir)
+    static void Check(Mailbox mailbox, Admission admission, List<StageChild> children, double lease, string runDir, int stages)
     {
+        // Processes past the pipeline's stages hold expert ranges (--expert-parallel): say which.
+        string Who(int k, string name) => k >= stages ? $"expert process {k - stages + 1} (stage {k}, {name})" : $"stage {k} ({name})";
         string Hint() => Checkpoints.TrainingCheckpoint.Latest(runDir) is { } latest
             ? $"its last checkpoint ({Path.GetFileName(latest)}) is intact; rerun with --resume to continue"
             : "no checkpoint had been written yet; start it again without --resume";
@@ -145,17 +154,17 @@ public static class PipelineHost
             if (mailbox.Has(Boxes.Failure(k)))
             {
                 var why = Encoding.UTF8.GetString(mailbox.Take(Boxes.Failure(k), TimeSpan.Zero).GetAwaiter().GetResult() ?? []);
-                throw new SeekSharpException($"stage {k} ({names[k]}) failed: {why} The run stopped; {Hint()}.");
+                throw new SeekSharpException($"{Who(k, names[k])} failed: {why} The run stopped; {Hint()}.");
             }
         foreach (var c in children)
             if (c.Exited is { } code)
             {
                 int k = names.ToList().IndexOf(c.Name);
-                throw new SeekSharpException($"stage {(k >= 0 ? k : "?")} ({c.Name}, pid {c.Pid}) exited with code {code}{c.LastError}. The run stopped; {Hint()}.");
+                throw new SeekSharpException($"{(k >= 0 ? Who(k, c.Name) : $"stage ? ({c.Name})")}, pid {c.Pid}, exited with code {code}{c.LastError}. The run stopped; {Hint()}.");
             }
         for (int k = 0; k < names.Count; k++)
             if (mailbox.LastSeen(k) is { } t && (DateTime.UtcNow - t).TotalSeconds > lease)
-                throw new SeekSharpException($"stage {k} ({names[k]}) has not called for {lease:G3} s. The run stopped; {Hint()}.");
+                throw new SeekSharpException($"{Who(k, names[k])} has not called for {lease:G3} s. The run stopped; {Hint()}.");
     }
 
     /// <summary>A `seek stage` process this driver started; its output is kept for the error that names it.</summary>

@@ -30,7 +30,15 @@ public sealed record StagePlan
     /// <summary>Bytes of peak RSS the stage may reach; 0 = no limit.</summary>
     public long MaxMemory { get; init; }
     public int Threads { get; init; }
-    public StageSpan Span => new(Index, Count, FirstLayer, EndLayer);
+    /// <summary>Routed-expert ranges (--expert-parallel); 1 = every stage holds all its layers' experts.</summary>
+    public int ExpertParallel { get; init; } = 1;
+    /// <summary>0 on a pipeline stage; r ≥ 1 on the expert process of range r (numbered Count + r - 1).</summary>
+    public int ExpertRange { get; init; }
+    public int RoutedExperts { get; init; }
+    public StageSpan Span => new(Index, Count, FirstLayer, EndLayer)
+    {
+        Experts = ExpertParallel > 1 ? new ExpertSlice(ExpertRange, ExpertParallel, RoutedExperts) : null, ExpertsOnly = ExpertRange > 0,
+    };
 }
 
 public sealed record StageCommand(string Kind, int Step = 0, double Lr = 0, int Rows = 0, int Batches = 0, string Tag = "");
@@ -47,6 +55,8 @@ public sealed record StageReport
     public long BytesReceived { get; init; }
     public long PeakRss { get; init; }
     public int MaxLive { get; init; }
+    /// <summary>Per MoE layer: bytes sent to and received from the expert processes this step.</summary>
+    public Dictionary<int, long[]> ExpertBytes { get; init; } = [];
 }
 
 public sealed record ClipMessage(double Coef);
@@ -64,6 +74,7 @@ public sealed class PipelineStage : IDisposable
     readonly AdamW optimizer;
     readonly bool tied;
     readonly IReadOnlyList<(int Layer, Gate Gate)> gates;
+    readonly ExpertExchange? exchange;
     double idle;
 
     public PipelineStage(StagePlan plan, IStageLink link)
@@ -79,6 +90,12 @@ public sealed class PipelineStage : IDisposable
         model.train();
         optimizer = AdamW.Flat(model, tc);
         gates = model.Gates.Where(g => g.Layer >= span.FirstLayer && g.Layer < span.EndLayer).ToList();
+        if (plan.ExpertParallel > 1)
+        {
+            exchange = new ExpertExchange(link, span.Index, span.Count, plan.ExpertParallel);
+            foreach (var (layer, moe) in model.MoeLayers)
+                if (layer >= span.FirstLayer && layer < span.EndLayer) moe.Distribute(layer, plan.ExpertParallel, exchange);
+        }
     }
 
     public StageSpan Span => span;
@@ -93,9 +110,9 @@ public sealed class PipelineStage : IDisposable
             {
                 case "step": Step(cmd); break;
                 case "eval": Evaluate(cmd); break;
-                case "save": link.Send(Boxes.State(span.Index, n), State()); break;
-                case "load": Load(link.Receive(Boxes.Load(span.Index))); break;
-                case "stop": return;
+                case "save": link.Send(Boxes.State(span.Index, n), Pack(model, optimizer, span, tied)); break;
+                case "load": Unpack(link.Receive(Boxes.Load(span.Index)), model, optimizer, span, tied); break;
+                case "stop": exchange?.Bye(); return;
                 default: throw new SeekSharpException($"stage {span.Index}: unknown command '{cmd.Kind}'.");
             }
         }
@@ -165,9 +182,10 @@ public sealed class PipelineStage : IDisposable
             }
         }
         using (NewDisposeScope()) SwapTiedGradients(cmd.Step);
+        exchange?.Done(cmd.Step);
         var report = new StageReport
         {
-            Loss = loss, Aux = aux, SumSq = SquaredGradNorm(), Load = gates.ToDictionary(g => g.Layer, g => g.Gate.Load),
+            Loss = loss, Aux = aux, SumSq = SquaredGradNorm(model, span, tied), ExpertBytes = exchange?.TakeBytes() ?? [], Load = gates.ToDictionary(g => g.Layer, g => g.Gate.Load),
             IdleSeconds = idle, StepSeconds = clock.Elapsed.TotalSeconds, BytesSent = link.BytesSent - sent0,
             BytesReceived = link.BytesReceived - received0, PeakRss = Process.GetCurrentProcess().PeakWorkingSet64, MaxLive = maxLive,
         };
@@ -195,7 +213,7 @@ public sealed class PipelineStage : IDisposable
         using (no_grad()) own.add_(other);
     }
 
-    double SquaredGradNorm()
+    internal static double SquaredGradNorm(Transformer model, StageSpan span, bool tied)
     {
         using var scope = NewDisposeScope();
         double sq = 0;
@@ -225,7 +243,7 @@ public sealed class PipelineStage : IDisposable
     }
 
     /// <summary>This stage's weights and buffers (state_dict names) and AdamW moments ("name.exp_avg"...), packed.</summary>
-    byte[] State()
+    internal static byte[] Pack(Transformer model, AdamW optimizer, StageSpan span, bool tied)
     {
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (name, t) in model.state_dict())
@@ -235,7 +253,7 @@ public sealed class PipelineStage : IDisposable
         return Wire.Pack(tensors, new Dictionary<string, string> { ["step"] = optimizer.Step.ToString(), ["started"] = optimizer.StartedCount.ToString() });
     }
 
-    void Load(byte[] packed)
+    internal static void Unpack(byte[] packed, Transformer model, AdamW optimizer, StageSpan span, bool tied)
     {
         var (tensors, meta) = Wire.Unpack(packed);
         try

@@ -43,9 +43,18 @@ public static class StageClient
             using var beat = new Timer(_ => { try { grain.Beat(stage).Wait(5000); } catch (AggregateException) { } }, null, 0, 2000);
             var plan = Wire.Json<StagePlan>(link.Receive(Boxes.Plan(stage)));
             if (o.Threads == 0 && plan.Threads > 0) set_num_threads(plan.Threads);
-            using var run = new PipelineStage(plan, link);
-            say($"{o.Name}: {run.Span}");
-            run.Serve();
+            if (plan.ExpertRange > 0)
+            {
+                using var experts = new ExpertStage(plan, link);
+                say($"{o.Name}: {experts.Span}");
+                experts.Serve();
+            }
+            else
+            {
+                using var run = new PipelineStage(plan, link);
+                say($"{o.Name}: {run.Span}");
+                run.Serve();
+            }
             say($"{o.Name}: done, {link.BytesSent:N0} B sent, {link.BytesReceived:N0} B received");
             return plan;
         }

@@ -22,13 +22,14 @@ public interface IStageLink
 /// stage died).</summary>
 public sealed class MailboxLink(Mailbox mailbox, Action? check = null) : IStageLink
 {
-    public long BytesSent { get; private set; }
-    public long BytesReceived { get; private set; }
+    long sent, received;   // an expert process sends and receives from several threads
+    public long BytesSent => Interlocked.Read(ref sent);
+    public long BytesReceived => Interlocked.Read(ref received);
 
     public void Send(string box, byte[] payload)
     {
         mailbox.Put(box, payload);
-        BytesSent += payload.Length;
+        Interlocked.Add(ref sent, payload.Length);
     }
 
     public byte[] Receive(string box)
@@ -36,7 +37,7 @@ public sealed class MailboxLink(Mailbox mailbox, Action? check = null) : IStageL
         while (true)
         {
             var p = mailbox.Take(box, TimeSpan.FromMilliseconds(500)).GetAwaiter().GetResult();
-            if (p is not null) { BytesReceived += p.Length; return p; }
+            if (p is not null) { Interlocked.Add(ref received, p.Length); return p; }
             check?.Invoke();
         }
     }
@@ -45,8 +46,9 @@ public sealed class MailboxLink(Mailbox mailbox, Action? check = null) : IStageL
 /// <summary>A stage process's end: chunked puts and long-polled takes through the pipeline grain.</summary>
 public sealed class GrainLink(IPipelineGrain grain, int stage) : IStageLink
 {
-    public long BytesSent { get; private set; }
-    public long BytesReceived { get; private set; }
+    long sent, received;   // an expert process sends and receives from several threads
+    public long BytesSent => Interlocked.Read(ref sent);
+    public long BytesReceived => Interlocked.Read(ref received);
 
     public void Send(string box, byte[] payload)
     {
@@ -57,7 +59,7 @@ public sealed class GrainLink(IPipelineGrain grain, int stage) : IStageLink
             var c = Chunks.Slice(payload, i, Chunks.DefaultBytes);
             if (!grain.Put(stage, box, n, payload.Length, sha, c).GetAwaiter().GetResult()) { i--; continue; }
         }
-        BytesSent += payload.Length;
+        Interlocked.Add(ref sent, payload.Length);
     }
 
     public byte[] Receive(string box)
@@ -71,7 +73,7 @@ public sealed class GrainLink(IPipelineGrain grain, int stage) : IStageLink
                 throw new SeekSharpException($"pipeline box '{box}': chunk {i} failed its checksum.");
         var (payload, problem) = asm.Assemble(p.Sha256);
         if (payload is null) throw new SeekSharpException($"pipeline box '{box}': {problem}");
-        BytesReceived += payload.Length;
+        Interlocked.Add(ref received, payload.Length);
         return payload;
     }
 }

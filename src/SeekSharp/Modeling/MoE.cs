@@ -106,10 +106,10 @@ public sealed partial class MoE : nn.Module
 
     /// <summary>The experts with rows (padded[e] = C) as two bmm: (A, C, D) against their gate/up weights stacked
     /// (A, 2I, D), SwiGLU, then against their down projections (A, D, I). Same function as <see cref="Expert"/> per slice.</summary>
-    Tensor Batched(Tensor grouped, long[] padded, long capacity)
+    Tensor Batched(Tensor grouped, long[] padded, long capacity, int first = 0, int end = -1)
     {
         using var scope = NewDisposeScope();
-        var active = Enumerable.Range(0, nExperts).Where(e => padded[e] > 0).Select(e => experts[e]).ToArray();
+        var active = Enumerable.Range(first, (end < 0 ? nExperts : end) - first).Where(e => padded[e] > 0).Select(e => experts[e]).ToArray();
         long a = active.Length, d = grouped.shape[1];
         var gateUp = cat([stack(active.Select(m => m.GateProj.ComputeWeight())), stack(active.Select(m => m.UpProj.ComputeWeight()))], 1);
         var down = stack(active.Select(m => m.DownProj.ComputeWeight()));           // (A, D, I)
@@ -222,7 +222,8 @@ public sealed partial class MoE : nn.Module
         var grouped = flat.index_select(0, gather);                                  // (rows, D)
 
         Tensor expertRows;                                                           // (rows, D)
-        if (batched) expertRows = Batched(grouped, padded, capacity);
+        if (exchange is not null && ranges > 1) expertRows = Distributed(grouped, counts, padded, padStart, capacity, batched);
+        else if (batched) expertRows = Batched(grouped, padded, capacity);
         else
         {
             var outs = new List<Tensor>(nExperts);

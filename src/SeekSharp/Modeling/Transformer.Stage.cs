@@ -22,9 +22,18 @@ public sealed record StageSpan(int Index, int Count, int FirstLayer, int EndLaye
     public bool IsLast => Index == Count - 1;
     public int Layers => EndLayer - FirstLayer;
 
+    /// <summary>With expert parallelism, the range of routed experts held (range 0 on a stage); null: all of them.</summary>
+    public ExpertSlice? Experts { get; init; }
+
+    /// <summary>An expert process: it holds its range's routed experts of layers [FirstLayer, EndLayer) and nothing else.</summary>
+    public bool ExpertsOnly { get; init; }
+
     /// <summary>True when the parameter or buffer <paramref name="name"/> (a state_dict key) belongs to this stage.</summary>
     public bool Holds(string name, bool tied)
     {
+        int? expert = ExpertSlice.ExpertOf(name);
+        if (ExpertsOnly && expert is null) return false;
+        if (expert is int j && Experts is { } x && (j < x.First || j >= x.End)) return false;
         if (name.StartsWith("model.layers.", StringComparison.Ordinal))
         {
             var rest = name["model.layers.".Length..];
@@ -40,7 +49,27 @@ public sealed record StageSpan(int Index, int Count, int FirstLayer, int EndLaye
     /// gradient is summed with the first stage's and counted once in the global norm (by the first stage).</summary>
     public bool IsTiedCopy(string name, bool tied) => tied && Count > 1 && IsLast && name == "model.embed_tokens.weight";
 
-    public override string ToString() => $"stage {Index}: layers {FirstLayer}-{EndLayer - 1}{(IsFirst ? " + embedding" : "")}{(IsLast ? " + norm, head" : "")}";
+    public override string ToString() => ExpertsOnly ? $"stage {Index}: routed experts {Experts!.First}-{Experts.End - 1} of layers {FirstLayer}-{EndLayer - 1} (expert range {Experts.Range})"
+        : $"stage {Index}: layers {FirstLayer}-{EndLayer - 1}{(IsFirst ? " + embedding" : "")}{(IsLast ? " + norm, head" : "")}";
+}
+
+/// <summary>Expert parallelism's cut: routed experts in <paramref name="Ranges"/> contiguous ranges of
+/// <paramref name="Routed"/>/Ranges; this one is <paramref name="Range"/>.</summary>
+public sealed record ExpertSlice(int Range, int Ranges, int Routed)
+{
+    public int First => Range * (Routed / Ranges);
+    public int End => First + Routed / Ranges;
+
+    /// <summary>The routed expert a state_dict key belongs to ("model.layers.3.mlp.experts.12.up_proj.weight" is 12), or null.</summary>
+    public static int? ExpertOf(string name)
+    {
+        const string key = ".mlp.experts.";
+        int at = name.IndexOf(key, StringComparison.Ordinal);
+        if (at < 0 || !name.StartsWith("model.layers.", StringComparison.Ordinal)) return null;
+        var rest = name[(at + key.Length)..];
+        int dot = rest.IndexOf('.');
+        return dot > 0 && int.TryParse(rest[..dot], out int e) ? e : null;
+    }
 }
 
 public sealed partial class Transformer
