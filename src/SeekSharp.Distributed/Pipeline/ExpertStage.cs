@@ -144,15 +144,7 @@ public sealed class ExpertStage : IDisposable
                 SumSq = PipelineStage.SquaredGradNorm(model, span, cfg.TieWordEmbeddings), StepSeconds = clock.Elapsed.TotalSeconds,
                 BytesSent = link.BytesSent - sent0, BytesReceived = link.BytesReceived - received0, PeakRss = Process.GetCurrentProcess().PeakWorkingSet64,
             };
-            link.Send(Boxes.Report(span.Index, cmd.Step), Wire.Json(report));
-            var clip = Wire.Json<ClipMessage>(link.Receive(Boxes.Clip(span.Index, cmd.Step)));
-            if (clip.Coef < 1)
-                using (no_grad())
-                using (Scalar coef = clip.Coef.ToScalar()) // alive through every call (Native/Scalars.cs says why)
-                    foreach (var p in optimizer.Parameters)
-                        p.grad?.mul_(coef);
-            optimizer.Update(cmd.Lr);
-            optimizer.ZeroGrad();
+            PipelineStage.ReportAndStep(link, span.Index, cmd, report, optimizer);
         }
         if (plan.MaxMemory > 0 && report.PeakRss > plan.MaxMemory)
             throw new SeekSharpException($"stage {span.Index}: peak RSS {report.PeakRss:N0} B passed --max-memory {plan.MaxMemory:N0} B ({span}).");

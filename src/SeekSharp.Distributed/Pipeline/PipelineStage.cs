@@ -189,15 +189,7 @@ public sealed class PipelineStage : IDisposable
             IdleSeconds = idle, StepSeconds = clock.Elapsed.TotalSeconds, BytesSent = link.BytesSent - sent0,
             BytesReceived = link.BytesReceived - received0, PeakRss = Process.GetCurrentProcess().PeakWorkingSet64, MaxLive = maxLive,
         };
-        link.Send(Boxes.Report(span.Index, cmd.Step), Wire.Json(report));
-        var clip = Wire.Json<ClipMessage>(link.Receive(Boxes.Clip(span.Index, cmd.Step)));
-        if (clip.Coef < 1)
-            using (no_grad())
-            using (Scalar coef = clip.Coef.ToScalar()) // alive through every call (Native/Scalars.cs says why)
-                foreach (var p in optimizer.Parameters)
-                    p.grad?.mul_(coef);
-        optimizer.Update(cmd.Lr);
-        optimizer.ZeroGrad();
+        ReportAndStep(link, span.Index, cmd, report, optimizer);
         foreach (var (_, g) in gates) g.UpdateBias(tc.BiasUpdateSpeed);
         if (plan.MaxMemory > 0 && report.PeakRss > plan.MaxMemory)
             throw new SeekSharpException($"stage {span.Index}: peak RSS {report.PeakRss:N0} B passed --max-memory {plan.MaxMemory:N0} B ({span}).");
@@ -211,6 +203,21 @@ public sealed class PipelineStage : IDisposable
         link.Send(Boxes.Tied(span.IsFirst ? span.Count - 1 : 0, step), Wire.Floats(own));
         using var other = Wire.Floats(Take(Boxes.Tied(span.Index, step)), own.shape);
         using (no_grad()) own.add_(other);
+    }
+
+    /// <summary>The end of a step on every process that holds parameters (a stage, an expert process): send the step's
+    /// report, take the driver's clip coefficient (global norm), scale the gradients, take the AdamW step.</summary>
+    internal static void ReportAndStep(IStageLink link, int stage, StageCommand cmd, StageReport report, AdamW optimizer)
+    {
+        link.Send(Boxes.Report(stage, cmd.Step), Wire.Json(report));
+        var clip = Wire.Json<ClipMessage>(link.Receive(Boxes.Clip(stage, cmd.Step)));
+        if (clip.Coef < 1)
+            using (no_grad())
+            using (Scalar coef = clip.Coef.ToScalar()) // alive through every call (Native/Scalars.cs says why)
+                foreach (var p in optimizer.Parameters)
+                    p.grad?.mul_(coef);
+        optimizer.Update(cmd.Lr);
+        optimizer.ZeroGrad();
     }
 
     internal static double SquaredGradNorm(Transformer model, StageSpan span, bool tied)

@@ -14,42 +14,8 @@ public class ExpertParallelTests(TinyDataset data) : TempDirTest, IClassFixture<
 {
     static readonly TrainConfig Fast = TinyDataset.Fast with { Steps = 4, BatchSize = 4, CheckpointEvery = 2 };
 
-    PretrainResult Train(string run, int stages, int experts, bool resume = false)
-    {
-        var mailbox = new Mailbox();
-        var threads = new List<Thread>();
-        Exception? failure = null;
-        var driver = new MailboxLink(mailbox, () => { if (failure is not null) throw new SeekSharpException($"a stage failed: {failure}"); });
-        PipelineEngine? engine = null;
-        var o = new PretrainOptions(data.DataDir, run, Presets.Get("tiny"), Fast, resume, Engine: (cfg, t, seqLen) =>
-        {
-            PipelineEngine.CheckExpertParallel(experts, cfg);
-            var spans = PipelinePlan.Split(Enumerable.Repeat(1.0, cfg.NumHiddenLayers).ToList(), stages);
-            var plans = PipelineEngine.Plans(spans, cfg, t, seqLen, 2, "1f1b", 0, 0, experts);
-            foreach (var plan in plans)
-            {
-                var th = new Thread(() =>
-                {
-                    try
-                    {
-                        if (plan.ExpertRange > 0) { using var x = new ExpertStage(plan, new MailboxLink(mailbox)); x.Serve(); }
-                        else { using var stage = new PipelineStage(plan, new MailboxLink(mailbox)); stage.Serve(); }
-                    }
-                    catch (Exception e) { failure = e; }
-                });
-                th.Start();
-                threads.Add(th);
-            }
-            return engine = new PipelineEngine(driver, plans, cfg, t, seqLen);
-        });
-        try { return Pretrainer.Run(o); }
-        finally
-        {
-            engine?.Stop();
-            foreach (var th in threads) th.Join();
-            Assert.Null(failure);
-        }
-    }
+    PretrainResult Train(string run, int stages, int experts, bool resume = false) =>
+        PipelineTests.TrainInProcess(data.DataDir, run, stages, micro: 2, Fast, resume: resume, experts: experts);
 
     static List<double> Column(string run, string name) =>
         SeekSharp.Ledger.MetricsLog.Read(Path.Combine(run, SeekSharp.Ledger.MetricsLog.FileName))

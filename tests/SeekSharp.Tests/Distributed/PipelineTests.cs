@@ -108,22 +108,33 @@ public class PipelineTests(TinyDataset data) : TempDirTest, IClassFixture<TinyDa
     }
 
     /// <summary>A pretraining run whose steps run on <paramref name="stages"/> in-process stages (equal layer counts).</summary>
-    PretrainResult Train(string run, int stages, int micro, string schedule = "1f1b", TrainConfig? tc = null, bool resume = false)
+    PretrainResult Train(string run, int stages, int micro, string schedule = "1f1b", TrainConfig? tc = null, bool resume = false) =>
+        TrainInProcess(data.DataDir, run, stages, micro, tc ?? Fast, schedule, resume);
+
+    /// <summary>A `tiny` pretraining run on <paramref name="stages"/> in-process stages (equal layer counts) and, with
+    /// <paramref name="experts"/> &gt; 1, expert processes, all on threads over the driver's mailbox.</summary>
+    internal static PretrainResult TrainInProcess(string dataDir, string run, int stages, int micro, TrainConfig tc, string schedule = "1f1b",
+        bool resume = false, int experts = 1)
     {
         var mailbox = new Mailbox();
         var threads = new List<Thread>();
         Exception? failure = null;
         var driver = new MailboxLink(mailbox, () => { if (failure is not null) throw new SeekSharpException($"a stage failed: {failure}"); });
         PipelineEngine? engine = null;
-        var o = new PretrainOptions(data.DataDir, run, Presets.Get("tiny"), tc ?? Fast, resume, Engine: (cfg, t, seqLen) =>
+        var o = new PretrainOptions(dataDir, run, Presets.Get("tiny"), tc, resume, Engine: (cfg, t, seqLen) =>
         {
+            PipelineEngine.CheckExpertParallel(experts, cfg);
             var spans = PipelinePlan.Split(Enumerable.Repeat(1.0, cfg.NumHiddenLayers).ToList(), stages);
-            var plans = PipelineEngine.Plans(spans, cfg, t, seqLen, micro, schedule, 0, 0);
+            var plans = PipelineEngine.Plans(spans, cfg, t, seqLen, micro, schedule, 0, 0, experts);
             foreach (var plan in plans)
             {
                 var th = new Thread(() =>
                 {
-                    try { using var stage = new PipelineStage(plan, new MailboxLink(mailbox)); stage.Serve(); }
+                    try
+                    {
+                        if (plan.ExpertRange > 0) { using var x = new ExpertStage(plan, new MailboxLink(mailbox)); x.Serve(); }
+                        else { using var stage = new PipelineStage(plan, new MailboxLink(mailbox)); stage.Serve(); }
+                    }
                     catch (Exception e) { failure = e; }
                 });
                 th.Start();
