@@ -202,6 +202,15 @@ public sealed class Linear : nn.Module<Tensor, Tensor>
         return bytes;
     }
 
+    /// <summary>While frozen, reads <paramref name="view"/> (the same values, in a copy its owner keeps: an MLP's fused
+    /// gate/up weight) instead of a frozen copy of its own, which is released.</summary>
+    internal void ShareFrozen(Tensor view)
+    {
+        if (frozen is null) { view.Dispose(); return; }
+        frozen.Dispose();
+        frozen = view.DetachFromDisposeScope();
+    }
+
     public void Unfreeze()
     {
         frozen?.Dispose();

@@ -59,6 +59,9 @@ public sealed partial class Mlp : nn.Module<Tensor, Tensor>
         }
         using var scope = NewDisposeScope();
         frozenGateUp = cat([gate_proj.ComputeWeight(), up_proj.ComputeWeight()], 0).DetachFromDisposeScope();
+        // gate and up then read their rows of the fused copy (contiguous views) instead of holding copies of their own.
+        gate_proj.ShareFrozen(frozenGateUp.narrow(0, 0, gate_proj.OutFeatures));
+        up_proj.ShareFrozen(frozenGateUp.narrow(0, gate_proj.OutFeatures, up_proj.OutFeatures));
     }
 
     public void Unfreeze()

@@ -107,4 +107,27 @@ public class FreezeTests
         model.ReleaseMasters();
         Assert.True(model.Forward(ids).Logits.allclose(before, rtol: 0, atol: 0));
     }
+
+    [Fact]
+    public void AFrozenMlpHoldsGateAndUpOnceInItsFusedCopy()
+    {
+        using var model = new Transformer(TestModels.Mha(moe: false), seed: 4);
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var ids = Ids(1, 6, 2);
+        model.SetComputeType(ScalarType.BFloat16);
+        var before = model.Forward(ids).Logits;
+        model.Freeze();
+        var mlps = model.modules().OfType<Mlp>().ToArray();
+        Assert.NotEmpty(mlps);
+        foreach (var m in mlps)
+        {
+            var gate = m.GateProj.FusedWeight!;
+            var up = m.UpProj.FusedWeight!;
+            // up's rows follow gate's in one buffer (the fused gate/up copy): a copy of its own would start at offset 0
+            Assert.Equal(0, gate.storage_offset());
+            Assert.Equal(gate.numel(), up.storage_offset());
+        }
+        Assert.True((model.Forward(ids).Logits.softmax(-1) - before.softmax(-1)).abs().max().item<float>() < 0.02);
+    }
 }
