@@ -43,7 +43,8 @@ public static class Cluster
     }
 
     /// <summary>One `error:` line when the hub's ports are taken, before Orleans starts (its own failure is a stack of logs).</summary>
-    public static void CheckPortsFree(IPAddress address, int port)
+    /// <param name="role">What listens, for the message: the DiLoCo hub (workers join it) or the pipeline driver (stages do).</param>
+    public static void CheckPortsFree(IPAddress address, int port, string role = "the hub", string clients = "workers")
     {
         foreach (var p in new[] { port, port + 1 })
         {
@@ -51,7 +52,7 @@ public static class Cluster
             try { listener.Start(); }
             catch (SocketException e) when (e.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AccessDenied)
             {
-                throw new SeekSharpException($"--port {port}: {address}:{p} is already in use (the hub takes PORT for workers and PORT + 1 for its silo); choose another --port.");
+                throw new SeekSharpException($"--port {port}: {address}:{p} is already in use ({role} takes PORT for {clients} and PORT + 1 for its silo); choose another --port.");
             }
             finally { listener.Stop(); }
         }

@@ -69,7 +69,7 @@ public static class PipelineHost
         var token = Environment.GetEnvironmentVariable("SEEKSHARP_JOIN_TOKEN") is { Length: > 0 } given ? given : Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var mailbox = new Mailbox();
         var admission = new Admission(Admission.Hash(token), p.Processes, o.Model, say);
-        Cluster.CheckPortsFree(p.Cluster is null ? address : IPAddress.Any, p.Port);
+        Cluster.CheckPortsFree(p.Cluster is null ? address : IPAddress.Any, p.Port, "the pipeline driver", "stages");
         using var silo = Cluster.BuildSilo(address, p.Port, p.Cluster, s => s.AddSingleton(mailbox).AddSingleton(admission));
         silo.StartAsync().GetAwaiter().GetResult();
         var children = new List<StageChild>();

@@ -211,4 +211,19 @@ public class PipelineTests(TinyDataset data) : TempDirTest, IClassFixture<TinyDa
         Assert.Equal(a.Count, b.Count);
         for (int i = 0; i < a.Count; i++) Assert.True(Math.Abs(a[i] - b[i]) < 1e-5, $"step {i + 1}: {a[i]} vs {b[i]}");
     }
+
+    [Fact]
+    public void APortInUseNamesThePipelineDriverNotTheHub()
+    {
+        var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        busy.Start();
+        try
+        {
+            int port = ((System.Net.IPEndPoint)busy.LocalEndpoint).Port;
+            var o = new PretrainOptions(data.DataDir, NewDir(), Presets.Get("tiny"), Fast);
+            var e = Assert.Throws<SeekSharpException>(() => PipelineHost.Train(o, new PipelineOptions { Stages = 2, Port = port }, null, _ => { }));
+            Assert.Contains($"--port {port}: 127.0.0.1:{port} is already in use (the pipeline driver takes PORT for stages", e.Message);
+        }
+        finally { busy.Stop(); }
+    }
 }
