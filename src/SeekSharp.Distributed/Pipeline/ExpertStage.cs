@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Text.Json;
 using TorchSharp;
 using SeekSharp.Modeling;
 using SeekSharp.Training;
@@ -35,13 +34,7 @@ public sealed class ExpertStage : IDisposable
     {
         (this.plan, this.link) = (plan, link);
         span = plan.Span;
-        cfg = ModelConfig.FromJson(plan.ModelConfigJson, $"stage {plan.Index}: model config");
-        tc = JsonSerializer.Deserialize<TrainConfig>(plan.TrainConfigJson, TrainConfig.Json)!.Validate();
-        model = Transformer.ForStage(cfg, tc.Seed, span);
-        model.to(new Device(tc.Device));
-        TrainingPrecision.Apply(model, tc.Precision);
-        model.train();
-        optimizer = AdamW.Flat(model, tc);
+        (cfg, tc, model, optimizer) = PipelineStage.Build(plan);
         moes = model.MoeLayers.ToDictionary(m => m.Layer, m => m.Moe);
     }
 
@@ -146,8 +139,7 @@ public sealed class ExpertStage : IDisposable
             };
             PipelineStage.ReportAndStep(link, span.Index, cmd, report, optimizer);
         }
-        if (plan.MaxMemory > 0 && report.PeakRss > plan.MaxMemory)
-            throw new SeekSharpException($"stage {span.Index}: peak RSS {report.PeakRss:N0} B passed --max-memory {plan.MaxMemory:N0} B ({span}).");
+        PipelineStage.CheckPeak(plan, report);
     }
 
     public void Dispose()

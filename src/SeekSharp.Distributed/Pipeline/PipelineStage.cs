@@ -81,14 +81,8 @@ public sealed class PipelineStage : IDisposable
     {
         (this.plan, this.link) = (plan, link);
         span = plan.Span;
-        cfg = ModelConfig.FromJson(plan.ModelConfigJson, $"stage {plan.Index}: model config");
-        tc = JsonSerializer.Deserialize<TrainConfig>(plan.TrainConfigJson, TrainConfig.Json)!.Validate();
+        (cfg, tc, model, optimizer) = Build(plan);
         tied = cfg.TieWordEmbeddings;
-        model = Transformer.ForStage(cfg, tc.Seed, span);
-        model.to(new Device(tc.Device));
-        TrainingPrecision.Apply(model, tc.Precision);
-        model.train();
-        optimizer = AdamW.Flat(model, tc);
         gates = model.Gates.Where(g => g.Layer >= span.FirstLayer && g.Layer < span.EndLayer).ToList();
         if (plan.ExpertParallel > 1)
         {
@@ -191,8 +185,7 @@ public sealed class PipelineStage : IDisposable
         };
         ReportAndStep(link, span.Index, cmd, report, optimizer);
         foreach (var (_, g) in gates) g.UpdateBias(tc.BiasUpdateSpeed);
-        if (plan.MaxMemory > 0 && report.PeakRss > plan.MaxMemory)
-            throw new SeekSharpException($"stage {span.Index}: peak RSS {report.PeakRss:N0} B passed --max-memory {plan.MaxMemory:N0} B ({span}).");
+        CheckPeak(plan, report);
     }
 
     void SwapTiedGradients(int step)
@@ -203,6 +196,26 @@ public sealed class PipelineStage : IDisposable
         link.Send(Boxes.Tied(span.IsFirst ? span.Count - 1 : 0, step), Wire.Floats(own));
         using var other = Wire.Floats(Take(Boxes.Tied(span.Index, step)), own.shape);
         using (no_grad()) own.add_(other);
+    }
+
+    /// <summary>What a process of the pipeline (a stage, an expert process) holds, from its plan: the model config, the
+    /// training config, its part of the model (built the ForStage way, in training precision) and its AdamW.</summary>
+    internal static (ModelConfig Cfg, TrainConfig Tc, Transformer Model, AdamW Optimizer) Build(StagePlan plan)
+    {
+        var cfg = ModelConfig.FromJson(plan.ModelConfigJson, $"stage {plan.Index}: model config");
+        var tc = JsonSerializer.Deserialize<TrainConfig>(plan.TrainConfigJson, TrainConfig.Json)!.Validate();
+        var model = Transformer.ForStage(cfg, tc.Seed, plan.Span);
+        model.to(new Device(tc.Device));
+        TrainingPrecision.Apply(model, tc.Precision);
+        model.train();
+        return (cfg, tc, model, AdamW.Flat(model, tc));
+    }
+
+    /// <summary>Stops the process once its peak RSS passed --max-memory (the figure the step's report carries).</summary>
+    internal static void CheckPeak(StagePlan plan, StageReport report)
+    {
+        if (plan.MaxMemory > 0 && report.PeakRss > plan.MaxMemory)
+            throw new SeekSharpException($"stage {plan.Span.Index}: peak RSS {report.PeakRss:N0} B passed --max-memory {plan.MaxMemory:N0} B ({plan.Span}).");
     }
 
     /// <summary>The end of a step on every process that holds parameters (a stage, an expert process): send the step's

@@ -303,8 +303,9 @@ public sealed partial class Transformer : nn.Module
         long bytes = 0;
         using (no_grad())
         {
-            foreach (var m in modules()) if (m is MoE moe) bytes += moe.ReleaseExpertMasters();
-            foreach (var m in modules()) if (m is Linear l) bytes += l.ReleaseMaster();
+            // In any order: an expert's Linear is not frozen itself (0 here), its MoE releases it; once released it counts 0.
+            foreach (var m in modules())
+                bytes += m switch { MoE moe => moe.ReleaseExpertMasters(), Linear l => l.ReleaseMaster(), _ => 0 };
         }
         MastersReleased = true;
         MallocTuning.ReturnFreedMemory();
