@@ -61,6 +61,8 @@ public sealed class ServerMetrics
         Gauge(sb, "seeksharp_requests_running", "Engine requests decoding now.", s.Running);
         Gauge(sb, "seeksharp_requests_queued", "Engine requests waiting for a batch slot.", s.Queued);
         Gauge(sb, "seeksharp_prefix_cache_bytes", "Bytes held by the prefix KV cache.", s.PrefixCacheBytes);
+        Gauge(sb, "seeksharp_kv_slot_bytes", "Bytes of the KV slots in use (taken as sequences reach positions).", s.KvSlotBytes);
+        Gauge(sb, "seeksharp_kv_slot_capacity_bytes", "Bytes the KV slots take at full length (max batch x context).", s.KvSlotCapacityBytes);
         Gauge(sb, "seeksharp_prefix_cache_entries", "Entries in the prefix KV cache.", s.PrefixCacheEntries);
         latency.Render(sb);
         firstToken.Render(sb);

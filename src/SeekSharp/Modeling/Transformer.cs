@@ -62,6 +62,7 @@ public sealed class DecoderStack : nn.Module
     public (Tensor H, Tensor? AuxLoss) Residual(Tensor ids, Positions pos, Rotary rope, KvCache? cache)
     {
         using var scope = NewDisposeScope();
+        cache?.Prepare(pos, ids.shape[1]);
         var h = Embed(ids);
         if (cache is not null && FusesFor(ids, cache))
         {
@@ -243,6 +244,7 @@ public sealed partial class Transformer : nn.Module
         using var scope = NewDisposeScope();
         var block = model.MtpLayers[0];
         var layer = cache.Layers[Config.NumHiddenLayers];
+        cache.Prepare(pos, next.shape[1]);
         // The fused path when the main model takes it: the drafter is a whole block, as dear as a main layer.
         bool fused = model.Fused && block.Fusable && Bf16Gemm.Available && !is_grad_enabled() && next.numel() <= Bf16Gemm.MaxRows
             && next.device_type == DeviceType.CPU && layer.A.dtype == ScalarType.BFloat16;

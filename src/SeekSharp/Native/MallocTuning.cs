@@ -56,9 +56,12 @@ public static class MallocTuning
     /// <summary>Hands freed heap pages back to the kernel (glibc's malloc_trim) after a one-off burst of temporaries, a
     /// model load or freeze: with the tunables above nothing is ever trimmed on its own, and a quantized model's load
     /// frees as much as it keeps (per-expert blocks fused into one buffer by Freeze). Steady-state buffers are not
-    /// affected: they are live. A no-op off glibc.</summary>
+    /// affected: they are live. The managed heap goes first: a load's read buffers are .NET arrays, which the GC keeps
+    /// committed after they die (measured on `medium` q4_0: 40 MB of a 520 MB process) until an aggressive, compacting
+    /// collection decommits them. glibc's part is a no-op off glibc.</summary>
     public static void ReturnFreedMemory()
     {
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         if (!OperatingSystem.IsLinux()) return;
         try { malloc_trim(0); }
         catch (EntryPointNotFoundException) { } // musl and other libcs have no malloc_trim

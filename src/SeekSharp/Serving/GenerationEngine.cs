@@ -30,6 +30,7 @@ public sealed partial class GenerationEngine : IGenerationEngine
     readonly EngineOptions options;
     readonly Device device;
     readonly KvCache slots;
+    readonly long kvBytesPerToken;
     readonly KvCache?[] batchViews, rowViews; // rows [0, n) and row r of `slots`, made on first use
     readonly PrefixCache prefix;
     readonly float[] logits;                  // host copy of one step's (n, V) logits
@@ -59,8 +60,8 @@ public sealed partial class GenerationEngine : IGenerationEngine
         slots = new KvCache(cfg, batch, cfg.MaxPositionEmbeddings, model.ComputeType, device, mtp);
         batchViews = new KvCache?[batch + 1];
         rowViews = new KvCache?[batch];
-        prefix = new PrefixCache(this.options.PrefixBlockSize, this.options.PrefixCacheBytes,
-            KvCache.BytesPerToken(cfg, (int)slots.Layers[0].A.ElementSize, mtp));
+        kvBytesPerToken = KvCache.BytesPerToken(cfg, (int)slots.Layers[0].A.ElementSize, mtp);
+        prefix = new PrefixCache(this.options.PrefixBlockSize, this.options.PrefixCacheBytes, kvBytesPerToken);
         logits = new float[batch * cfg.VocabSize];
         thread = new Thread(Loop) { IsBackground = true, Name = "seek-decode" };
         thread.Start();
@@ -113,6 +114,8 @@ public sealed partial class GenerationEngine : IGenerationEngine
             DecodeSeconds = Interlocked.Read(ref decodeTicks) / (double)Stopwatch.Frequency,
             PrefillSeconds = Interlocked.Read(ref prefillTicks) / (double)Stopwatch.Frequency,
             DraftedTokens = Interlocked.Read(ref draftedTokens), AcceptedDrafts = Interlocked.Read(ref acceptedDrafts),
+            KvSlotBytes = Enumerable.Range(0, slots.BatchSize).Sum(r => (long)slots.FiniteLength(r)) * kvBytesPerToken,
+            KvSlotCapacityBytes = (long)slots.BatchSize * slots.MaxLength * kvBytesPerToken,
         };
     }
 
@@ -373,19 +376,11 @@ public sealed partial class GenerationEngine : IGenerationEngine
         Volatile.Write(ref runningCount, running.Count);
     }
 
-    /// <summary>Zeroes cache row <paramref name="b"/> after a failure. The next sequence in the row overwrites only the
+    /// <summary>Forgets cache row <paramref name="b"/> after a failure. The next sequence in the row overwrites only the
     /// positions it fills, and a decode step reads every row up to the longest: a shorter row's stale positions are
     /// masked out of the softmax, but 0 × NaN is NaN, so NaN keys or values left by a failed sequence would end the
-    /// next one too.</summary>
-    void Scrub(int b)
-    {
-        using var scope = NewDisposeScope();
-        foreach (var l in slots.Layers)
-        {
-            l.A.narrow(0, b, 1).zero_();
-            l.B.narrow(0, b, 1).zero_();
-        }
-    }
+    /// next one too. Forgotten, the row is zeroed as far as a forward reads it before it is read (KvCache.Prepare).</summary>
+    void Scrub(int b) => slots.Forget(b);
 
     public void Dispose()
     {

@@ -45,6 +45,11 @@ public sealed record EngineStats(int Running, int Queued, long PrefixCacheBytes,
     public long AcceptedDrafts { get; init; }
     /// <summary>Accepted / drafted; null when nothing was drafted (no MTP model, or speculation off).</summary>
     public double? AcceptanceRate => DraftedTokens > 0 ? (double)AcceptedDrafts / DraftedTokens : null;
+    /// <summary>Bytes of the KV slots that hold data (written or zeroed): slots take memory as sequences reach
+    /// positions, up to max-batch × context × bytes per token (KvCache.Prepare).</summary>
+    public long KvSlotBytes { get; init; }
+    /// <summary>What the slots would take at full length: max-batch × context × bytes per token.</summary>
+    public long KvSlotCapacityBytes { get; init; }
 }
 
 /// <summary>Decodes many requests on one model.</summary>

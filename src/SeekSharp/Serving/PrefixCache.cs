@@ -62,6 +62,7 @@ public sealed class PrefixCache : IDisposable
                     layer.A.narrow(0, row, 1).narrow(d, i * BlockSize, BlockSize).copy_(chain[i].A[l]);
                     layer.B.narrow(0, row, 1).narrow(d, i * BlockSize, BlockSize).copy_(chain[i].B[l]);
                 }
+        cache.MarkWritten(row, chain.Count * BlockSize);
         Touch(chain);
         return chain.Count * BlockSize;
     }
