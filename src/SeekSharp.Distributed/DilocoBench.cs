@@ -24,6 +24,9 @@ namespace SeekSharp.Distributed;
 public sealed record DilocoBenchOptions
 {
     public required string Preset { get; init; }
+    /// <summary>A model folder both start from (DiLoCo's setting: a pretrained model), instead of <see cref="Preset"/>'s
+    /// random weights: the hub gets it as --model, the baseline as --init.</summary>
+    public string? InitDir { get; init; }
     public required string DataDir { get; init; }
     public string OutDir { get; init; } = "bench-diloco";
     public int Workers { get; init; } = 2;
@@ -57,11 +60,12 @@ public static class DilocoBench
         if (o.InnerSteps < 1 || o.OuterSteps < 2) throw new SeekSharpException("--inner-steps/--outer-steps: expected >= 1 and >= 2.");
         foreach (var c in o.Compress) if (!Codecs.IsKnown(c)) throw new SeekSharpException($"--compress: '{c}', expected none or int8.");
         Directory.CreateDirectory(o.OutDir);
-        var cfg = Presets.Get(o.Preset);
+        var cfg = o.InitDir is not null ? Pretrainer.InitConfig(o.InitDir, 0) : Presets.Get(o.Preset);
         long parameters;
         using (var ds = TokenDataset.Open(o.DataDir))
         {
-            cfg = cfg with { VocabSize = ds.VocabSize };
+            if (o.InitDir is null) cfg = cfg with { VocabSize = ds.VocabSize };
+            else Perplexity.CheckDataset(o.InitDir, ds, "run on");
             using var m = new Transformer(cfg.Validate(), o.Inner.Seed);
             parameters = m.parameters().Sum(p => p.numel());
         }
@@ -79,7 +83,7 @@ public static class DilocoBench
         TorchSharp.torch.set_num_threads(o.Threads);
         var clock = Stopwatch.StartNew();
         var tc = o.Inner with { Steps = steps, BatchSize = o.Workers * o.Inner.BatchSize, EvalEvery = 0, CheckpointEvery = 0 };
-        Pretrainer.Run(new PretrainOptions(o.DataDir, baseDir, cfg, tc));
+        Pretrainer.Run(new PretrainOptions(o.DataDir, baseDir, cfg, tc, InitDir: o.InitDir));
         double baseWall = clock.Elapsed.TotalSeconds;
         double baseLoss = Score(baseDir, o);
         rows.Add(new DilocoBenchRow("baseline (synchronous, batch x M)", baseLoss, 1.0, allReduce, 1.0, 1.0, baseWall, steps));
@@ -113,7 +117,7 @@ public static class DilocoBench
         if (Directory.Exists(run)) Directory.Delete(run, recursive: true);
         Directory.CreateDirectory(run);
         var t = o.Inner;
-        var hubArgs = new List<string> { "hub", "--data", o.DataDir, "--preset", o.Preset, "--out", Path.Combine(run, "hub"),
+        var hubArgs = new List<string> { "hub", "--data", o.DataDir, o.InitDir is null ? "--preset" : "--model", o.InitDir ?? o.Preset, "--out", Path.Combine(run, "hub"),
             "--inner-steps", $"{o.InnerSteps}", "--outer-steps", $"{o.OuterSteps}", "--compress", compress, "--port", $"{port}",
             "--outer-lr", F(o.OuterLr), "--outer-momentum", F(o.OuterMomentum),
             "--min-workers", $"{(kill ? o.Workers - 1 : o.Workers)}", "--start-workers", $"{o.Workers}", "--lease", kill ? "5" : "30", "--round-timeout", "1800",
@@ -155,7 +159,7 @@ public static class DilocoBench
     static string Write(DilocoBenchOptions o, List<DilocoBenchRow> rows, long allReduce, long parameters, string commandLine)
     {
         var md = new StringBuilder($"# seek bench diloco\n\n`{commandLine}`\n\n");
-        md.Append(CultureInfo.InvariantCulture, $"{o.Preset} ({parameters:N0} parameters), M = {o.Workers} workers, H = {o.InnerSteps}, N = {o.OuterSteps}, batch {o.Inner.BatchSize} per worker " +
+        md.Append(CultureInfo.InvariantCulture, $"{(o.InitDir is null ? o.Preset : "from " + o.InitDir)} ({parameters:N0} parameters), M = {o.Workers} workers, H = {o.InnerSteps}, N = {o.OuterSteps}, batch {o.Inner.BatchSize} per worker " +
             $"(baseline {o.Workers * o.Inner.BatchSize}), {o.Inner.Precision}, outer lr {o.OuterLr:G3}, momentum {o.OuterMomentum:G3}, {o.Shards} shards. All-reduce reference: {allReduce:N0} bytes.\n\n");
         md.Append("| run | val loss | vs baseline | bytes (all) | all-reduce / bytes | per worker link | wall s | rounds |\n|---|---|---|---|---|---|---|---|\n");
         foreach (var r in rows)

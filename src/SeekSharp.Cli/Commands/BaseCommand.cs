@@ -48,8 +48,9 @@ public static class BaseCommand
         var port = new Option<int>("--port") { Description = "Port pipeline stages connect to (the silo also takes PORT + 1).", DefaultValueFactory = _ => 30200 };
         var maxMemory = new Option<string?>("--max-memory") { Description = "Peak RSS each pipeline stage may reach, e.g. 800M or 2G (1024-based); a stage past it stops the run." };
         var maxShard = new Option<string>("--max-shard-size") { Description = "Checkpoints and the final model folder whose weights pass this size are written as Hugging Face shards with model.safetensors.index.json: 5GB, 500MB, 2GiB.", DefaultValueFactory = _ => "5GB" };
-        var train = new Command("train", "Pretrain a model from scratch (or --resume).")
-            { data, preset, output, steps, resume, batch, accum, seqLen, lr, warmup, precision, evalEvery, ckptEvery, seed, mtpDepth, mtpWeight, select, reference, selectRatio, device, hardware,
+        var init = new Option<string?>("--init") { Description = "Start from this model folder's weights (continued pretraining); its config.json replaces --preset and its tokenizer must be the data's." };
+        var train = new Command("train", "Pretrain a model from scratch (or --resume, or from --init's weights).")
+            { data, preset, init, output, steps, resume, batch, accum, seqLen, lr, warmup, precision, evalEvery, ckptEvery, seed, mtpDepth, mtpWeight, select, reference, selectRatio, device, hardware,
               stages, micro, schedule, balance, expertParallel, cluster, host, port, maxMemory, maxShard };
         train.SetAction(p => SeekApp.Guard(() =>
         {
@@ -66,8 +67,12 @@ public static class BaseCommand
                 throw new SeekSharpException($"--mtp-depth: expected an integer from 0 to {ModelConfig.MaxMtpDepth}, found {depth}.");
             if (TrainConfig.ParseMtpWeight(tc.MtpWeight) is null)
                 throw new SeekSharpException($"--mtp-weight: expected a number of 0 or more, or a schedule like 0.3@0.7,0.1 (fractions rising in (0, 1)), found '{tc.MtpWeight}'.");
-            var model = Presets.Get(p.GetValue(preset)!) with { NumNextnPredictLayers = depth };
-            var opts = new PretrainOptions(p.GetValue(data)!, p.GetValue(output)!, model, tc, p.GetValue(resume), p.GetValue(hardware), p.GetValue(reference));
+            var initDir = p.GetValue(init);
+            if (initDir is not null && p.GetResult(preset) is { Implicit: false })
+                throw new SeekSharpException("--init and --preset: pass one; the --init folder's config.json is the architecture.");
+            var model = initDir is not null ? Pretrainer.InitConfig(initDir, depth) : Presets.Get(p.GetValue(preset)!) with { NumNextnPredictLayers = depth };
+            var opts = new PretrainOptions(p.GetValue(data)!, p.GetValue(output)!, model, tc, p.GetValue(resume), p.GetValue(hardware), p.GetValue(reference),
+                InitDir: initDir);
             int s = p.GetValue(stages);
             if (s < 0) throw new SeekSharpException($"--pipeline-stages: expected 0 (one process) or more, found {s}.");
             int e = p.GetValue(expertParallel);

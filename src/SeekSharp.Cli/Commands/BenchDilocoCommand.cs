@@ -12,6 +12,7 @@ public static class BenchDilocoCommand
     public static Command Create()
     {
         var preset = new Option<string>("--preset") { Description = $"Model preset: {string.Join(", ", Presets.Names)}.", DefaultValueFactory = _ => "tiny" };
+        var init = new Option<string?>("--init") { Description = "A model folder both start from (DiLoCo's setting: a pretrained model) instead of --preset's random weights." };
         var workers = new Option<int>("--workers") { Description = "M: worker processes, each on its own shard of the data.", DefaultValueFactory = _ => 2 };
         var inner = new Option<int>("--inner-steps") { Description = "H: inner steps per round.", DefaultValueFactory = _ => 50 };
         var outer = new Option<int>("--outer-steps") { Description = "N: rounds.", DefaultValueFactory = _ => 10 };
@@ -35,12 +36,12 @@ public static class BenchDilocoCommand
         shards.AcceptOnlyFromAmong(DataShards.Kinds);
         var threads = new Option<int>("--threads") { Description = "libtorch threads per worker.", DefaultValueFactory = _ => 1 };
         var cmd = new Command("diloco", "DiLoCo (hub + M worker processes) against synchronous training with an M-times larger batch on the same tokens.")
-            { preset, workers, inner, outer, data, output, batch, seqLen, lr, warmup, precision, seed, compress, noFault, port, evalBatches, threads, outerLr, outerMomentum, shards };
+            { preset, init, workers, inner, outer, data, output, batch, seqLen, lr, warmup, precision, seed, compress, noFault, port, evalBatches, threads, outerLr, outerMomentum, shards };
         cmd.SetAction(p => SeekApp.Guard(() =>
         {
             var o = new DilocoBenchOptions
             {
-                Preset = p.GetValue(preset)!, DataDir = p.GetValue(data)!, OutDir = p.GetValue(output)!, Workers = p.GetValue(workers),
+                Preset = p.GetValue(preset)!, InitDir = p.GetValue(init), DataDir = p.GetValue(data)!, OutDir = p.GetValue(output)!, Workers = p.GetValue(workers),
                 InnerSteps = p.GetValue(inner), OuterSteps = p.GetValue(outer),
                 Inner = new TrainConfig
                 {

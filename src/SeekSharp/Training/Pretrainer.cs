@@ -20,8 +20,12 @@ namespace SeekSharp.Training;
 /// <param name="ReferenceDir">The reference model of online selection by excess loss (TrainConfig.Select), same tokenizer as the data.</param>
 /// <param name="Engine">Builds what runs the steps from the run's model config (vocabulary set from the data), train config
 /// and sequence length; null: one process (<see cref="PretrainModel"/>). Pipeline stages across processes plug in here.</param>
+/// <param name="InitDir">A model folder whose weights the run starts from (continued pretraining, DiLoCo's warm start):
+/// <see cref="Model"/> must be its config and the data tokenized with its tokenizer. Ignored on --resume (the checkpoint
+/// holds the weights).</param>
 public sealed record PretrainOptions(string DataDir, string RunDir, ModelConfig Model, TrainConfig Train, bool Resume = false,
-    string? HardwareProfilePath = null, string? ReferenceDir = null, Func<ModelConfig, TrainConfig, int, IPretrainEngine>? Engine = null);
+    string? HardwareProfilePath = null, string? ReferenceDir = null, Func<ModelConfig, TrainConfig, int, IPretrainEngine>? Engine = null,
+    string? InitDir = null);
 
 /// <summary>What a finished run reports.</summary>
 /// <param name="FinalMtpLosses">The last step's MTP cross-entropy per depth; null without MTP.</param>
@@ -43,7 +47,8 @@ public static class Pretrainer
         using var ds = TokenDataset.Open(o.DataDir);
         var reference = CheckSelection(o, ds);
         var cfg = o.Model;
-        if (cfg.VocabSize != ds.VocabSize)
+        if (o.InitDir is not null) CheckInit(o.InitDir, cfg, ds);
+        else if (cfg.VocabSize != ds.VocabSize)
         {
             observer?.OnMessage($"vocab_size set to the tokenizer's {ds.VocabSize} (preset had {cfg.VocabSize}).");
             cfg = cfg with { VocabSize = ds.VocabSize };
@@ -65,6 +70,14 @@ public static class Pretrainer
         var state = new TrainerState { Train = tc };
         string? resumedFrom = null;
         if (o.Resume) (state, resumedFrom) = ResumeFrom(o.RunDir, run, tc, observer);
+        else if (o.InitDir is not null)
+        {
+            if (run is not PretrainModel one)
+                throw new SeekSharpException("--init: starting from a model folder runs in one process; it does not combine with --pipeline-stages.");
+            ModelFiles.LoadWeights(one.Model, o.InitDir);
+            one.Optimizer.WeightsChanged();
+            observer?.OnMessage($"starting from the weights of {o.InitDir}.");
+        }
         WriteRunFiles(o, cfg, tc);
 
         using var metrics = StepLoop.OpenMetrics(o.RunDir, state.Step);
@@ -130,6 +143,29 @@ public static class Pretrainer
     {
         if (o.ReferenceDir is { } dir) Selection.DataSelection.CheckReference(dir, ds);
         return o.ReferenceDir;
+    }
+
+    /// <summary>The config a run from <paramref name="initDir"/> must have, read from its folder; --mtp-depth may add
+    /// modules the folder lacks (they start from random weights) but not drop ones it has.</summary>
+    public static ModelConfig InitConfig(string initDir, int mtpDepth)
+    {
+        var cfgPath = Path.Combine(initDir, ModelFiles.ConfigFile);
+        if (!File.Exists(cfgPath)) throw new SeekSharpException($"--init: {cfgPath} not found: expected a model folder (config.json, tokenizer, weights).");
+        if (Compression.QuantizedFolder.ReadConfig(cfgPath) is { } q)
+            throw new SeekSharpException($"--init: {initDir} is a quantized model ({q.Name}); train from its full-precision folder.");
+        var cfg = ModelConfig.Load(cfgPath);
+        if (mtpDepth != 0 && mtpDepth != cfg.NumNextnPredictLayers)
+            throw new SeekSharpException($"--mtp-depth: {initDir} has {cfg.NumNextnPredictLayers} MTP modules (num_nextn_predict_layers); leave --mtp-depth out or pass that number.");
+        return cfg;
+    }
+
+    static void CheckInit(string initDir, ModelConfig cfg, TokenDataset ds)
+    {
+        var (_, saved) = Perplexity.CheckDataset(initDir, ds, "train on");
+        if (saved.ToJson() != cfg.ToJson())
+            throw new SeekSharpException($"--init: the run's model config differs from {Path.Combine(initDir, ModelFiles.ConfigFile)}.");
+        if (cfg.VocabSize != ds.VocabSize)
+            throw new SeekSharpException($"{Path.Combine(ds.Directory, DatasetManifest.FileName)}: vocab_size {ds.VocabSize} differs from {initDir}'s {cfg.VocabSize}.");
     }
 
     static (TrainerState State, string Checkpoint) ResumeFrom(string runDir, IPretrainEngine run, TrainConfig tc, ITrainingObserver? observer)

@@ -167,10 +167,10 @@ public class CliTests : TempDirTest
         string[] expected =
         [
             "seek base: ",
-            "seek base train: --batch-size --checkpoint-every --cluster --data --device --eval-every --expert-parallel --grad-accum --hardware --host --lr --max-memory --max-shard-size --micro-batches --mtp-depth --mtp-weight --out --pipeline-balance --pipeline-stages --port --precision --preset --reference --resume --schedule --seed --select --select-ratio --seq-len --steps --warmup",
+            "seek base train: --batch-size --checkpoint-every --cluster --data --device --eval-every --expert-parallel --grad-accum --hardware --host --init --lr --max-memory --max-shard-size --micro-batches --mtp-depth --mtp-weight --out --pipeline-balance --pipeline-stages --port --precision --preset --reference --resume --schedule --seed --select --select-ratio --seq-len --steps --warmup",
             "seek bench: ",
             "seek bench data: --corpora --json --tokenizer",
-            "seek bench diloco: --batch-size --compress --data --eval-batches --inner-steps --lr --no-fault --out --outer-lr --outer-momentum --outer-steps --port --precision --preset --seed --seq-len --shards --threads --warmup --workers",
+            "seek bench diloco: --batch-size --compress --data --eval-batches --init --inner-steps --lr --no-fault --out --outer-lr --outer-momentum --outer-steps --port --precision --preset --seed --seq-len --shards --threads --warmup --workers",
             "seek bench engine: --clients --device --group-prefill --json --max-batch --model --precision --preset --prompt-tokens --rounds --speculative --tokens",
             "seek bench llama: --json --model --prompt-tokens --rounds --threads --tokens --type",
             "seek bench pipeline: --batch-size --data --expert-parallel --max-memory --micro-batches --out --port --precision --preset --schedule --seq-len --stages --steps --threads",
