@@ -80,6 +80,8 @@ public static class BaseCommand
             if (e > 1 && s == 0) s = 1;   // the experts' processes hang off a pipeline of one stage
             if (s > 0 && tc.Select != "none")
                 throw new SeekSharpException($"--select: online selection scores candidates with the whole model in one process; it does not combine with {(e > 1 ? "--expert-parallel" : "--pipeline-stages")}.");
+            if (s > 0 && initDir is not null)
+                throw new SeekSharpException($"--init: starting from a model folder runs in one process; it does not combine with {(e > 1 ? "--expert-parallel" : "--pipeline-stages")}.");
             PretrainResult result;
             if (s == 0) result = new TrainingProgress().Run("pretraining", obs => Pretrainer.Run(opts, obs));
             else

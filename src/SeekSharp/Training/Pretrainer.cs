@@ -47,7 +47,13 @@ public static class Pretrainer
         using var ds = TokenDataset.Open(o.DataDir);
         var reference = CheckSelection(o, ds);
         var cfg = o.Model;
-        if (o.InitDir is not null) CheckInit(o.InitDir, cfg, ds);
+        if (o.InitDir is not null)
+        {
+            // Before any engine exists: a pipeline's would have started its stage processes already.
+            if (o.Engine is not null)
+                throw new SeekSharpException("--init: starting from a model folder runs in one process; it does not combine with --pipeline-stages.");
+            CheckInit(o.InitDir, cfg, ds);
+        }
         else if (cfg.VocabSize != ds.VocabSize)
         {
             observer?.OnMessage($"vocab_size set to the tokenizer's {ds.VocabSize} (preset had {cfg.VocabSize}).");
@@ -72,8 +78,7 @@ public static class Pretrainer
         if (o.Resume) (state, resumedFrom) = ResumeFrom(o.RunDir, run, tc, observer);
         else if (o.InitDir is not null)
         {
-            if (run is not PretrainModel one)
-                throw new SeekSharpException("--init: starting from a model folder runs in one process; it does not combine with --pipeline-stages.");
+            var one = (PretrainModel)run;   // o.Engine is null (checked above)
             ModelFiles.LoadWeights(one.Model, o.InitDir);
             one.Optimizer.WeightsChanged();
             observer?.OnMessage($"starting from the weights of {o.InitDir}.");

@@ -35,6 +35,22 @@ public class CliTests : TempDirTest
         Assert.Equal(1, code);
         Assert.Contains("unknown preset 'gigantic'", output);
 
+        // --init: a folder without config.json; beside --preset; with a pipeline (refused before any stage starts).
+        (code, output) = Run("base", "train", "--data", missing, "--out", NewDir(), "--init", missing);
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: --init", output.Trim());
+        Assert.Contains("config.json", output);
+        var init = NewDir();
+        Directory.CreateDirectory(init);
+        File.WriteAllText(Path.Combine(init, "config.json"), SeekSharp.Modeling.Presets.Get("tiny").ToJson());
+        (code, output) = Run("base", "train", "--data", missing, "--out", NewDir(), "--init", init, "--preset", "tiny");
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: --init and --preset", output.Trim());
+        (code, output) = Run("base", "train", "--data", missing, "--out", NewDir(), "--init", init, "--pipeline-stages", "2");
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: --init", output.Trim());
+        Assert.Contains("--pipeline-stages", output);
+
         (code, output) = Run("generate", "--model", missing, "--prompt", "hi", "--top-p", "3");
         Assert.Equal(1, code);
         Assert.StartsWith("error: top_p", output.Trim());
